@@ -1,0 +1,190 @@
+//! Settings the component reads from its environment (`wasi:cli/environment`), so every host
+//! configures it the same way. Unset or unreadable values fall back to the defaults below;
+//! the host validates the same variables at start-up and refuses to start on a bad one.
+
+use std::time::Duration;
+
+/// The environment variables the component reads; hosts pass exactly these through.
+pub const VARS: &[&str] = &[
+    "APP_ENV",
+    "SESSION_LIFETIME",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_SECURE",
+    "BCRYPT_COST",
+    "LOGIN_MAX_ATTEMPTS",
+    "LOGIN_LOCKOUT_WINDOW",
+    "ASM_FAULT_ROUTES",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub production: bool,
+    pub session_lifetime: Duration,
+    pub cookie_name: String,
+    pub cookie_secure: bool,
+    pub bcrypt_cost: u32,
+    pub login_max_attempts: u32,
+    pub login_window: Duration,
+    /// Enables `/__fault/*` routes that trap or spin, for the host's isolation tests.
+    pub fault_routes: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            production: false,
+            session_lifetime: Duration::from_secs(24 * 3600),
+            cookie_name: "session_token".into(),
+            cookie_secure: false,
+            bcrypt_cost: 12,
+            login_max_attempts: 5,
+            login_window: Duration::from_secs(15 * 60),
+            fault_routes: false,
+        }
+    }
+}
+
+/// A setting that could not be understood: which variable and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.var, self.message)
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `get`, reporting the first value that is not understood.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
+        let d = Settings::default();
+        let production = match get("APP_ENV").as_deref().map(str::trim) {
+            None | Some("") | Some("development") | Some("dev") => false,
+            Some("production") | Some("prod") => true,
+            Some(other) => {
+                return Err(SettingError {
+                    var: "APP_ENV",
+                    message: format!("expected development or production, got {other:?}"),
+                });
+            }
+        };
+        let session_lifetime = duration(&get, "SESSION_LIFETIME", d.session_lifetime)?;
+        let cookie_name = match get("SESSION_COOKIE_NAME") {
+            Some(n) if !n.trim().is_empty() => {
+                let n = n.trim().to_string();
+                if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                    return Err(SettingError {
+                        var: "SESSION_COOKIE_NAME",
+                        message: "use letters, digits, '-', '_' or '.'".into(),
+                    });
+                }
+                n
+            }
+            _ => d.cookie_name,
+        };
+        let cookie_secure = boolean(&get, "SESSION_COOKIE_SECURE", production)?;
+        let bcrypt_cost = number(&get, "BCRYPT_COST", d.bcrypt_cost)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(SettingError { var: "BCRYPT_COST", message: "must be between 4 and 31".into() });
+        }
+        let login_max_attempts = number(&get, "LOGIN_MAX_ATTEMPTS", d.login_max_attempts)?;
+        if login_max_attempts == 0 {
+            return Err(SettingError { var: "LOGIN_MAX_ATTEMPTS", message: "must be at least 1".into() });
+        }
+        let login_window = duration(&get, "LOGIN_LOCKOUT_WINDOW", d.login_window)?;
+        let fault_routes = boolean(&get, "ASM_FAULT_ROUTES", false)?;
+        Ok(Settings {
+            production,
+            session_lifetime,
+            cookie_name,
+            cookie_secure,
+            bcrypt_cost,
+            login_max_attempts,
+            login_window,
+            fault_routes,
+        })
+    }
+
+    pub fn from_env() -> Result<Settings, SettingError> {
+        Settings::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, SettingError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => match humantime::parse_duration(v.trim()) {
+            Ok(d) if d >= Duration::from_secs(1) => Ok(d),
+            Ok(_) => Err(SettingError { var, message: "must be at least 1s".into() }),
+            Err(e) => Err(SettingError { var, message: format!("{e} (e.g. 90s, 15m, 24h)") }),
+        },
+    }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u32) -> Result<u32, SettingError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| SettingError { var, message: format!("not a number: {v:?}") }),
+    }
+}
+
+fn boolean(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, SettingError> {
+    match get(var).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
+        Some(v) => Err(SettingError { var, message: format!("expected true or false, got {v:?}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_old_service() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.session_lifetime, Duration::from_secs(86400));
+        assert_eq!(s.cookie_name, "session_token");
+        assert!(!s.cookie_secure);
+        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!((s.login_max_attempts, s.login_window), (5, Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn production_turns_secure_cookies_on_unless_overridden() {
+        assert!(from(&[("APP_ENV", "production")]).unwrap().cookie_secure);
+        assert!(!from(&[("APP_ENV", "production"), ("SESSION_COOKIE_SECURE", "false")]).unwrap().cookie_secure);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(from(&[("BCRYPT_COST", "3")]).unwrap_err().var, "BCRYPT_COST");
+        assert_eq!(from(&[("SESSION_LIFETIME", "soon")]).unwrap_err().var, "SESSION_LIFETIME");
+        assert_eq!(from(&[("APP_ENV", "staging")]).unwrap_err().var, "APP_ENV");
+        assert_eq!(from(&[("SESSION_COOKIE_NAME", "a b")]).unwrap_err().var, "SESSION_COOKIE_NAME");
+        assert_eq!(from(&[("LOGIN_MAX_ATTEMPTS", "0")]).unwrap_err().var, "LOGIN_MAX_ATTEMPTS");
+    }
+
+    #[test]
+    fn durations_accept_human_units() {
+        let s = from(&[("SESSION_LIFETIME", "2h 30m"), ("LOGIN_LOCKOUT_WINDOW", "90s")]).unwrap();
+        assert_eq!(s.session_lifetime, Duration::from_secs(9000));
+        assert_eq!(s.login_window, Duration::from_secs(90));
+    }
+}

@@ -1,0 +1,108 @@
+//! The JSON envelope every response uses, and the one error type handlers return.
+
+use crate::http::Response;
+use crate::store::StoreError;
+use serde_json::{Value, json};
+
+/// A validation failure of one request field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError { field, message: message.into() }
+    }
+}
+
+/// Everything a handler can fail with; `into_response` is the only place it becomes HTTP.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Validation(Vec<FieldError>),
+    Unauthorized,
+    InvalidCredentials,
+    Forbidden(String),
+    NotFound,
+    MethodNotAllowed(&'static [&'static str]),
+    Conflict { field: String },
+    PayloadTooLarge,
+    TooManyAttempts { retry_after_secs: u64 },
+    Unavailable(String),
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(field) => ApiError::Conflict { field },
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            StoreError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn into_response(self) -> Response {
+        match self {
+            ApiError::BadRequest(msg) => error(400, "Invalid request", Value::String(msg)),
+            ApiError::Validation(fields) => {
+                let list: Vec<Value> =
+                    fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect();
+                error(400, "Validation failed", json!({ "fields": list }))
+            }
+            ApiError::Unauthorized => error(401, "Unauthorized", json!("a valid session is required")),
+            ApiError::InvalidCredentials => error(401, "Login failed", json!("invalid email or password")),
+            ApiError::Forbidden(msg) => error(403, "Forbidden", Value::String(msg)),
+            ApiError::NotFound => error(404, "Not found", json!("no such route")),
+            ApiError::MethodNotAllowed(allow) => {
+                error(405, "Method not allowed", json!("this route does not accept that method"))
+                    .with_header("allow", allow.join(", "))
+            }
+            ApiError::Conflict { field } => {
+                let message = format!("{field} is already taken");
+                error(409, "Already registered", json!({ "field": field, "message": message }))
+            }
+            ApiError::PayloadTooLarge => error(
+                413,
+                "Request body too large",
+                json!(format!("bodies are limited to {} bytes", crate::http::MAX_BODY_BYTES)),
+            ),
+            ApiError::TooManyAttempts { retry_after_secs } => error(
+                429,
+                "Too many failed login attempts",
+                json!({ "message": "try again later", "retry_after": retry_after_secs }),
+            )
+            .with_header("retry-after", retry_after_secs.to_string()),
+            ApiError::Unavailable(detail) => {
+                eprintln!("store unavailable: {detail}");
+                error(503, "Service temporarily unavailable", json!("a backing store did not answer"))
+            }
+            ApiError::Internal(detail) => {
+                eprintln!("internal error: {detail}");
+                error(500, "Internal server error", json!("unexpected error"))
+            }
+        }
+    }
+}
+
+fn base(status: u16, body: Value) -> Response {
+    Response {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
+pub fn success(status: u16, message: &str, data: Value) -> Response {
+    base(status, json!({ "status": status, "message": message, "data": data }))
+}
+
+pub fn error(status: u16, message: &str, error: Value) -> Response {
+    base(status, json!({ "status": status, "message": message, "error": error }))
+}

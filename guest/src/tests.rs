@@ -1,0 +1,280 @@
+//! Route-level tests of the logic against an in-memory host.
+
+use crate::config::Settings;
+use crate::http::{Body, Request, Response};
+use crate::store::*;
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct MemoryHost {
+    users: RefCell<Vec<User>>,
+    sessions: RefCell<HashMap<String, Session>>,
+    attempts: RefCell<HashMap<String, u32>>,
+    now: Cell<i64>,
+    seed: Cell<u8>,
+    down: Cell<bool>,
+}
+
+impl MemoryHost {
+    fn up(&self) -> StoreResult<()> {
+        if self.down.get() { Err(StoreError::Unavailable("down".into())) } else { Ok(()) }
+    }
+}
+
+impl Host for MemoryHost {
+    fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        self.up()?;
+        let mut users = self.users.borrow_mut();
+        if users.iter().any(|x| x.email == u.email) {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        if users.iter().any(|x| x.username.eq_ignore_ascii_case(&u.username)) {
+            return Err(StoreError::Conflict("username".into()));
+        }
+        let user = User {
+            id: format!("u{}", users.len() + 1),
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            password_hash: u.password_hash,
+            created_at: self.now.get(),
+            last_login: None,
+        };
+        users.push(user.clone());
+        Ok(user)
+    }
+    fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.up()?;
+        Ok(self.users.borrow().iter().find(|u| u.email == email).cloned())
+    }
+    fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.up()?;
+        Ok(self.users.borrow().iter().find(|u| u.id == id).cloned())
+    }
+    fn record_login(&self, id: &str, at: i64) -> StoreResult<()> {
+        self.up()?;
+        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.last_login = Some(at));
+        Ok(())
+    }
+    fn ping_users(&self) -> StoreResult<()> {
+        self.up()
+    }
+    fn create_session(&self, s: Session) -> StoreResult<()> {
+        self.up()?;
+        self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
+        Ok(())
+    }
+    fn get_session(&self, h: &str) -> StoreResult<Option<Session>> {
+        self.up()?;
+        Ok(self.sessions.borrow().get(h).cloned())
+    }
+    fn delete_session(&self, _user: &str, h: &str) -> StoreResult<bool> {
+        self.up()?;
+        Ok(self.sessions.borrow_mut().remove(h).is_some())
+    }
+    fn list_sessions(&self, user: &str) -> StoreResult<Vec<Session>> {
+        self.up()?;
+        Ok(self.sessions.borrow().values().filter(|s| s.user_id == user).cloned().collect())
+    }
+    fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
+        self.up()?;
+        let mut a = self.attempts.borrow_mut();
+        let c = a.entry(key.to_string()).or_default();
+        *c += 1;
+        Ok(Attempts { count: *c, retry_after_ms: window_ms })
+    }
+    fn reset_attempts(&self, key: &str) -> StoreResult<()> {
+        self.up()?;
+        self.attempts.borrow_mut().remove(key);
+        Ok(())
+    }
+    fn ping_sessions(&self) -> StoreResult<()> {
+        self.up()
+    }
+    fn geo_lookup(&self, _ip: &str) -> Option<GeoLocation> {
+        None
+    }
+    fn now_ms(&self) -> i64 {
+        self.now.get()
+    }
+    fn random_bytes(&self, len: usize) -> Vec<u8> {
+        self.seed.set(self.seed.get().wrapping_add(1));
+        vec![self.seed.get(); len]
+    }
+}
+
+fn settings() -> Settings {
+    Settings { bcrypt_cost: 4, ..Settings::default() }
+}
+
+fn host() -> MemoryHost {
+    let h = MemoryHost::default();
+    h.now.set(1_700_000_000_000);
+    h
+}
+
+fn send(h: &MemoryHost, req: Request) -> (u16, Value, Response) {
+    let resp = crate::handle(&req, h, &settings());
+    let v: Value = serde_json::from_slice(&resp.body).expect("every body is JSON");
+    assert_eq!(v["status"], resp.status, "envelope status equals HTTP status");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    (resp.status, v, resp)
+}
+
+fn post(path: &str, body: &str) -> Request {
+    Request::new("POST", path).body(body.as_bytes().to_vec())
+}
+
+fn register(h: &MemoryHost, email: &str, username: &str) {
+    let body = format!(r#"{{"email":"{email}","username":"{username}","password":"correct horse","full_name":"Test"}}"#);
+    assert_eq!(send(h, post("/auth/register", &body)).0, 201);
+}
+
+fn login(h: &MemoryHost, email: &str, password: &str) -> (u16, Value, Option<String>) {
+    let (status, v, resp) = send(h, post("/auth/login", &format!(r#"{{"email":"{email}","password":"{password}"}}"#)));
+    let token = resp
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string());
+    (status, v, token)
+}
+
+fn with_token(req: Request, token: &str) -> Request {
+    req.header("cookie", format!("theme=dark; session_token={token}"))
+}
+
+#[test]
+fn register_login_me_sessions_logout() {
+    let h = host();
+    register(&h, "Ada@Example.com", "ada");
+    let (status, v, token) = login(&h, "ada@example.COM", "correct horse");
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["user"]["email"], "ada@example.com");
+    let token = token.unwrap();
+    assert!(crate::token::well_formed(&token));
+    assert!(h.sessions.borrow().keys().all(|k| k != &token), "the raw token is never stored");
+
+    let (status, v, _) = send(&h, with_token(Request::new("GET", "/auth/user/me"), &token));
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["user"]["username"], "ada");
+    assert_eq!(v["data"]["user"]["last_login"], "2023-11-14T22:13:20Z");
+
+    let (status, v, _) = send(&h, with_token(Request::new("GET", "/auth/user/sessions"), &token));
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["total_active_sessions"], 1);
+    assert_eq!(v["data"]["sessions"][0]["current_session"], true);
+
+    let (status, _, resp) = send(&h, with_token(Request::new("POST", "/auth/logout"), &token));
+    assert_eq!(status, 200);
+    assert!(resp.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &token)).0, 401);
+}
+
+#[test]
+fn bearer_header_is_accepted_and_wins_over_the_cookie() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let token = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let req = Request::new("GET", "/auth/user/me").header("authorization", format!("Bearer {token}"));
+    assert_eq!(send(&h, req.clone()).0, 200);
+    let forged = crate::token::encode(&[9; 32]);
+    assert_eq!(send(&h, with_token(req, &forged)).0, 200);
+}
+
+#[test]
+fn lockout_after_the_limit_even_with_the_right_password_and_for_unknown_emails() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    for _ in 0..5 {
+        assert_eq!(login(&h, "a@b.co", "wrong password").0, 401);
+        assert_eq!(login(&h, "ghost@b.co", "wrong password").0, 401);
+    }
+    let (status, v, _) = login(&h, "a@b.co", "correct horse");
+    assert_eq!(status, 429);
+    assert_eq!(v["error"]["retry_after"], 900);
+    assert_eq!(login(&h, "ghost@b.co", "whatever").0, 429);
+}
+
+#[test]
+fn success_resets_the_count() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    for _ in 0..4 {
+        assert_eq!(login(&h, "a@b.co", "wrong password").0, 401);
+    }
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 200);
+    for _ in 0..5 {
+        assert_eq!(login(&h, "a@b.co", "wrong password").0, 401);
+    }
+}
+
+#[test]
+fn unknown_email_and_wrong_password_answer_identically() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let (s1, v1, _) = login(&h, "a@b.co", "wrong password");
+    let (s2, v2, _) = login(&h, "nobody@b.co", "wrong password");
+    assert_eq!((s1, &v1), (s2, &v2));
+}
+
+#[test]
+fn duplicate_registration_is_a_conflict_naming_the_field() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let body = r#"{"email":"A@B.CO","username":"other","password":"correct horse","full_name":"x"}"#;
+    let (status, v, _) = send(&h, post("/auth/register", body));
+    assert_eq!(status, 409);
+    assert_eq!(v["error"]["field"], "email");
+}
+
+#[test]
+fn expired_sessions_are_refused_and_not_listed() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let token = login(&h, "a@b.co", "correct horse").2.unwrap();
+    h.now.set(h.now.get() + 24 * 3600 * 1000);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &token)).0, 401);
+}
+
+#[test]
+fn routing_errors_use_the_envelope() {
+    let h = host();
+    assert_eq!(send(&h, Request::new("GET", "/nope")).0, 404);
+    let (status, _, resp) = send(&h, Request::new("GET", "/auth/login"));
+    assert_eq!(status, 405);
+    assert_eq!(resp.header("allow"), Some("POST"));
+    let mut big = post("/auth/register", "{}");
+    big.body = Body::TooLarge;
+    assert_eq!(send(&h, big).0, 413);
+    assert_eq!(send(&h, post("/auth/login", "{oops")).0, 400);
+}
+
+#[test]
+fn fault_routes_exist_only_when_enabled() {
+    assert_eq!(send(&host(), Request::new("GET", "/__fault/trap")).0, 404);
+}
+
+#[test]
+fn a_store_that_is_down_is_a_503() {
+    let h = host();
+    h.down.set(true);
+    let (status, v, _) = send(&h, post("/auth/login", r#"{"email":"a@b.co","password":"x"}"#));
+    assert_eq!(status, 503);
+    assert!(v["error"].is_string());
+    assert_eq!(send(&h, Request::new("GET", "/readyz")).0, 503);
+    assert_eq!(send(&h, Request::new("GET", "/healthz")).0, 200);
+}
+
+#[test]
+fn garbage_tokens_are_401_without_a_lookup() {
+    let h = host();
+    h.down.set(true);
+    for t in ["", "x", "a;b", &"A".repeat(43)] {
+        let status = send(&h, with_token(Request::new("GET", "/auth/user/me"), t)).0;
+        assert!(status == 401 || status == 503, "{t}: {status}");
+    }
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), "short")).0, 401);
+}

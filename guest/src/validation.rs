@@ -1,0 +1,195 @@
+//! Reading and checking request bodies. Every failing field is reported, not just the first.
+
+use crate::envelope::{ApiError, FieldError};
+use crate::password;
+use serde_json::{Map, Value};
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 50;
+pub const FULL_NAME_MAX: usize = 200;
+pub const EMAIL_MAX: usize = 254;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub full_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// Emails are stored and compared trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Parses a body as a JSON object.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::BadRequest("a JSON object body is required".into()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest("the body must be a JSON object".into())),
+        Err(e) => Err(ApiError::BadRequest(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// A required string field; records a field error when it is missing or not a string.
+fn string_field(obj: &Map<String, Value>, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match obj.get(field) {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            None
+        }
+    }
+}
+
+pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let email = string_field(&obj, "email", &mut errors).map(|e| normalize_email(&e));
+    let username = string_field(&obj, "username", &mut errors).map(|u| u.trim().to_string());
+    let password = string_field(&obj, "password", &mut errors);
+    let full_name = string_field(&obj, "full_name", &mut errors).map(|n| n.trim().to_string());
+
+    if let Some(email) = &email {
+        if email.len() > EMAIL_MAX {
+            errors.push(FieldError::new("email", format!("must be at most {EMAIL_MAX} characters")));
+        } else if !valid_email(email) {
+            errors.push(FieldError::new("email", "must be a valid email address"));
+        }
+    }
+    if let Some(username) = &username {
+        let n = username.chars().count();
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) {
+            errors.push(FieldError::new(
+                "username",
+                format!("must be between {USERNAME_MIN} and {USERNAME_MAX} characters"),
+            ));
+        } else if username.chars().any(char::is_control) {
+            errors.push(FieldError::new("username", "must not contain control characters"));
+        }
+    }
+    if let Some(password) = &password {
+        if let Some(problem) = password::problem(password) {
+            errors.push(FieldError::new("password", problem));
+        }
+    }
+    if let Some(full_name) = &full_name {
+        if full_name.is_empty() {
+            errors.push(FieldError::new("full_name", "is required"));
+        } else if full_name.chars().count() > FULL_NAME_MAX {
+            errors.push(FieldError::new("full_name", format!("must be at most {FULL_NAME_MAX} characters")));
+        } else if full_name.chars().any(char::is_control) {
+            errors.push(FieldError::new("full_name", "must not contain control characters"));
+        }
+    }
+    match (email, username, password, full_name) {
+        (Some(email), Some(username), Some(password), Some(full_name)) if errors.is_empty() => {
+            Ok(Registration { email, username, password, full_name })
+        }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let email = string_field(&obj, "email", &mut errors).map(|e| normalize_email(&e));
+    let password = string_field(&obj, "password", &mut errors);
+    if email.as_deref() == Some("") {
+        errors.push(FieldError::new("email", "is required"));
+    }
+    if password.as_deref() == Some("") {
+        errors.push(FieldError::new("password", "is required"));
+    }
+    match (email, password) {
+        (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials { email, password }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+fn valid_email(email: &str) -> bool {
+    // The crate checks RFC 5321/5322 syntax; a service that sends mail also needs a dot in the domain.
+    email_address::EmailAddress::parse_with_options(email, email_address::Options::default().without_display_text())
+        .is_ok_and(|e| e.domain().contains('.') && !e.domain().starts_with('[') && !e.domain().ends_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(err: ApiError) -> Vec<&'static str> {
+        match err {
+            ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_registration_is_normalised() {
+        let r = registration(
+            br#"{"email":"  Ada@Example.COM ","username":" ada ","password":"correct horse","full_name":" Ada L "}"#,
+        )
+        .unwrap();
+        assert_eq!(r.email, "ada@example.com");
+        assert_eq!(r.username, "ada");
+        assert_eq!(r.full_name, "Ada L");
+        assert_eq!(r.password, "correct horse");
+    }
+
+    #[test]
+    fn every_failing_field_is_listed() {
+        let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_validation_errors() {
+        let err = registration(br#"{"email":5,"username":"abc"}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["email", "password", "full_name"]);
+    }
+
+    #[test]
+    fn malformed_and_non_object_bodies_are_bad_requests() {
+        for body in [&b"{"[..], b"[]", b"\"x\"", b"", b"\xff\xfe"] {
+            assert!(matches!(registration(body), Err(ApiError::BadRequest(_))), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn username_length_counts_characters() {
+        let ok = format!(r#"{{"email":"a@b.co","username":"{}","password":"12345678","full_name":"x"}}"#, "é".repeat(50));
+        assert!(registration(ok.as_bytes()).is_ok());
+        let long = format!(r#"{{"email":"a@b.co","username":"{}","password":"12345678","full_name":"x"}}"#, "é".repeat(51));
+        assert_eq!(fields(registration(long.as_bytes()).unwrap_err()), vec!["username"]);
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        for bad in ["a@b", "@b.co", "a@", "a b@c.co", "a@b.co.", "a@[127.0.0.1]"] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(valid_email(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn login_needs_both_fields() {
+        assert_eq!(fields(credentials(br#"{"email":"a@b.co"}"#).unwrap_err()), vec!["password"]);
+        assert_eq!(fields(credentials(br#"{"email":"","password":""}"#).unwrap_err()), vec!["email", "password"]);
+        assert_eq!(credentials(br#"{"email":" A@B.co","password":"pw"}"#).unwrap().email, "a@b.co");
+    }
+}

@@ -1,0 +1,192 @@
+//! Configuration: every setting is a flag and an environment variable (`.env` is read too).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "asm", version, about = "asm, the Auth Session Manager: a wasm auth component and its native host")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP with the auth component.
+    Serve(ServeConfig),
+    /// Manage the PostgreSQL schema.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where `create` writes new migration files.
+    #[arg(long, env = "MIGRATIONS_DIR", default_value = "migrations")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub action: MigrateAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last N applied migrations.
+    Down {
+        #[arg(default_value_t = 1)]
+        n: usize,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Record VERSION as the current version without running SQL (repairs a failed migration).
+    Force { version: i64 },
+    /// Write an empty up/down pair named NAME into the migrations folder.
+    Create { name: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// PostgreSQL URL for the user store.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections the host opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// Redis URL for the session store (wins over REDIS_ADDR).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Redis `host:port`, as the old service took it.
+    #[arg(long, env = "REDIS_ADDR")]
+    pub redis_addr: Option<String>,
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    #[arg(long, env = "REDIS_DB", default_value_t = 0)]
+    pub redis_db: u32,
+    /// Prefix of every Redis key the service writes.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "asm:")]
+    pub redis_key_prefix: String,
+
+    /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
+    #[arg(long, env = "GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+
+    /// The auth component.
+    #[arg(long, env = "ASM_COMPONENT", default_value = "target/wasm32-wasip2/wasm/asm_guest.wasm")]
+    pub component: PathBuf,
+    /// Where compiled components are kept so a restart does not recompile
+    /// (default: $XDG_CACHE_HOME/asm or ~/.cache/asm).
+    #[arg(long, env = "ASM_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Longest a request may run inside the component.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Longest one store call may take before the request gets a 503.
+    #[arg(long, env = "STORE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub store_timeout: Duration,
+    /// Linear-memory cap of one component instance, in MiB.
+    #[arg(long, env = "INSTANCE_MEMORY_MB", default_value_t = 64)]
+    pub instance_memory_mb: u64,
+    /// Requests served at once; more wait for a free instance slot.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: u32,
+
+    /// `text` or `json` (default: json in production, text otherwise).
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl ServeConfig {
+    /// The Redis connection URL from REDIS_URL, or REDIS_ADDR + REDIS_PASSWORD + REDIS_DB.
+    pub fn redis_connection_url(&self) -> Option<String> {
+        if let Some(url) = self.redis_url.as_ref().filter(|u| !u.trim().is_empty()) {
+            return Some(url.trim().to_string());
+        }
+        let addr = self.redis_addr.as_ref().filter(|a| !a.trim().is_empty())?;
+        let auth = match self.redis_password.as_deref() {
+            Some(p) if !p.is_empty() => format!(":{}@", percent_encode(p)),
+            _ => String::new(),
+        };
+        Some(format!("redis://{auth}{}/{}", addr.trim(), self.redis_db))
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("asm")
+    }
+
+    pub fn json_logs(&self) -> bool {
+        match self.log_format.as_deref() {
+            Some("json") => true,
+            Some(_) => false,
+            None => matches!(std::env::var("APP_ENV").as_deref(), Ok("production") | Ok("prod")),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (for a password in a URL).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A URL with any password replaced, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeConfig {
+        let mut all = vec!["asm", "serve"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Serve(c) => c,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn redis_addr_and_password_make_a_url() {
+        let c = serve(&["--redis-addr", "cache:6380", "--redis-password", "p@ss/w:rd", "--redis-db", "2"]);
+        assert_eq!(c.redis_connection_url().unwrap(), "redis://:p%40ss%2Fw%3Ard@cache:6380/2");
+        let c = serve(&["--redis-url", "redis://x:1/0", "--redis-addr", "ignored:1"]);
+        assert_eq!(c.redis_connection_url().unwrap(), "redis://x:1/0");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(redact("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+    }
+}

@@ -1,0 +1,16 @@
+//! The native host of the asm auth component.
+//!
+//! - [`config`]: every setting, as a flag and an environment variable;
+//! - [`runtime`]: wasmtime: the engine, the cached compiled component, one instance per
+//!   request under a memory cap and an epoch deadline, and the imports wired to the stores;
+//! - [`stores`]: users in PostgreSQL, sessions in Redis, locations from a MaxMind database;
+//! - [`server`]: hyper, the client-address header, per-request logs, graceful shutdown;
+//! - [`migrate`]: the schema in `migrations/`.
+
+pub mod bindings;
+pub mod config;
+pub mod migrate;
+pub mod runtime;
+pub mod server;
+pub mod stores;
+pub mod telemetry;

@@ -1,0 +1,193 @@
+//! The HTTP server: accepts connections, stamps the client address, hands each request to the
+//! runtime, logs one line per request, and drains in-flight requests on shutdown.
+
+use crate::config::{ServeConfig, redact};
+use crate::runtime::{Runtime, RuntimeOptions, failure_response};
+use crate::stores::{Stores, geo::Geo, postgres::PgUsers, redis::RedisSessions};
+use anyhow::Context as _;
+use http::HeaderValue;
+use hyper::server::conn::http1;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use wasmtime_wasi_http::io::TokioIo;
+
+/// The header through which the component learns the peer address (Spin's name for it).
+pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+/// Longest the server waits for in-flight requests when it shuts down.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub runtime: Arc<Runtime>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops accepting, lets in-flight requests finish (bounded), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Resolves when the server has stopped.
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Builds the stores and the runtime from the configuration. `guest_env` overrides the
+/// component settings taken from the process environment.
+pub fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
+    let env = component_env(guest_env);
+    asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
+
+    let database_url = cfg
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .context("DATABASE_URL is not set: point it at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/asm")?;
+    let redis_url = cfg
+        .redis_connection_url()
+        .context("no Redis configured: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379")?;
+    let users = PgUsers::new(database_url, cfg.store_timeout, cfg.database_max_connections)
+        .context("DATABASE_URL is not a usable PostgreSQL URL")?;
+    let sessions = RedisSessions::new(&redis_url, &cfg.redis_key_prefix, cfg.store_timeout)
+        .context("the Redis address is not usable")?;
+    let geo = match &cfg.geoip_db {
+        Some(path) => Geo::open(path)?,
+        None => Geo::none(),
+    };
+    tracing::info!(
+        user_store = %format!("postgres {}", redact(database_url)),
+        session_store = %format!("redis {}", redact(&redis_url)),
+        geoip = geo.is_loaded(),
+        "stores configured"
+    );
+    let stores = Arc::new(Stores { users, sessions, geo });
+    Runtime::new(
+        RuntimeOptions {
+            component: &cfg.component,
+            cache_dir: &cfg.cache_dir(),
+            request_timeout: cfg.request_timeout,
+            instance_memory_bytes: cfg.instance_memory_mb << 20,
+            max_concurrent: cfg.max_concurrent_requests,
+            guest_env: env,
+        },
+        stores,
+    )
+}
+
+/// The component's environment: its variables from the process, then the overrides.
+fn component_env(overrides: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = asm_guest::config::VARS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    for (k, v) in overrides {
+        env.retain(|(n, _)| n != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+/// Binds and serves until `shutdown` is called.
+pub async fn start(cfg: &ServeConfig, runtime: Runtime) -> anyhow::Result<Server> {
+    let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
+    let addr = listener.local_addr()?;
+    let runtime = Arc::new(runtime);
+    let (shutdown, signal) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, runtime.clone(), signal));
+    tracing::info!(%addr, "listening");
+    Ok(Server { addr, runtime, shutdown, task })
+}
+
+async fn accept_loop(listener: TcpListener, runtime: Arc<Runtime>, mut signal: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = signal.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(stream, peer, runtime.clone(), signal.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!("in-flight requests did not finish in {DRAIN_TIMEOUT:?}; closing them");
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    runtime: Arc<Runtime>,
+    mut signal: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let runtime = runtime.clone();
+        async move { Ok::<_, Infallible>(serve_request(&runtime, req, peer).await) }
+    });
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result { tracing::debug!(error = %e, "connection ended with an error") }
+        }
+        _ = signal.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn serve_request(
+    runtime: &Runtime,
+    mut req: hyper::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    // Only the host may say who the client is: drop any copy the client sent.
+    let headers = req.headers_mut();
+    headers.remove(CLIENT_ADDR_HEADER);
+    headers.insert(CLIENT_ADDR_HEADER, HeaderValue::from_str(&peer.to_string()).expect("socket addresses are ASCII"));
+    if !headers.contains_key(http::header::HOST) {
+        headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
+    }
+    let resp = match runtime.handle(req).await {
+        Ok(resp) => resp,
+        Err(failure) => {
+            tracing::error!(%method, %path, error = %failure, "request failed");
+            failure_response(&failure)
+        }
+    };
+    tracing::info!(
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}

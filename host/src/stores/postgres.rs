@@ -1,0 +1,120 @@
+//! The user store on PostgreSQL. Schema in `migrations/`.
+
+use super::{NewUser, StoreError, StoreResult, User};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Row, postgres::PgRow};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct PgUsers {
+    pool: PgPool,
+}
+
+const USER_COLUMNS: &str = "id::text AS id, email, username, full_name, password_hash, \
+    (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
+    (extract(epoch FROM last_login) * 1000)::int8 AS last_login";
+
+impl PgUsers {
+    /// Connects lazily: the host starts while PostgreSQL is down and connects when it is back.
+    pub fn new(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(timeout)
+            .connect_lazy(url)?;
+        Ok(PgUsers { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        let sql = format!(
+            "INSERT INTO users (email, username, full_name, password_hash) VALUES ($1, $2, $3, $4) \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&u.email)
+            .bind(&u.username)
+            .bind(&u.full_name)
+            .bind(&u.password_hash)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)?;
+        user(&row)
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
+        let row = sqlx::query(&sql).bind(email).fetch_optional(&self.pool).await.map_err(error)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    pub async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        // Ids are UUIDs; anything else names no user (and must not become a SQL error).
+        let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(None) };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(error)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    pub async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
+        let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
+        sqlx::query("UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1")
+            .bind(id)
+            .bind(at_ms as f64)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+}
+
+fn user(row: &PgRow) -> StoreResult<User> {
+    let get = |e: sqlx::Error| StoreError::Internal(format!("postgres row: {e}"));
+    Ok(User {
+        id: row.try_get("id").map_err(get)?,
+        email: row.try_get("email").map_err(get)?,
+        username: row.try_get("username").map_err(get)?,
+        full_name: row.try_get("full_name").map_err(get)?,
+        password_hash: row.try_get("password_hash").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        last_login: row.try_get("last_login").map_err(get)?,
+    })
+}
+
+/// Unique violations become conflicts naming the field; a database that cannot be reached is
+/// `unavailable`; everything else is internal.
+fn error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let field = match db.constraint() {
+                Some("users_email_key") => "email",
+                Some("users_username_key") => "username",
+                _ => "unknown",
+            };
+            StoreError::Conflict(field.into())
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unavailable_code(&c)) => {
+            StoreError::Unavailable(format!("postgres: {e}"))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("postgres: {e}")),
+        _ => StoreError::Internal(format!("postgres: {e}")),
+    }
+}
+
+/// SQLSTATE classes that mean the server is going away or not accepting work:
+/// 08 connection exception, 57P01-57P03 admin/crash shutdown and cannot-connect-now.
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}

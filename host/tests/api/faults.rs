@@ -1,0 +1,139 @@
+//! Stores that go away: 503 in the envelope, and recovery without a restart. Uses a private
+//! redis-server and a TCP relay in front of PostgreSQL; the machine's services stay up.
+
+use crate::support::*;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct PrivateRedis {
+    port: u16,
+    child: Child,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for this test: apt-get install -y redis-server");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "private redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        PrivateRedis { port, child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Forwards a local port to PostgreSQL; `stop` closes the port and every relayed connection.
+struct Relay {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(port: u16, upstream: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let task = tokio::spawn(async move {
+            let mut pipes = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                pipes.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { addr: ([127, 0, 0, 1], port).into(), task }
+    }
+
+    fn stop(self) {
+        // Dropping the accept loop drops the JoinSet, which aborts every relayed connection.
+        self.task.abort();
+    }
+}
+
+async fn wait_until_ready(app: &TestApp, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if app.get("/readyz").await.status == 200 {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not ready again within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_a_503_and_the_service_recovers_when_it_returns() {
+    let mut redis = PrivateRedis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let app = spawn_with(Options { redis_url: Some(url), ..Options::default() }.arg("--store-timeout", "1s")).await;
+    let creds = app.new_user().await;
+    assert_eq!(app.login(&creds).await.status, 200);
+
+    redis.stop();
+    for (path, login) in [("/auth/user/me", false), ("/auth/login", true), ("/readyz", false)] {
+        let started = Instant::now();
+        let r = if login { app.login(&creds).await } else { app.get(path).await };
+        assert_eq!(r.status, 503, "{path}: {}", r.body);
+        assert!(started.elapsed() < Duration::from_secs(5), "{path} answered in {:?}", started.elapsed());
+    }
+    assert_eq!(app.get("/healthz").await.status, 200, "the process itself is up");
+
+    let _redis = PrivateRedis::start(redis.port);
+    let took = wait_until_ready(&app, Duration::from_secs(5)).await;
+    eprintln!("redis: ready again {took:?} after it returned");
+    // The restarted Redis kept nothing: the old session is gone and a new login works.
+    assert_eq!(app.get("/auth/user/me").await.status, 401);
+    assert_eq!(app.login(&creds).await.status, 200);
+    assert_eq!(app.get("/auth/user/me").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_is_a_503_and_the_service_recovers_when_it_returns() {
+    let port = free_port();
+    let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let relay = Relay::start(port, upstream).await;
+    let shared = database_url();
+    let db = shared.rsplit('/').next().unwrap();
+    let via_relay = format!("postgres://postgres@{}/{db}", relay.addr);
+    let app = spawn_with(Options { database_url: Some(via_relay), ..Options::default() }.arg("--store-timeout", "1s")).await;
+    let creds = app.new_user().await;
+    assert_eq!(app.login(&creds).await.status, 200);
+
+    relay.stop();
+    let started = Instant::now();
+    let r = app.login(&creds).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let r = app
+        .register(serde_json::json!({"email": format!("{}@example.com", unique("pg")), "username": unique("pg")[..10].to_string(), "password": "correct horse", "full_name": "P"}))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(app.get("/readyz").await.status, 503);
+
+    let _relay = Relay::start(port, upstream).await;
+    let took = wait_until_ready(&app, Duration::from_secs(5)).await;
+    eprintln!("postgres: ready again {took:?} after it returned");
+    assert_eq!(app.login(&creds).await.status, 200);
+}

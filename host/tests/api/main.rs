@@ -1,0 +1,13 @@
+//! End-to-end tests: the real component in the real host, over HTTP, against PostgreSQL and
+//! Redis. `make test` builds the component and checks the services first.
+
+mod faults;
+mod geo;
+mod isolation;
+mod login;
+mod mmdb;
+mod register;
+mod routing;
+mod sessions;
+mod support;
+mod tooling;

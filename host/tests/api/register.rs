@@ -1,0 +1,88 @@
+use crate::support::*;
+use serde_json::json;
+
+fn body(email: &str, username: &str, password: &str, full_name: &str) -> serde_json::Value {
+    json!({ "email": email, "username": username, "password": password, "full_name": full_name })
+}
+
+fn failing_fields(r: &Reply) -> Vec<String> {
+    r.body["error"]["fields"].as_array().expect("a field list").iter().map(|f| f["field"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_returns_the_new_user_with_a_normalised_email() {
+    let app = spawn().await;
+    let email = format!("  {}@Example.COM ", unique("Mixed"));
+    let username = unique("ada")[..12].to_string();
+    let r = app.register(body(&email, &username, "correct horse", "Ada Lovelace")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["email"], email.trim().to_lowercase());
+    assert_eq!(r.body["data"]["username"], username);
+    assert!(uuid::Uuid::parse_str(r.body["data"]["id"].as_str().unwrap()).is_ok());
+    assert!(r.body["data"].get("password_hash").is_none());
+    assert!(r.set_cookie().is_none(), "registering does not log in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_validation_rule_is_enforced_and_every_failing_field_listed() {
+    let app = spawn().await;
+    let ok_email = || format!("{}@example.com", unique("v"));
+    let name = || unique("n")[..10].to_string();
+    let cases: Vec<(serde_json::Value, Vec<&str>)> = vec![
+        (body("not-an-email", &name(), "correct horse", "X"), vec!["email"]),
+        (body("a@b", &name(), "correct horse", "X"), vec!["email"]),
+        (body(&ok_email(), "ab", "correct horse", "X"), vec!["username"]),
+        (body(&ok_email(), &"u".repeat(51), "correct horse", "X"), vec!["username"]),
+        (body(&ok_email(), &name(), "seven77", "X"), vec!["password"]),
+        (body(&ok_email(), &name(), &"p".repeat(73), "X"), vec!["password"]),
+        // 25 three-byte characters: 25 characters but 75 bytes, over bcrypt's 72.
+        (body(&ok_email(), &name(), &"語".repeat(25), "X"), vec!["password"]),
+        (body(&ok_email(), &name(), "correct horse", "   "), vec!["full_name"]),
+        (json!({ "email": ok_email(), "username": name(), "password": "correct horse" }), vec!["full_name"]),
+        (json!({ "email": 42, "username": ["x"], "password": null, "full_name": true }), vec!["email", "username", "password", "full_name"]),
+        (body("bad", "x", "short", ""), vec!["email", "username", "password", "full_name"]),
+    ];
+    for (payload, expected) in cases {
+        let r = app.register(payload.clone()).await;
+        assert_eq!(r.status, 400, "{payload} -> {}", r.body);
+        assert_eq!(failing_fields(&r), expected, "{payload}");
+        for f in r.body["error"]["fields"].as_array().unwrap() {
+            assert!(!f["message"].as_str().unwrap().is_empty());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_at_the_limits_and_in_any_script_are_accepted() {
+    let app = spawn().await;
+    for password in ["exactly8".to_string(), "p".repeat(72), "日本語のパスワード".into(), "🔑🔑🔑🔑🔑🔑🔑🔑".into()] {
+        let r = app.register(body(&format!("{}@example.com", unique("p")), &unique("p")[..10], &password, "P")).await;
+        assert_eq!(r.status, 201, "{password}: {}", r.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taken_email_or_username_is_a_409_naming_the_field() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let r = app.register(body(&creds.email.to_uppercase(), &unique("o")[..10], "correct horse", "X")).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "email");
+    let r = app.register(body(&format!("{}@example.com", unique("o")), &creds.username.to_uppercase(), "correct horse", "X")).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "username");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_registrations_of_one_email_create_exactly_one_user() {
+    let app = spawn().await;
+    let email = format!("{}@example.com", unique("race"));
+    let attempts = (0..8).map(|i| {
+        let payload = body(&email, &format!("{}{i}", &unique("r")[..10]), "correct horse", "R");
+        let (client, url) = (app.client.clone(), app.url("/auth/register"));
+        async move { Reply::from(client.post(url).json(&payload).send().await.unwrap()).await.status }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409]);
+}

@@ -1,0 +1,64 @@
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let app = spawn().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"]["status"], "up");
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["user_store"], "up");
+    assert_eq!(r.body["data"]["session_store"], "up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_wrong_methods_answer_in_the_envelope() {
+    let app = spawn().await;
+    for path in ["/", "/auth", "/auth/nope", "/auth/user/me/", "/AUTH/LOGIN"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(r.body["error"].is_string());
+    }
+    let r = app.get("/auth/login").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = Reply::from(app.client.delete(app.url("/auth/user/me")).send().await.unwrap()).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_bodies() {
+    let app = spawn().await;
+    for raw in ["{", "not json", "[1,2]", "\"str\"", ""] {
+        let resp = app
+            .client
+            .post(app.url("/auth/register"))
+            .header("content-type", "application/json")
+            .body(raw.to_string())
+            .send()
+            .await
+            .unwrap();
+        let r = Reply::from(resp).await;
+        assert_eq!(r.status, 400, "{raw:?}: {}", r.body);
+    }
+    let huge = format!(r#"{{"email":"{}"}}"#, "a".repeat(2 << 20));
+    for path in ["/auth/register", "/auth/login"] {
+        let resp = app.client.post(app.url(path)).header("content-type", "application/json").body(huge.clone()).send().await.unwrap();
+        let r = Reply::from(resp).await;
+        assert_eq!(r.status, 413, "{path}");
+    }
+    // Without a Content-Length the limit still holds while streaming.
+    let chunks = futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
+    let resp = app
+        .client
+        .post(app.url("/auth/register"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(Reply::from(resp).await.status, 413);
+    // The service is still fine afterwards.
+    assert_eq!(app.get("/healthz").await.status, 200);
+}

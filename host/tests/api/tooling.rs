@@ -1,0 +1,98 @@
+//! The binary's commands: migrations, start-up errors, the compiled-component cache.
+
+use crate::support::*;
+use std::process::Command;
+
+fn asm(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_asm"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_ADDR")
+        .env_remove("REDIS_URL")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("the asm binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+async fn table_exists(url: &str, table: &str) -> bool {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(table).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    found.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_go_up_down_and_up_again() {
+    database_url(); // the server answers
+    let name = unique("asm_mig_");
+    let url = database_url_for(&name);
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let (ok, out) = asm(&["migrate", "up"], &env);
+    assert!(ok, "{out}");
+    assert!(out.contains("created database"), "up creates a missing database: {out}");
+    assert!(table_exists(&url, "users").await);
+    let (ok, out) = asm(&["migrate", "status"], &env);
+    assert!(ok && out.contains("applied") && !out.contains("pending"), "{out}");
+
+    let (ok, out) = asm(&["migrate", "down", "1"], &env);
+    assert!(ok, "{out}");
+    assert!(!table_exists(&url, "users").await, "down reverts the schema");
+    let (_, out) = asm(&["migrate", "status"], &env);
+    assert!(out.contains("pending"), "{out}");
+
+    let (ok, out) = asm(&["migrate", "force", "20240101000001"], &env);
+    assert!(ok, "{out}");
+    let (_, out) = asm(&["migrate", "status"], &env);
+    assert!(!out.contains("pending"), "force records the version without running it: {out}");
+    let (ok, _) = asm(&["migrate", "force", "0"], &env);
+    assert!(ok);
+    let (ok, out) = asm(&["migrate", "up"], &env);
+    assert!(ok, "{out}");
+    assert!(table_exists(&url, "users").await);
+
+    let admin = sqlx::PgPool::connect(&admin_database_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&admin).await.unwrap();
+}
+
+#[test]
+fn migrate_create_writes_an_up_and_a_down() {
+    let dir = std::env::temp_dir().join(unique("asm-create-"));
+    let (ok, out) = asm(&["migrate", "--dir", dir.to_str().unwrap(), "create", "Add login history"], &[]);
+    assert!(ok, "{out}");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("_add_login_history.down.sql") && names[1].ends_with("_add_login_history.up.sql"));
+    assert_eq!(names[0].split('_').next().unwrap().len(), 14, "a UTC timestamp version");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn serve_without_a_database_says_what_to_set() {
+    let (ok, out) = asm(&["serve", "--port", "0"], &[("REDIS_ADDR", "127.0.0.1:6379")]);
+    assert!(!ok);
+    assert!(out.contains("DATABASE_URL"), "{out}");
+    let (ok, out) = asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
+    assert!(!ok);
+    assert!(out.contains("BCRYPT_COST"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compiled_component_is_cached_for_the_next_start() {
+    let cache = std::env::temp_dir().join(unique("asm-cache-"));
+    let app = spawn_with(Options::default().arg("--cache-dir", cache.to_str().unwrap())).await;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].extension().is_some_and(|e| e == "cwasm"));
+    let modified = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+    let again = spawn_with(Options::default().arg("--cache-dir", cache.to_str().unwrap())).await;
+    assert_eq!(again.get("/healthz").await.status, 200);
+    assert_eq!(std::fs::metadata(&cached[0]).unwrap().modified().unwrap(), modified, "loaded, not rewritten");
+    std::fs::remove_dir_all(cache).unwrap();
+}
