@@ -60,27 +60,29 @@ fn read_request(request: IncomingRequest) -> Request {
     };
     let mut req = Request::new(&method, &request.path_with_query().unwrap_or_else(|| "/".into()));
     req.headers = request.headers().entries().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-    let declared = req.header_str("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    req.body = if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        Body::TooLarge
-    } else {
-        read_body(&request)
-    };
+    req.body = read_body(&request);
     req
 }
 
-/// Reads at most `MAX_BODY_BYTES`; one byte more makes the body `TooLarge`.
+/// Bodies beyond the limit are still read (and dropped) up to this size, so the client finishes
+/// sending and sees the 413 instead of a broken connection.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Keeps at most `MAX_BODY_BYTES`; anything longer makes the body `TooLarge`.
 fn read_body(request: &IncomingRequest) -> Body {
     let Ok(body) = request.consume() else { return Body::Empty };
     let mut bytes = Vec::new();
+    let mut seen = 0usize;
     {
         let Ok(stream) = body.stream() else { return Body::Empty };
         loop {
-            match stream.blocking_read(16 * 1024) {
+            match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > MAX_BODY_BYTES {
-                        return Body::TooLarge;
+                    seen += chunk.len();
+                    if seen <= MAX_BODY_BYTES {
+                        bytes.extend_from_slice(&chunk);
+                    } else if seen > DRAIN_LIMIT {
+                        break;
                     }
                 }
                 Err(StreamError::Closed) => break,
@@ -89,7 +91,13 @@ fn read_body(request: &IncomingRequest) -> Body {
         }
     }
     let _ = IncomingBody::finish(body);
-    if bytes.is_empty() { Body::Empty } else { Body::Bytes(bytes) }
+    if seen > MAX_BODY_BYTES {
+        Body::TooLarge
+    } else if bytes.is_empty() {
+        Body::Empty
+    } else {
+        Body::Bytes(bytes)
+    }
 }
 
 fn write_response(out: ResponseOutparam, response: Response) {

@@ -22,7 +22,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances: the granularity of both yielding and the deadline.
-const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(1);
 
 pub struct RuntimeOptions<'a> {
     pub component: &'a Path,
@@ -148,7 +148,12 @@ impl Runtime {
         store.epoch_deadline_callback(move |mut cx| {
             let s = cx.data_mut();
             s.ticks += 1;
-            Ok(if s.ticks >= max_ticks { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            if s.ticks >= max_ticks {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // tokio's own yield defers the wake-up until the worker has polled for I/O; a plain
+            // self-wake would let busy instances starve sockets for dozens of ticks.
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
         });
 
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -52,7 +52,17 @@ struct Relay {
 
 impl Relay {
     async fn start(port: u16, upstream: SocketAddr) -> Relay {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let started = Instant::now();
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => break l,
+                Err(e) if started.elapsed() < Duration::from_secs(5) => {
+                    eprintln!("relay port {port} not free yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("relay cannot bind {port}: {e}"),
+            }
+        };
         let task = tokio::spawn(async move {
             let mut pipes = tokio::task::JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
@@ -66,9 +76,10 @@ impl Relay {
         Relay { addr: ([127, 0, 0, 1], port).into(), task }
     }
 
-    fn stop(self) {
+    async fn stop(self) {
         // Dropping the accept loop drops the JoinSet, which aborts every relayed connection.
         self.task.abort();
+        let _ = self.task.await;
     }
 }
 
@@ -121,7 +132,7 @@ async fn postgres_down_is_a_503_and_the_service_recovers_when_it_returns() {
     let creds = app.new_user().await;
     assert_eq!(app.login(&creds).await.status, 200);
 
-    relay.stop();
+    relay.stop().await;
     let started = Instant::now();
     let r = app.login(&creds).await;
     assert_eq!(r.status, 503, "{}", r.body);

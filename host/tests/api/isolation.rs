@@ -72,6 +72,25 @@ async fn logins_in_flight_do_not_stall_other_requests() {
         slowest = slowest.max(took);
         last_done = last_done.max(done);
     }
+    eprintln!("/me took {me_took:?} while 4 logins ran; the slowest login took {slowest:?}");
     assert!(last_done > me_done, "/me answered while logins were still hashing");
     assert!(me_took * 4 < slowest, "/me took {me_took:?}, the slowest login {slowest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let app = spawn_with(Options::default().env("BCRYPT_COST", "12")).await;
+    let creds = app.new_user().await;
+    let login = tokio::spawn({
+        let (url, email, password) = (app.url("/auth/login"), creds.email.clone(), creds.password.clone());
+        async move {
+            let body = serde_json::json!({ "email": email, "password": password });
+            client().post(url).json(&body).send().await.map(|r| r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let base = app.base.clone();
+    app.shutdown().await;
+    assert_eq!(login.await.unwrap().expect("the in-flight login was not cut"), 200);
+    assert!(client().get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
 }

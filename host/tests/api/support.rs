@@ -150,7 +150,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         args.push(k);
         args.push(v);
     }
-    let cfg: ServeConfig = match Cli::try_parse_from(&args).expect("test arguments parse") {
+    let cfg: ServeConfig = match Cli::try_parse_from(&args).expect("test arguments parse").command {
         Command::Serve(c) => c,
         _ => unreachable!(),
     };

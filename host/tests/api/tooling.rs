@@ -6,10 +6,10 @@ use std::process::Command;
 fn asm(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_asm"))
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_ADDR")
         .env_remove("REDIS_URL")
+        .envs(env.iter().copied())
         .current_dir(std::env::temp_dir())
         .output()
         .expect("the asm binary runs");
