@@ -16,6 +16,35 @@ pub fn parse_addr(value: &str) -> Option<IpAddr> {
     v.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(canonical)
 }
 
+/// The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip<'a>(
+    peer: Option<IpAddr>,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|h| h.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match parse_addr(hop) {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // A hop no proxy of ours would write: believe nothing beyond it.
+            None => break,
+        }
+    }
+    Some(client)
+}
+
 /// IPv4-mapped IPv6 addresses are reported as the IPv4 address they carry.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -59,6 +88,24 @@ mod tests {
         assert_eq!(parse_addr("[::ffff:81.2.69.1]:1"), Some("81.2.69.1".parse().unwrap()));
         assert_eq!(parse_addr("81.2.69.1"), Some("81.2.69.1".parse().unwrap()));
         assert_eq!(parse_addr("not an ip"), None);
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        // An untrusted peer: its header is ignored.
+        assert_eq!(client_ip(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted), ip("203.0.113.9"));
+        // A trusted peer: the right-most untrusted hop; a spoofed left part is ignored.
+        assert_eq!(client_ip(ip("10.0.0.2"), ["6.6.6.6, 81.2.69.160, 10.0.0.7"].into_iter(), &trusted), ip("81.2.69.160"));
+        // Several headers read as one list.
+        assert_eq!(client_ip(ip("127.0.0.1"), ["6.6.6.6", "81.2.69.160"].into_iter(), &trusted), ip("81.2.69.160"));
+        // Only trusted hops: the left-most.
+        assert_eq!(client_ip(ip("10.0.0.2"), ["10.0.0.3"].into_iter(), &trusted), ip("10.0.0.3"));
+        // Garbage stops the walk at the last believable hop.
+        assert_eq!(client_ip(ip("10.0.0.2"), ["81.2.69.160, nonsense"].into_iter(), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), std::iter::empty(), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), ["81.2.69.160"].into_iter(), &[]), ip("10.0.0.2"));
     }
 
     #[test]

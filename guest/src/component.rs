@@ -60,6 +60,11 @@ fn read_request(request: IncomingRequest) -> Request {
     };
     let mut req = Request::new(&method, &request.path_with_query().unwrap_or_else(|| "/".into()));
     req.headers = request.headers().entries().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    if req.header_str("host").is_none()
+        && let Some(authority) = request.authority()
+    {
+        req.headers.push(("host".into(), authority.into_bytes()));
+    }
     req.body = read_body(&request);
     req
 }
@@ -141,11 +146,54 @@ impl store::Host for Imports {
     fn record_login(&self, user_id: &str, at: i64) -> StoreResult<()> {
         user_store::record_login(user_id, at).map_err(error_from)
     }
+    fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+        user_store::update_password(user_id, password_hash).map_err(error_from)
+    }
+    fn record_login_attempt(&self, a: store::LoginAttempt) -> StoreResult<()> {
+        let attempt = wit::LoginAttempt {
+            id: a.id,
+            user_id: a.user_id,
+            outcome: a.outcome,
+            ip_address: a.ip_address,
+            user_agent: a.user_agent,
+            device_info: a.device_info,
+            location: a.location,
+            at: a.at,
+        };
+        user_store::record_login_attempt(&attempt).map_err(error_from)
+    }
+    fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<store::LoginPage> {
+        let page = user_store::list_login_attempts(user_id, offset, limit).map_err(error_from)?;
+        let attempts = page
+            .attempts
+            .into_iter()
+            .map(|a| store::LoginAttempt {
+                id: a.id,
+                user_id: a.user_id,
+                outcome: a.outcome,
+                ip_address: a.ip_address,
+                user_agent: a.user_agent,
+                device_info: a.device_info,
+                location: a.location,
+                at: a.at,
+            })
+            .collect();
+        Ok(store::LoginPage { attempts, total: page.total })
+    }
     fn ping_users(&self) -> StoreResult<()> {
         user_store::ping().map_err(error_from)
     }
-    fn create_session(&self, s: store::Session) -> StoreResult<()> {
-        session_store::create_session(&session_to(s)).map_err(error_from)
+    fn create_session(&self, s: store::Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+        session_store::create_session(&session_to(s), max_sessions).map_err(error_from)
+    }
+    fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
+        session_store::touch_session(token_hash, at, keep_until).map_err(error_from)
+    }
+    fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
+        session_store::delete_other_sessions(user_id, keep_token_hash).map_err(error_from)
+    }
+    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+        session_store::uncount_attempt(key).map_err(error_from)
     }
     fn get_session(&self, token_hash: &str) -> StoreResult<Option<store::Session>> {
         session_store::get_session(token_hash).map(|s| s.map(session_from)).map_err(error_from)

@@ -13,6 +13,13 @@ pub const VARS: &[&str] = &[
     "BCRYPT_COST",
     "LOGIN_MAX_ATTEMPTS",
     "LOGIN_LOCKOUT_WINDOW",
+    "LOGIN_IP_MAX_ATTEMPTS",
+    "LOGIN_IP_WINDOW",
+    "SESSION_IDLE_TIMEOUT",
+    "MAX_SESSIONS_PER_USER",
+    "PASSWORD_CHANGE_ENDS_SESSIONS",
+    "TRUSTED_PROXIES",
+    "ALLOWED_ORIGINS",
     "ASM_FAULT_ROUTES",
 ];
 
@@ -25,6 +32,19 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub login_max_attempts: u32,
     pub login_window: Duration,
+    /// Failed logins from one client address per window before 429.
+    pub login_ip_max_attempts: u32,
+    pub login_ip_window: Duration,
+    /// Sessions unused for longer than this end (off when None).
+    pub session_idle_timeout: Option<Duration>,
+    /// Most sessions per user; a new login ends the least recently used (0: no cap).
+    pub max_sessions_per_user: u32,
+    /// Whether a password change ends the user's other sessions.
+    pub password_change_ends_sessions: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins besides the service's own that may send cookie-authenticated unsafe requests.
+    pub allowed_origins: Vec<String>,
     /// Enables `/__fault/*` routes that trap or spin, for the host's isolation tests.
     pub fault_routes: bool,
 }
@@ -39,6 +59,13 @@ impl Default for Settings {
             bcrypt_cost: 12,
             login_max_attempts: 5,
             login_window: Duration::from_secs(15 * 60),
+            login_ip_max_attempts: 100,
+            login_ip_window: Duration::from_secs(15 * 60),
+            session_idle_timeout: None,
+            max_sessions_per_user: 0,
+            password_change_ends_sessions: true,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
             fault_routes: false,
         }
     }
@@ -95,6 +122,34 @@ impl Settings {
             return Err(SettingError { var: "LOGIN_MAX_ATTEMPTS", message: "must be at least 1".into() });
         }
         let login_window = duration(&get, "LOGIN_LOCKOUT_WINDOW", d.login_window)?;
+        let login_ip_max_attempts = number(&get, "LOGIN_IP_MAX_ATTEMPTS", d.login_ip_max_attempts)?;
+        if login_ip_max_attempts == 0 {
+            return Err(SettingError { var: "LOGIN_IP_MAX_ATTEMPTS", message: "must be at least 1".into() });
+        }
+        let login_ip_window = duration(&get, "LOGIN_IP_WINDOW", d.login_ip_window)?;
+        let session_idle_timeout = match get("SESSION_IDLE_TIMEOUT").as_deref().map(str::trim) {
+            None | Some("") | Some("0") | Some("off") => None,
+            Some(_) => Some(duration(&get, "SESSION_IDLE_TIMEOUT", d.session_lifetime)?),
+        };
+        let max_sessions_per_user = number(&get, "MAX_SESSIONS_PER_USER", 0)?;
+        let password_change_ends_sessions = boolean(&get, "PASSWORD_CHANGE_ENDS_SESSIONS", true)?;
+        let trusted_proxies = list(&get, "TRUSTED_PROXIES")
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| SettingError { var: "TRUSTED_PROXIES", message: format!("not an address or CIDR: {p:?}") })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_origins = list(&get, "ALLOWED_ORIGINS")
+            .map(|o| {
+                let o = o.trim_end_matches('/').to_ascii_lowercase();
+                if o.starts_with("http://") || o.starts_with("https://") {
+                    Ok(o)
+                } else {
+                    Err(SettingError { var: "ALLOWED_ORIGINS", message: format!("not an origin (scheme://host[:port]): {o:?}") })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let fault_routes = boolean(&get, "ASM_FAULT_ROUTES", false)?;
         Ok(Settings {
             production,
@@ -104,6 +159,13 @@ impl Settings {
             bcrypt_cost,
             login_max_attempts,
             login_window,
+            login_ip_max_attempts,
+            login_ip_window,
+            session_idle_timeout,
+            max_sessions_per_user,
+            password_change_ends_sessions,
+            trusted_proxies,
+            allowed_origins,
             fault_routes,
         })
     }
@@ -127,6 +189,12 @@ fn duration(
             Err(e) => Err(SettingError { var, message: format!("{e} (e.g. 90s, 15m, 24h)") }),
         },
     }
+}
+
+/// A comma- or space-separated list; empty when unset.
+fn list(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> impl Iterator<Item = String> {
+    let raw = get(var).unwrap_or_default();
+    raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>().into_iter()
 }
 
 fn number(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u32) -> Result<u32, SettingError> {
@@ -179,6 +247,25 @@ mod tests {
         assert_eq!(from(&[("APP_ENV", "staging")]).unwrap_err().var, "APP_ENV");
         assert_eq!(from(&[("SESSION_COOKIE_NAME", "a b")]).unwrap_err().var, "SESSION_COOKIE_NAME");
         assert_eq!(from(&[("LOGIN_MAX_ATTEMPTS", "0")]).unwrap_err().var, "LOGIN_MAX_ATTEMPTS");
+        assert_eq!(from(&[("TRUSTED_PROXIES", "10.0.0.0/8, nope")]).unwrap_err().var, "TRUSTED_PROXIES");
+        assert_eq!(from(&[("ALLOWED_ORIGINS", "example.com")]).unwrap_err().var, "ALLOWED_ORIGINS");
+        assert_eq!(from(&[("SESSION_IDLE_TIMEOUT", "soon")]).unwrap_err().var, "SESSION_IDLE_TIMEOUT");
+    }
+
+    #[test]
+    fn lists_and_optional_settings() {
+        let s = from(&[
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ::1"),
+            ("ALLOWED_ORIGINS", "https://App.example.com/"),
+            ("SESSION_IDLE_TIMEOUT", "30m"),
+        ])
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(s.allowed_origins, vec!["https://app.example.com"]);
+        assert_eq!(s.session_idle_timeout, Some(Duration::from_secs(1800)));
+        let d = from(&[("SESSION_IDLE_TIMEOUT", "off")]).unwrap();
+        assert_eq!((d.session_idle_timeout, d.max_sessions_per_user, d.password_change_ends_sessions), (None, 0, true));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     Unauthorized,
     InvalidCredentials,
+    WrongPassword,
     Forbidden(String),
     NotFound,
     MethodNotAllowed(&'static [&'static str]),
@@ -55,6 +56,9 @@ impl ApiError {
             }
             ApiError::Unauthorized => error(401, "Unauthorized", json!("a valid session is required")),
             ApiError::InvalidCredentials => error(401, "Login failed", json!("invalid email or password")),
+            ApiError::WrongPassword => {
+                error(401, "Password change failed", json!({ "field": "current_password", "message": "is incorrect" }))
+            }
             ApiError::Forbidden(msg) => error(403, "Forbidden", Value::String(msg)),
             ApiError::NotFound => error(404, "Not found", json!("no such route")),
             ApiError::MethodNotAllowed(allow) => {

@@ -9,6 +9,8 @@ pub struct Request {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
     /// Header names lower-cased; repeated headers appear once per value.
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Body,
@@ -25,8 +27,13 @@ pub enum Body {
 
 impl Request {
     pub fn new(method: &str, path_with_query: &str) -> Self {
-        let path = path_with_query.split('?').next().unwrap_or("/");
-        Request { method: method.to_ascii_uppercase(), path: path.to_string(), ..Default::default() }
+        let (path, query) = path_with_query.split_once('?').unwrap_or((path_with_query, ""));
+        Request {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+            query: query.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
@@ -45,6 +52,11 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The first value of a query parameter (no percent-decoding: our parameters are numbers).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// Every value of a header that is valid UTF-8, in order.

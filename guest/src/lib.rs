@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod config;
+pub mod csrf;
 pub mod device;
 pub mod envelope;
 pub mod http;
@@ -38,6 +39,10 @@ pub fn handle<H: store::Host + ?Sized>(req: &Request, host: &H, settings: &confi
         ("POST", "/auth/logout") => routes::logout(&cx),
         ("GET", "/auth/user/me") => routes::me(&cx),
         ("GET", "/auth/user/sessions") => routes::sessions(&cx),
+        ("DELETE", "/auth/user/sessions") => routes::revoke_other_sessions(&cx),
+        ("DELETE", path) if session_id(path).is_some() => routes::revoke_session(&cx, session_id(path).unwrap_or_default()),
+        ("POST", "/auth/user/password") => routes::change_password(&cx),
+        ("GET", "/auth/user/logins") => routes::logins(&cx),
         ("GET", "/healthz") => routes::healthz(),
         ("GET", "/readyz") => routes::readyz(&cx),
         (_, path) if settings.fault_routes && path.starts_with("/__fault/") => fault(path),
@@ -49,10 +54,17 @@ pub fn handle<H: store::Host + ?Sized>(req: &Request, host: &H, settings: &confi
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// The `{id}` of `/auth/user/sessions/{id}`.
+fn session_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/auth/user/sessions/").filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
 fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     match path {
-        "/auth/register" | "/auth/login" | "/auth/logout" => Some(&["POST"]),
-        "/auth/user/me" | "/auth/user/sessions" | "/healthz" | "/readyz" => Some(&["GET"]),
+        "/auth/register" | "/auth/login" | "/auth/logout" | "/auth/user/password" => Some(&["POST"]),
+        "/auth/user/me" | "/auth/user/logins" | "/healthz" | "/readyz" => Some(&["GET"]),
+        "/auth/user/sessions" => Some(&["GET", "DELETE"]),
+        p if session_id(p).is_some() => Some(&["DELETE"]),
         _ => None,
     }
 }

@@ -18,6 +18,28 @@ pub fn problem(password: &str) -> Option<String> {
     None
 }
 
+/// Why a new password is not acceptable for this account (NIST SP 800-63B: length, no
+/// composition rules, not a commonly used password, not the account's own name), or None.
+pub fn problem_for_account(password: &str, email: &str, username: &str) -> Option<String> {
+    if let Some(p) = problem(password) {
+        return Some(p);
+    }
+    let lower = password.to_lowercase();
+    if passwords::analyzer::is_common_password(password) || passwords::analyzer::is_common_password(&lower) {
+        return Some("is one of the most commonly used passwords; choose another".into());
+    }
+    let local = email.split('@').next().unwrap_or_default();
+    if lower == email.to_lowercase() || lower == username.to_lowercase() || (local.len() >= 3 && lower == local.to_lowercase()) {
+        return Some("must not be your email address or username".into());
+    }
+    None
+}
+
+/// The cost a bcrypt hash was made with.
+pub fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
 pub fn hash(password: &str, cost: u32) -> Result<String, String> {
     bcrypt::hash(password, cost).map_err(|e| format!("bcrypt hash: {e}"))
 }
@@ -57,6 +79,22 @@ mod tests {
         assert!(problem("日本語のパスワード").is_none());
         assert!(problem(&"語".repeat(25)).is_some());
         assert!(problem("tab\there!!").is_some());
+    }
+
+    #[test]
+    fn common_passwords_and_own_names_are_refused_with_the_reason() {
+        assert!(problem_for_account("password1", "a@b.co", "abc").unwrap().contains("commonly used"));
+        assert!(problem_for_account("Iloveyou1", "a@b.co", "abc").unwrap().contains("commonly used"));
+        assert!(problem_for_account("ada@example.com", "ada@example.com", "ada").unwrap().contains("email"));
+        assert!(problem_for_account("AdaLovelace", "x@example.com", "adalovelace").unwrap().contains("username"));
+        assert!(problem_for_account("correct horse battery", "a@b.co", "abc").is_none());
+        assert!(problem_for_account("short", "a@b.co", "abc").unwrap().contains("8 characters"));
+    }
+
+    #[test]
+    fn cost_is_read_from_the_hash() {
+        assert_eq!(cost_of(&dummy_hash(11)), Some(11));
+        assert_eq!(cost_of("garbage"), None);
     }
 
     #[test]

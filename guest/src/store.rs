@@ -44,6 +44,24 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    pub id: String,
+    pub user_id: String,
+    pub outcome: String,
+    pub ip_address: String,
+    pub user_agent: String,
+    pub device_info: String,
+    pub location: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginPage {
+    pub attempts: Vec<LoginAttempt>,
+    pub total: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempts {
     pub count: u32,
@@ -72,13 +90,19 @@ pub trait Host {
     fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     fn record_login(&self, user_id: &str, at: i64) -> StoreResult<()>;
+    fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()>;
+    fn record_login_attempt(&self, attempt: LoginAttempt) -> StoreResult<()>;
+    fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage>;
     fn ping_users(&self) -> StoreResult<()>;
 
-    fn create_session(&self, session: Session) -> StoreResult<()>;
+    fn create_session(&self, session: Session, max_sessions: u32) -> StoreResult<Vec<String>>;
     fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool>;
     fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool>;
+    fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32>;
     fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;
     fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts>;
+    fn uncount_attempt(&self, key: &str) -> StoreResult<()>;
     fn reset_attempts(&self, key: &str) -> StoreResult<()>;
     fn ping_sessions(&self) -> StoreResult<()>;
 

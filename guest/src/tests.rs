@@ -1,6 +1,7 @@
 //! Route-level tests of the logic against an in-memory host.
 
 use crate::config::Settings;
+use crate::password;
 use crate::http::{Body, Request, Response};
 use crate::store::*;
 use serde_json::Value;
@@ -12,6 +13,7 @@ struct MemoryHost {
     users: RefCell<Vec<User>>,
     sessions: RefCell<HashMap<String, Session>>,
     attempts: RefCell<HashMap<String, u32>>,
+    history: RefCell<Vec<LoginAttempt>>,
     now: Cell<i64>,
     seed: Cell<u8>,
     down: Cell<bool>,
@@ -58,12 +60,53 @@ impl Host for MemoryHost {
         self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.last_login = Some(at));
         Ok(())
     }
+    fn update_password(&self, id: &str, hash: &str) -> StoreResult<()> {
+        self.up()?;
+        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.password_hash = hash.to_string());
+        Ok(())
+    }
+    fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+        self.up()?;
+        self.history.borrow_mut().push(a);
+        Ok(())
+    }
+    fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+        let all: Vec<LoginAttempt> = self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
+        let total = all.len() as u64;
+        Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
+    }
     fn ping_users(&self) -> StoreResult<()> {
         self.up()
     }
-    fn create_session(&self, s: Session) -> StoreResult<()> {
+    fn create_session(&self, s: Session, max: u32) -> StoreResult<Vec<String>> {
         self.up()?;
+        let user = s.user_id.clone();
         self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
+        let mut evicted = Vec::new();
+        if max > 0 {
+            let mut mine: Vec<Session> = self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
+            mine.sort_by_key(|x| x.last_activity);
+            while mine.len() > max as usize {
+                let old = mine.remove(0);
+                self.sessions.borrow_mut().remove(&old.token_hash);
+                evicted.push(old.id);
+            }
+        }
+        Ok(evicted)
+    }
+    fn touch_session(&self, h: &str, at: i64, _keep_until: i64) -> StoreResult<bool> {
+        Ok(self.sessions.borrow_mut().get_mut(h).map(|s| s.last_activity = at).is_some())
+    }
+    fn delete_other_sessions(&self, user: &str, keep: &str) -> StoreResult<u32> {
+        let mut sessions = self.sessions.borrow_mut();
+        let before = sessions.len();
+        sessions.retain(|h, s| s.user_id != user || h == keep);
+        Ok((before - sessions.len()) as u32)
+    }
+    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+        if let Some(c) = self.attempts.borrow_mut().get_mut(key) {
+            *c = c.saturating_sub(1);
+        }
         Ok(())
     }
     fn get_session(&self, h: &str) -> StoreResult<Option<Session>> {
@@ -277,4 +320,92 @@ fn garbage_tokens_are_401_without_a_lookup() {
         assert!(status == 401 || status == 503, "{t}: {status}");
     }
     assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), "short")).0, 401);
+}
+
+#[test]
+fn password_change_rechecks_and_ends_other_sessions() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let t1 = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let t2 = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let change = |current: &str, new: &str| {
+        with_token(post("/auth/user/password", &format!(r#"{{"current_password":"{current}","new_password":"{new}"}}"#)), &t1)
+    };
+    assert_eq!(send(&h, change("wrong one", "brand new secret")).0, 401);
+    let (status, v, _) = send(&h, change("correct horse", "password1"));
+    assert_eq!(status, 400);
+    assert!(v["error"]["fields"][0]["message"].as_str().unwrap().contains("commonly used"));
+    let (status, v, _) = send(&h, change("correct horse", "brand new secret"));
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["revoked"], 1);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &t1)).0, 200);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &t2)).0, 401);
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 401);
+    assert_eq!(login(&h, "a@b.co", "brand new secret").0, 200);
+}
+
+#[test]
+fn sessions_can_be_revoked_one_by_one_or_all_but_this_one() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    register(&h, "x@b.co", "xyz");
+    let mine = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let other = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let theirs = login(&h, "x@b.co", "correct horse").2.unwrap();
+    let list = |t: &str| send(&h, with_token(Request::new("GET", "/auth/user/sessions"), t)).1;
+    let their_id = list(&theirs)["data"]["sessions"][0]["id"].as_str().unwrap().to_string();
+    let del = |t: &str, id: &str| send(&h, with_token(Request::new("DELETE", &format!("/auth/user/sessions/{id}")), t)).0;
+    assert_eq!(del(&mine, &their_id), 404);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &theirs)).0, 200);
+    let v = list(&mine);
+    let other_id = v["data"]["sessions"].as_array().unwrap().iter().find(|s| s["current_session"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(del(&mine, &other_id), 200);
+    assert_eq!(del(&mine, &other_id), 404);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &other)).0, 401);
+    login(&h, "a@b.co", "correct horse");
+    let (status, v, _) = send(&h, with_token(Request::new("DELETE", "/auth/user/sessions"), &mine));
+    assert_eq!((status, v["data"]["revoked"].as_u64()), (200, Some(1)));
+    assert_eq!(list(&mine)["data"]["total_active_sessions"], 1);
+}
+
+#[test]
+fn cookie_requests_from_other_sites_are_refused_but_bearer_ones_are_not() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let t = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let cross = |r: Request| r.header("host", "auth.example.com").header("origin", "https://evil.example");
+    assert_eq!(send(&h, cross(with_token(Request::new("POST", "/auth/logout"), &t))).0, 403);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &t)).0, 200, "still logged in");
+    let bearer = cross(Request::new("POST", "/auth/logout").header("authorization", format!("Bearer {t}")));
+    assert_eq!(send(&h, bearer).0, 200);
+}
+
+#[test]
+fn login_history_pages_newest_first() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    login(&h, "a@b.co", "nope nope");
+    let t = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let (status, v, _) = send(&h, with_token(Request::new("GET", "/auth/user/logins?per_page=1"), &t));
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["total"], 2);
+    assert_eq!(v["data"]["logins"][0]["outcome"], "success");
+    let (_, v, _) = send(&h, with_token(Request::new("GET", "/auth/user/logins?per_page=1&page=2"), &t));
+    assert_eq!(v["data"]["logins"][0]["outcome"], "invalid_credentials");
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/logins?per_page=0"), &t)).0, 400);
+}
+
+#[test]
+fn login_rehashes_when_the_cost_changed() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let old = password::hash("correct horse", 5).unwrap();
+    h.users.borrow_mut()[0].password_hash = old.clone();
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 200);
+    let now = h.users.borrow()[0].password_hash.clone();
+    assert_ne!(now, old);
+    assert_eq!(password::cost_of(&now), Some(4));
 }

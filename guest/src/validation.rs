@@ -82,7 +82,11 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
         }
     }
     if let Some(password) = &password {
-        if let Some(problem) = password::problem(password) {
+        let problem = match (&email, &username) {
+            (Some(e), Some(u)) => password::problem_for_account(password, e, u),
+            _ => password::problem(password),
+        };
+        if let Some(problem) = problem {
             errors.push(FieldError::new("password", problem));
         }
     }
@@ -120,6 +124,27 @@ pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// The body of a password change; the new password's rules are checked by the caller, who
+/// knows the account.
+pub fn password_change(body: &[u8]) -> Result<PasswordChange, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let current_password = string_field(&obj, "current_password", &mut errors);
+    let new_password = string_field(&obj, "new_password", &mut errors);
+    match (current_password, new_password) {
+        (Some(current_password), Some(new_password)) if errors.is_empty() => {
+            Ok(PasswordChange { current_password, new_password })
+        }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
 fn valid_email(email: &str) -> bool {
     // The crate checks RFC 5321/5322 syntax; a service that sends mail also needs a dot in the domain.
     email_address::EmailAddress::parse_with_options(email, email_address::Options::default().without_display_text())
@@ -153,6 +178,10 @@ mod tests {
     fn every_failing_field_is_listed() {
         let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
         assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
+        let err = registration(br#"{"email":"a@b.co","username":"abc","password":"password123","full_name":"x"}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["password"]);
+        let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
     }
 
     #[test]
@@ -170,9 +199,9 @@ mod tests {
 
     #[test]
     fn username_length_counts_characters() {
-        let ok = format!(r#"{{"email":"a@b.co","username":"{}","password":"12345678","full_name":"x"}}"#, "é".repeat(50));
+        let ok = format!(r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#, "é".repeat(50));
         assert!(registration(ok.as_bytes()).is_ok());
-        let long = format!(r#"{{"email":"a@b.co","username":"{}","password":"12345678","full_name":"x"}}"#, "é".repeat(51));
+        let long = format!(r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#, "é".repeat(51));
         assert_eq!(fields(registration(long.as_bytes()).unwrap_err()), vec!["username"]);
     }
 

@@ -279,14 +279,32 @@ impl user_store::Host for RequestState {
     async fn record_login(&mut self, user_id: String, at: i64) -> Answer<()> {
         Ok(self.stores.users.record_login(&user_id, at).await)
     }
+    async fn update_password(&mut self, user_id: String, password_hash: String) -> Answer<()> {
+        Ok(self.stores.users.update_password(&user_id, &password_hash).await)
+    }
+    async fn record_login_attempt(&mut self, attempt: types::LoginAttempt) -> Answer<()> {
+        Ok(self.stores.users.record_login_attempt(attempt).await)
+    }
+    async fn list_login_attempts(&mut self, user_id: String, offset: u32, limit: u32) -> Answer<types::LoginPage> {
+        Ok(self.stores.users.list_login_attempts(&user_id, offset, limit).await)
+    }
     async fn ping(&mut self) -> Answer<()> {
         Ok(self.stores.users.ping().await)
     }
 }
 
 impl session_store::Host for RequestState {
-    async fn create_session(&mut self, session: Session) -> Answer<()> {
-        Ok(self.stores.sessions.create_session(session).await)
+    async fn create_session(&mut self, session: Session, max_sessions: u32) -> Answer<Vec<String>> {
+        Ok(self.stores.sessions.create_session(session, max_sessions).await)
+    }
+    async fn touch_session(&mut self, token_hash: String, at: i64, keep_until: i64) -> Answer<bool> {
+        Ok(self.stores.sessions.touch_session(&token_hash, at, keep_until).await)
+    }
+    async fn delete_other_sessions(&mut self, user_id: String, keep_token_hash: String) -> Answer<u32> {
+        Ok(self.stores.sessions.delete_other_sessions(&user_id, &keep_token_hash).await)
+    }
+    async fn uncount_attempt(&mut self, key: String) -> Answer<()> {
+        Ok(self.stores.sessions.uncount_attempt(&key).await)
     }
     async fn get_session(&mut self, token_hash: String) -> Answer<Option<Session>> {
         Ok(self.stores.sessions.get_session(&token_hash).await)

@@ -5,7 +5,7 @@ pub mod geo;
 pub mod postgres;
 pub mod redis;
 
-pub use crate::bindings::asm::auth::types::{NewUser, Session, StoreError, User};
+pub use crate::bindings::asm::auth::types::{LoginAttempt, LoginPage, NewUser, Session, StoreError, User};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -1,6 +1,6 @@
 //! The user store on PostgreSQL. Schema in `migrations/`.
 
-use super::{NewUser, StoreError, StoreResult, User};
+use super::{LoginAttempt, LoginPage, NewUser, StoreError, StoreResult, User};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Row, postgres::PgRow};
 use std::time::Duration;
@@ -67,6 +67,75 @@ impl PgUsers {
             .await
             .map_err(error)?;
         Ok(())
+    }
+
+    pub async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+        let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    pub async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+        let Ok(id) = uuid::Uuid::parse_str(&a.user_id) else { return Ok(()) };
+        sqlx::query(
+            "INSERT INTO login_attempts (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::float8 / 1000))",
+        )
+        .bind(id)
+        .bind(&a.outcome)
+        .bind(&a.ip_address)
+        .bind(&a.user_agent)
+        .bind(&a.device_info)
+        .bind(&a.location)
+        .bind(a.at as f64)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+
+    pub async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+        let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
+        let rows = sqlx::query(
+            "SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
+                    (extract(epoch FROM created_at) * 1000)::int8 AS at, count(*) OVER () AS total \
+             FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
+        )
+        .bind(id)
+        .bind(offset as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let get = |e: sqlx::Error| StoreError::Internal(format!("postgres row: {e}"));
+        let mut total: i64 = 0;
+        let mut attempts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            total = row.try_get("total").map_err(get)?;
+            attempts.push(LoginAttempt {
+                id: row.try_get("id").map_err(get)?,
+                user_id: user_id.to_string(),
+                outcome: row.try_get("outcome").map_err(get)?,
+                ip_address: row.try_get("ip_address").map_err(get)?,
+                user_agent: row.try_get("user_agent").map_err(get)?,
+                device_info: row.try_get("device_info").map_err(get)?,
+                location: row.try_get("location").map_err(get)?,
+                at: row.try_get("at").map_err(get)?,
+            });
+        }
+        if rows.is_empty() && offset > 0 {
+            total = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE user_id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error)?;
+        }
+        Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }
 
     pub async fn ping(&self) -> StoreResult<()> {

@@ -8,6 +8,7 @@ mod login;
 mod mmdb;
 mod register;
 mod routing;
+mod security;
 mod sessions;
 mod support;
 mod tooling;
