@@ -39,7 +39,7 @@ run-prod: build services migrate-up
 # Unit tests of the logic natively, then the real component in the real host against
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 test: build-guest services
-	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-host
+	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
 
 migrate-up: build-host
 	$(HOST) migrate up

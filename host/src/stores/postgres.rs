@@ -1,6 +1,7 @@
 //! The user store on PostgreSQL. Schema in `migrations/`.
 
 use super::{LoginAttempt, LoginPage, NewUser, StoreError, StoreResult, User};
+use asm_store_queries::postgres as q;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Row, postgres::PgRow};
 use std::time::Duration;
@@ -10,9 +11,6 @@ pub struct PgUsers {
     pool: PgPool,
 }
 
-const USER_COLUMNS: &str = "id::text AS id, email, username, full_name, password_hash, \
-    (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
-    (extract(epoch FROM last_login) * 1000)::int8 AS last_login";
 
 impl PgUsers {
     /// Connects lazily: the host starts while PostgreSQL is down and connects when it is back.
@@ -29,11 +27,7 @@ impl PgUsers {
     }
 
     pub async fn create_user(&self, u: NewUser) -> StoreResult<User> {
-        let sql = format!(
-            "INSERT INTO users (email, username, full_name, password_hash) VALUES ($1, $2, $3, $4) \
-             RETURNING {USER_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(q::CREATE_USER)
             .bind(&u.email)
             .bind(&u.username)
             .bind(&u.full_name)
@@ -45,22 +39,20 @@ impl PgUsers {
     }
 
     pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
-        let row = sqlx::query(&sql).bind(email).fetch_optional(&self.pool).await.map_err(error)?;
+        let row = sqlx::query(q::FIND_USER_BY_EMAIL).bind(email).fetch_optional(&self.pool).await.map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
     pub async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         // Ids are UUIDs; anything else names no user (and must not become a SQL error).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(None) };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(error)?;
+        let row = sqlx::query(q::FIND_USER_BY_ID).bind(id).fetch_optional(&self.pool).await.map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
     pub async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
-        sqlx::query("UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1")
+        sqlx::query(q::RECORD_LOGIN)
             .bind(id)
             .bind(at_ms as f64)
             .execute(&self.pool)
@@ -71,7 +63,7 @@ impl PgUsers {
 
     pub async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        sqlx::query(q::UPDATE_PASSWORD)
             .bind(id)
             .bind(password_hash)
             .execute(&self.pool)
@@ -82,10 +74,7 @@ impl PgUsers {
 
     pub async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(&a.user_id) else { return Ok(()) };
-        sqlx::query(
-            "INSERT INTO login_attempts (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::float8 / 1000))",
-        )
+        sqlx::query(q::INSERT_LOGIN_ATTEMPT)
         .bind(id)
         .bind(&a.outcome)
         .bind(&a.ip_address)
@@ -101,11 +90,7 @@ impl PgUsers {
 
     pub async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
-        let rows = sqlx::query(
-            "SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
-                    (extract(epoch FROM created_at) * 1000)::int8 AS at, count(*) OVER () AS total \
-             FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
-        )
+        let rows = sqlx::query(q::LIST_LOGIN_ATTEMPTS)
         .bind(id)
         .bind(offset as i64)
         .bind(limit as i64)
@@ -129,7 +114,7 @@ impl PgUsers {
             });
         }
         if rows.is_empty() && offset > 0 {
-            total = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE user_id = $1")
+            total = sqlx::query_scalar(q::COUNT_LOGIN_ATTEMPTS)
                 .bind(id)
                 .fetch_one(&self.pool)
                 .await
@@ -139,7 +124,7 @@ impl PgUsers {
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
+        sqlx::query(q::PING).execute(&self.pool).await.map_err(error)?;
         Ok(())
     }
 }
@@ -162,14 +147,9 @@ fn user(row: &PgRow) -> StoreResult<User> {
 fn error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let field = match db.constraint() {
-                Some("users_email_key") => "email",
-                Some("users_username_key") => "username",
-                _ => "unknown",
-            };
-            StoreError::Conflict(field.into())
+            StoreError::Conflict(q::conflict_field(db.constraint()).into())
         }
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unavailable_code(&c)) => {
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| q::is_unavailable(&c)) => {
             StoreError::Unavailable(format!("postgres: {e}"))
         }
         sqlx::Error::Io(_)
@@ -180,10 +160,4 @@ fn error(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("postgres: {e}")),
         _ => StoreError::Internal(format!("postgres: {e}")),
     }
-}
-
-/// SQLSTATE classes that mean the server is going away or not accepting work:
-/// 08 connection exception, 57P01-57P03 admin/crash shutdown and cannot-connect-now.
-fn is_unavailable_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }

@@ -1,18 +1,7 @@
-//! The session store on Redis.
-//!
-//! Keys, under a configurable prefix `P`:
-//! - `P session:<token-hash>`: a hash with `data` (the session as JSON) and `la` (its last
-//!   activity, Unix ms, kept apart so a touch rewrites one field), expiring with the session;
-//! - `P user-sessions:<user-id>`: a sorted set of the user's token hashes scored by expiry,
-//!   pruned of expired entries whenever it changes or is read;
-//! - `P attempts:<key>`: a login-attempt counter that expires with its window.
-//!
-//! Every operation that reads and writes, or touches more than one key, is one Lua script, so
-//! no reader ever sees a session without its index entry or the reverse. (The scripts name
-//! session keys they derive from the index, so on Redis Cluster a user's sessions and index
-//! would need a shared hash tag; that layout is not implemented yet.)
+//! The session store on Redis. Layout and scripts: `asm_store_queries::redis`.
 
 use super::{Session, StoreError, StoreResult, now_ms};
+use asm_store_queries::redis as q;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
@@ -25,125 +14,13 @@ pub struct RedisSessions {
     timeout: Duration,
 }
 
-static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] session, KEYS[2] index
-        -- ARGV: json, ttl ms, token hash, expires at, now, last activity, max sessions, session key prefix
-        redis.call('HSET', KEYS[1], 'data', ARGV[1], 'la', ARGV[6])
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
-        local evicted = {}
-        local max = tonumber(ARGV[7])
-        if max > 0 then
-          local live = {}
-          for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-            local la = redis.call('HGET', ARGV[8] .. h, 'la')
-            if la then table.insert(live, {h, tonumber(la)}) else redis.call('ZREM', KEYS[2], h) end
-          end
-          if #live > max then
-            table.sort(live, function(a, b) return a[2] < b[2] end)
-            local n = #live - max
-            for _, entry in ipairs(live) do
-              if n == 0 then break end
-              if entry[1] ~= ARGV[3] then
-                table.insert(evicted, redis.call('HGET', ARGV[8] .. entry[1], 'data'))
-                redis.call('DEL', ARGV[8] .. entry[1])
-                redis.call('ZREM', KEYS[2], entry[1])
-                n = n - 1
-              end
-            end
-          end
-        end
-        local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-        if last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end
-        return evicted
-        ",
-    )
-});
-
-static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] session; ARGV: last activity, ttl ms
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-        redis.call('HSET', KEYS[1], 'la', ARGV[1])
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        return 1
-        ",
-    )
-});
-
-static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] session, KEYS[2] index; ARGV[1] token hash
-        local n = redis.call('DEL', KEYS[1])
-        redis.call('ZREM', KEYS[2], ARGV[1])
-        return n
-        ",
-    )
-});
-
-static DELETE_OTHERS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] index; ARGV: token hash to keep ('' keeps none), session key prefix
-        local n = 0
-        for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-          if h ~= ARGV[1] then
-            n = n + redis.call('DEL', ARGV[2] .. h)
-            redis.call('ZREM', KEYS[1], h)
-          end
-        end
-        return n
-        ",
-    )
-});
-
-static LIST: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] index; ARGV: session key prefix, now. Returns data, la, data, la, ...
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-        local out = {}
-        for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-          local v = redis.call('HMGET', ARGV[1] .. h, 'data', 'la')
-          if v[1] then
-            table.insert(out, v[1]); table.insert(out, v[2])
-          else
-            redis.call('ZREM', KEYS[1], h)
-          end
-        end
-        return out
-        ",
-    )
-});
-
-static COUNT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] counter; ARGV[1] window ms
-        local n = redis.call('INCR', KEYS[1])
-        if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-        local ttl = redis.call('PTTL', KEYS[1])
-        if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-        return {n, ttl}
-        ",
-    )
-});
-
-static UNCOUNT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        -- KEYS[1] counter
-        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if n > 0 then redis.call('DECR', KEYS[1]) end
-        return 1
-        ",
-    )
-});
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(q::CREATE_SESSION));
+static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(q::TOUCH_SESSION));
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(q::DELETE_SESSION));
+static DELETE_OTHERS: LazyLock<Script> = LazyLock::new(|| Script::new(q::DELETE_OTHER_SESSIONS));
+static LIST: LazyLock<Script> = LazyLock::new(|| Script::new(q::LIST_SESSIONS));
+static COUNT: LazyLock<Script> = LazyLock::new(|| Script::new(q::COUNT_ATTEMPT));
+static UNCOUNT: LazyLock<Script> = LazyLock::new(|| Script::new(q::UNCOUNT_ATTEMPT));
 
 impl RedisSessions {
     /// Connects lazily: the host starts while Redis is down and reconnects by itself.
@@ -159,19 +36,19 @@ impl RedisSessions {
     }
 
     fn session_prefix(&self) -> String {
-        format!("{}session:", self.prefix)
+        q::session_prefix(&self.prefix)
     }
 
     fn session_key(&self, token_hash: &str) -> String {
-        format!("{}session:{token_hash}", self.prefix)
+        q::session_key(&self.prefix, token_hash)
     }
 
     fn index_key(&self, user_id: &str) -> String {
-        format!("{}user-sessions:{user_id}", self.prefix)
+        q::index_key(&self.prefix, user_id)
     }
 
     fn attempts_key(&self, key: &str) -> String {
-        format!("{}attempts:{key}", self.prefix)
+        q::attempts_key(&self.prefix, key)
     }
 
     /// Runs one Redis exchange under the store timeout, mapping failures to store errors.
@@ -208,7 +85,7 @@ impl RedisSessions {
     pub async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         let mut conn = self.conn.clone();
         let (data, la): (Option<String>, Option<i64>) =
-            self.run(redis::cmd("HMGET").arg(self.session_key(token_hash)).arg("data").arg("la").query_async(&mut conn)).await?;
+            self.run(redis::cmd("HMGET").arg(self.session_key(token_hash)).arg(&q::SESSION_FIELDS).query_async(&mut conn)).await?;
         let Some(data) = data else { return Ok(None) };
         let s = decode(&data, la)?;
         Ok((s.expires_at > now_ms()).then_some(s))
