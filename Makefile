@@ -12,7 +12,7 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/asm
 REDIS_ADDR   ?= 127.0.0.1:6379
 export DATABASE_URL REDIS_ADDR
 
-.PHONY: setup build build-guest build-host run run-prod test services \
+.PHONY: setup build build-guest build-host run run-prod test test-node services \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -40,6 +40,13 @@ run-prod: build services migrate-up
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 test: build-guest services
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
+	$(MAKE) test-node
+
+# The same component embedded in Node.js through jco, with stores written in JavaScript.
+test-node: build-guest
+	@command -v npm >/dev/null || { echo "error: Node.js 20+ and npm are needed: apt-get install -y nodejs npm"; exit 1; }
+	cd examples/node-host && npm ci --no-audit --no-fund --loglevel=error && \
+		COMPONENT=$(CURDIR)/$(COMPONENT) npm run build && npm test
 
 migrate-up: build-host
 	$(HOST) migrate up

@@ -1,0 +1,208 @@
+// The in-memory stores on their own: the semantics the component relies on (wit/asm.wit),
+// called the way the jco bindings call them (BigInt times, camelCase records).
+
+import { beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { clear, geo, sessionStore, StoreError, userStore } from './stores.js';
+
+beforeEach(clear);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function newUser(email = 'Ada@Example.com', username = 'ada') {
+  return { email, username, fullName: 'Ada', passwordHash: '$2b$04$hash' };
+}
+
+function session(tokenHash, userId, expiresInMs = 60_000) {
+  const now = BigInt(Date.now());
+  return {
+    id: `id-${tokenHash}`,
+    tokenHash,
+    userId,
+    ipAddress: '127.0.0.1',
+    userAgent: 'test',
+    device: { browser: 'b', browserVersion: '1', os: 'o', osVersion: '2', category: 'pc', summary: 's' },
+    location: 'Local',
+    createdAt: now,
+    lastActivity: now,
+    expiresAt: now + BigInt(expiresInMs),
+  };
+}
+
+/** What the generated bindings read from a thrown error: its own `payload`. */
+function payloadOf(fn) {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof StoreError);
+    assert.ok(Object.hasOwn(e, 'payload'));
+    return e.payload;
+  }
+  assert.fail('expected a store error');
+}
+
+test('create-user returns the user with BigInt times and rejects duplicates case-insensitively', () => {
+  const u = userStore.createUser(newUser());
+  assert.match(u.id, /^[0-9a-f-]{36}$/);
+  assert.equal(typeof u.createdAt, 'bigint');
+  assert.equal(u.lastLogin, undefined);
+  assert.deepEqual(payloadOf(() => userStore.createUser(newUser('ADA@example.COM', 'other'))), {
+    tag: 'conflict',
+    val: 'email',
+  });
+  assert.deepEqual(payloadOf(() => userStore.createUser(newUser('b@example.com', 'ADA'))), {
+    tag: 'conflict',
+    val: 'username',
+  });
+});
+
+test('find-user-by-email is case-insensitive; find-user-by-id; record-login', () => {
+  const u = userStore.createUser(newUser());
+  assert.equal(userStore.findUserByEmail('ada@EXAMPLE.com').id, u.id);
+  assert.equal(userStore.findUserByEmail('nobody@example.com'), undefined);
+  assert.equal(userStore.findUserById('not-an-id'), undefined);
+  userStore.recordLogin(u.id, 1234n);
+  assert.equal(userStore.findUserById(u.id).lastLogin, 1234n);
+  userStore.recordLogin('unknown', 1n); // not an error
+  userStore.ping();
+});
+
+test('sessions: get only live ones, list per user, delete says whether it existed', () => {
+  sessionStore.createSession(session('h1', 'u1'));
+  sessionStore.createSession(session('h2', 'u1'));
+  sessionStore.createSession(session('h3', 'u2'));
+  sessionStore.createSession(session('old', 'u1', -1)); // already expired: not stored
+
+  assert.equal(sessionStore.getSession('h1').userId, 'u1');
+  assert.equal(sessionStore.getSession('old'), undefined);
+  assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash).sort(), ['h1', 'h2']);
+  assert.equal(sessionStore.listSessions('nobody').length, 0);
+
+  assert.equal(sessionStore.deleteSession('u1', 'h1'), true);
+  assert.equal(sessionStore.deleteSession('u1', 'h1'), false);
+  assert.equal(sessionStore.getSession('h1'), undefined);
+  assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash), ['h2']);
+});
+
+test('sessions expire while stored', async () => {
+  sessionStore.createSession(session('soon', 'u1', 30));
+  assert.ok(sessionStore.getSession('soon'));
+  await sleep(60);
+  assert.equal(sessionStore.getSession('soon'), undefined);
+  assert.equal(sessionStore.listSessions('u1').length, 0);
+  assert.equal(sessionStore.deleteSession('u1', 'soon'), false);
+});
+
+test('returned sessions are copies', () => {
+  sessionStore.createSession(session('h1', 'u1'));
+  sessionStore.getSession('h1').device.os = 'changed';
+  assert.equal(sessionStore.getSession('h1').device.os, 'o');
+});
+
+test('count-attempt: the first attempt opens the window, later ones count inside it', async () => {
+  const a1 = sessionStore.countAttempt('k', 50n);
+  assert.equal(a1.count, 1);
+  assert.equal(typeof a1.retryAfterMs, 'bigint');
+  assert.ok(a1.retryAfterMs > 0n && a1.retryAfterMs <= 50n);
+  const a2 = sessionStore.countAttempt('k', 10_000n); // the open window is kept
+  assert.equal(a2.count, 2);
+  assert.ok(a2.retryAfterMs <= 50n);
+  assert.equal(sessionStore.countAttempt('other', 50n).count, 1);
+
+  await sleep(80);
+  assert.equal(sessionStore.countAttempt('k', 50n).count, 1, 'a new window after the old one ended');
+
+  sessionStore.countAttempt('k', 50n);
+  sessionStore.resetAttempts('k');
+  assert.equal(sessionStore.countAttempt('k', 50n).count, 1);
+});
+
+test('create-session with max-sessions ends the least recently active others', () => {
+  const a = session('a', 'u1');
+  const b = session('b', 'u1');
+  const c = session('c', 'u1');
+  a.lastActivity -= 3000n;
+  b.lastActivity -= 1000n;
+  c.lastActivity -= 2000n;
+  assert.deepEqual(sessionStore.createSession(a, 0), []);
+  assert.deepEqual(sessionStore.createSession(b, 0), []);
+  assert.deepEqual(sessionStore.createSession(c, 0), []);
+  const d = session('d', 'u1');
+  d.lastActivity -= 10_000n; // the new session is never the one to go
+  assert.deepEqual(sessionStore.createSession(d, 2), ['id-a', 'id-c']);
+  assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash).sort(), ['b', 'd']);
+  assert.deepEqual(sessionStore.createSession(session('e', 'u1')), [], 'no limit without max-sessions');
+});
+
+test('touch-session moves last activity and may shorten, never extend, the session', async () => {
+  const s = session('t', 'u1', 60_000);
+  sessionStore.createSession(s, 0);
+  const at = BigInt(Date.now());
+  assert.equal(sessionStore.touchSession('t', at, s.expiresAt + 100_000n), true);
+  assert.equal(sessionStore.getSession('t').lastActivity, at);
+  assert.equal(sessionStore.getSession('t').expiresAt, s.expiresAt);
+
+  assert.equal(sessionStore.touchSession('t', at, at + 30n), true);
+  await sleep(60);
+  assert.equal(sessionStore.getSession('t'), undefined, 'kept only until keep-until');
+  assert.equal(sessionStore.listSessions('u1').length, 0);
+  assert.equal(sessionStore.touchSession('t', at, at + 60_000n), false);
+
+  sessionStore.createSession(session('t2', 'u1'), 0);
+  assert.equal(sessionStore.touchSession('t2', at, at - 1n), false, 'keep-until in the past ends it');
+  assert.equal(sessionStore.getSession('t2'), undefined);
+});
+
+test('delete-other-sessions keeps one (or none) and counts the rest', () => {
+  for (const h of ['x', 'y', 'z']) sessionStore.createSession(session(h, 'u1'), 0);
+  sessionStore.createSession(session('w', 'u2'), 0);
+  assert.equal(sessionStore.deleteOtherSessions('u1', 'y'), 2);
+  assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash), ['y']);
+  assert.equal(sessionStore.deleteOtherSessions('u1', ''), 1);
+  assert.equal(sessionStore.listSessions('u1').length, 0);
+  assert.equal(sessionStore.listSessions('u2').length, 1);
+});
+
+test('uncount-attempt takes one back inside the window', () => {
+  sessionStore.countAttempt('ip', 10_000n);
+  sessionStore.countAttempt('ip', 10_000n);
+  sessionStore.uncountAttempt('ip');
+  assert.equal(sessionStore.countAttempt('ip', 10_000n).count, 2);
+  sessionStore.uncountAttempt('never-counted');
+  assert.equal(sessionStore.countAttempt('never-counted', 10_000n).count, 1);
+});
+
+test('update-password and the login history', () => {
+  const u = userStore.createUser(newUser());
+  userStore.updatePassword(u.id, '$2b$04$new');
+  assert.equal(userStore.findUserById(u.id).passwordHash, '$2b$04$new');
+
+  const attempt = (outcome, at) => ({
+    id: '',
+    userId: u.id,
+    outcome,
+    ipAddress: '127.0.0.1',
+    userAgent: 'test',
+    deviceInfo: 'Test on Test',
+    location: 'Local',
+    at,
+  });
+  userStore.recordLoginAttempt(attempt('invalid_credentials', 1000n));
+  userStore.recordLoginAttempt(attempt('success', 2000n));
+  userStore.recordLoginAttempt(attempt('success', 2000n));
+  userStore.recordLoginAttempt({ ...attempt('success', 3000n), userId: 'unknown' }); // not kept
+  assert.equal(payloadOf(() => userStore.recordLoginAttempt(attempt('maybe', 1n))).tag, 'internal');
+
+  const page = userStore.listLoginAttempts(u.id, 0, 2);
+  assert.equal(page.total, 3n);
+  assert.deepEqual(page.attempts.map((a) => [a.id, a.outcome, a.at]), [
+    ['3', 'success', 2000n],
+    ['2', 'success', 2000n],
+  ]);
+  assert.deepEqual(userStore.listLoginAttempts(u.id, 2, 2).attempts.map((a) => a.id), ['1']);
+  assert.deepEqual(userStore.listLoginAttempts(u.id, 5, 2), { attempts: [], total: 3n });
+});
+
+test('geo knows no address', () => {
+  assert.equal(geo.lookup('81.2.69.1'), undefined);
+});
