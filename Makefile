@@ -6,11 +6,8 @@ WASM_TARGET  := wasm32-wasip2
 COMPONENT    := target/$(WASM_TARGET)/wasm/asm_guest.wasm
 HOST         := target/release/asm
 
-# Settings come from .env when it exists, else these local defaults.
--include .env
-DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/asm
-REDIS_ADDR   ?= 127.0.0.1:6379
-export DATABASE_URL REDIS_ADDR
+# The binary reads its settings from the environment and .env. With none, it keeps
+# everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
 .PHONY: setup build build-guest build-host run run-prod test test-node services \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
@@ -30,10 +27,10 @@ build-host:
 services:
 	@scripts/services.sh check
 
-run: build services migrate-up
+run: build migrate-up
 	$(HOST) serve --component $(COMPONENT)
 
-run-prod: build services migrate-up
+run-prod: build migrate-up
 	APP_ENV=production $(HOST) serve --component $(COMPONENT)
 
 # Unit tests of the logic natively, then the real component in the real host against
@@ -75,3 +72,17 @@ lint: setup
 
 clean:
 	$(CARGO) clean
+
+# Spin (spin.toml): the auth component plus the store adapter that Spin composes into it.
+# spin-check composes them as Spin 3.6 does and checks every import against Spin's platform
+# world; it needs no Spin CLI (see README, "Deploying on Spin").
+SPIN_ADAPTER := target/$(WASM_TARGET)/wasm/asm_spin_adapter.wasm
+
+.PHONY: spin-build spin-check
+
+spin-build: build-guest
+	$(CARGO) build -p asm-spin-adapter --target $(WASM_TARGET) --profile wasm
+	@ls -l $(SPIN_ADAPTER) | awk '{print "spin adapter: " $$5 " bytes"}'
+
+spin-check: spin-build
+	$(CARGO) test --release -p asm-spin-adapter -p asm-spin-check

@@ -57,7 +57,8 @@ pub struct ServeConfig {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
 
-    /// PostgreSQL URL for the user store.
+    /// `postgres://…` for users in PostgreSQL, or `sqlite://path` for the embedded store
+    /// (default: sqlite://./data/asm.db, which also holds the sessions unless Redis is set).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Most PostgreSQL connections the host opens.
@@ -108,7 +109,17 @@ pub struct ServeConfig {
     pub log_format: Option<String>,
 }
 
+/// The embedded database used when DATABASE_URL is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/asm.db";
+
 impl ServeConfig {
+    pub fn database_url(&self) -> String {
+        match self.database_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => url.to_string(),
+            _ => DEFAULT_DATABASE_URL.to_string(),
+        }
+    }
+
     /// The Redis connection URL from REDIS_URL, or REDIS_ADDR + REDIS_PASSWORD + REDIS_DB.
     pub fn redis_connection_url(&self) -> Option<String> {
         if let Some(url) = self.redis_url.as_ref().filter(|u| !u.trim().is_empty()) {

@@ -24,7 +24,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(cfg: asm_host::config::ServeConfig) -> anyhow::Result<()> {
     telemetry::init(cfg.json_logs());
-    let runtime = server::build_runtime(&cfg, &[])?;
+    let runtime = server::build_runtime(&cfg, &[]).await?;
     let server = server::start(&cfg, runtime).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

@@ -13,9 +13,23 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     if let MigrateAction::Create { name } = &args.action {
         return create(&args.dir, name);
     }
-    let url = args.database_url.as_deref().filter(|u| !u.trim().is_empty()).context(
-        "DATABASE_URL is not set: point it at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/asm",
-    )?;
+    let url = args
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or(crate::config::DEFAULT_DATABASE_URL);
+    if url.starts_with("sqlite:") {
+        // The embedded store keeps its own schema (migrations/sqlite) and applies it at start.
+        return match args.action {
+            MigrateAction::Up => {
+                crate::stores::sqlite::SqliteStore::open(url, std::time::Duration::from_secs(5)).await?;
+                println!("up to date: {url}");
+                Ok(())
+            }
+            _ => bail!("down, status and force are for PostgreSQL; the SQLite store migrates itself at start"),
+        };
+    }
     let pool = connect(url, matches!(args.action, MigrateAction::Up)).await?;
     match args.action {
         MigrateAction::Up => {

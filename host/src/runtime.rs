@@ -316,8 +316,7 @@ impl session_store::Host for RequestState {
         Ok(self.stores.sessions.list_sessions(&user_id).await)
     }
     async fn count_attempt(&mut self, key: String, window_ms: u64) -> Answer<types::Attempts> {
-        let counted = self.stores.sessions.count_attempt(&key, window_ms).await;
-        Ok(counted.map(|(count, retry_after_ms)| types::Attempts { count, retry_after_ms }))
+        Ok(self.stores.sessions.count_attempt(&key, window_ms).await)
     }
     async fn reset_attempts(&mut self, key: String) -> Answer<()> {
         Ok(self.stores.sessions.reset_attempts(&key).await)

@@ -3,7 +3,7 @@
 
 use crate::config::{ServeConfig, redact};
 use crate::runtime::{Runtime, RuntimeOptions, failure_response};
-use crate::stores::{Stores, geo::Geo, postgres::PgUsers, redis::RedisSessions};
+use crate::stores::{SessionStore, Stores, UserStore, geo::Geo, postgres::PgUsers, redis::RedisSessions, sqlite::SqliteStore};
 use anyhow::Context as _;
 use http::HeaderValue;
 use hyper::server::conn::http1;
@@ -44,34 +44,11 @@ impl Server {
 
 /// Builds the stores and the runtime from the configuration. `guest_env` overrides the
 /// component settings taken from the process environment.
-pub fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
+pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
     let env = component_env(guest_env);
     asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
         .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
-
-    let database_url = cfg
-        .database_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-        .context("DATABASE_URL is not set: point it at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/asm")?;
-    let redis_url = cfg
-        .redis_connection_url()
-        .context("no Redis configured: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379")?;
-    let users = PgUsers::new(database_url, cfg.store_timeout, cfg.database_max_connections)
-        .context("DATABASE_URL is not a usable PostgreSQL URL")?;
-    let sessions = RedisSessions::new(&redis_url, &cfg.redis_key_prefix, cfg.store_timeout)
-        .context("the Redis address is not usable")?;
-    let geo = match &cfg.geoip_db {
-        Some(path) => Geo::open(path)?,
-        None => Geo::none(),
-    };
-    tracing::info!(
-        user_store = %format!("postgres {}", redact(database_url)),
-        session_store = %format!("redis {}", redact(&redis_url)),
-        geoip = geo.is_loaded(),
-        "stores configured"
-    );
-    let stores = Arc::new(Stores { users, sessions, geo });
+    let stores = Arc::new(build_stores(cfg).await?);
     Runtime::new(
         RuntimeOptions {
             component: &cfg.component,
@@ -83,6 +60,51 @@ pub fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyho
         },
         stores,
     )
+}
+
+/// Picks the backends from the configuration alone: PostgreSQL or SQLite for users (SQLite
+/// when no database is configured), Redis for sessions when an address is given, else the
+/// SQLite database holds them too.
+pub async fn build_stores(cfg: &ServeConfig) -> anyhow::Result<Stores> {
+    let database_url = cfg.database_url();
+    let redis_url = cfg.redis_connection_url();
+    let mut sqlite: Option<Arc<SqliteStore>> = None;
+    let users: Arc<dyn UserStore> = if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Arc::new(
+            PgUsers::new(&database_url, cfg.store_timeout, cfg.database_max_connections)
+                .context("DATABASE_URL is not a usable PostgreSQL URL")?,
+        )
+    } else if database_url.starts_with("sqlite:") {
+        let store = Arc::new(
+            SqliteStore::open(&database_url, cfg.store_timeout)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {database_url}"))?,
+        );
+        sqlite = Some(store.clone());
+        store
+    } else {
+        anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
+    };
+    let sessions: Arc<dyn SessionStore> = match (&redis_url, &sqlite) {
+        (Some(url), _) => Arc::new(
+            RedisSessions::new(url, &cfg.redis_key_prefix, cfg.store_timeout).context("the Redis address is not usable")?,
+        ),
+        (None, Some(store)) => store.clone(),
+        (None, None) => anyhow::bail!(
+            "sessions need Redis when users live in PostgreSQL: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379"
+        ),
+    };
+    let geo = match &cfg.geoip_db {
+        Some(path) => Geo::open(path)?,
+        None => Geo::none(),
+    };
+    tracing::info!(
+        user_store = %redact(&database_url),
+        session_store = %redis_url.as_deref().map(redact).unwrap_or_else(|| redact(&database_url)),
+        geoip = geo.is_loaded(),
+        "stores configured"
+    );
+    Ok(Stores { users, sessions, geo })
 }
 
 /// The component's environment: its variables from the process, then the overrides.

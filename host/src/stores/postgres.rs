@@ -1,6 +1,6 @@
 //! The user store on PostgreSQL. Schema in `migrations/`.
 
-use super::{LoginAttempt, LoginPage, NewUser, StoreError, StoreResult, User};
+use super::{LoginAttempt, LoginPage, NewUser, StoreError, StoreResult, User, UserStore};
 use asm_store_queries::postgres as q;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Row, postgres::PgRow};
@@ -25,8 +25,11 @@ impl PgUsers {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
 
-    pub async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+#[async_trait::async_trait]
+impl UserStore for PgUsers {
+    async fn create_user(&self, u: NewUser) -> StoreResult<User> {
         let row = sqlx::query(q::CREATE_USER)
             .bind(&u.email)
             .bind(&u.username)
@@ -38,19 +41,19 @@ impl PgUsers {
         user(&row)
     }
 
-    pub async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(q::FIND_USER_BY_EMAIL).bind(email).fetch_optional(&self.pool).await.map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
-    pub async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         // Ids are UUIDs; anything else names no user (and must not become a SQL error).
         let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(None) };
         let row = sqlx::query(q::FIND_USER_BY_ID).bind(id).fetch_optional(&self.pool).await.map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
-    pub async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
+    async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
         sqlx::query(q::RECORD_LOGIN)
             .bind(id)
@@ -61,7 +64,7 @@ impl PgUsers {
         Ok(())
     }
 
-    pub async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+    async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
         sqlx::query(q::UPDATE_PASSWORD)
             .bind(id)
@@ -72,7 +75,7 @@ impl PgUsers {
         Ok(())
     }
 
-    pub async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+    async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(&a.user_id) else { return Ok(()) };
         sqlx::query(q::INSERT_LOGIN_ATTEMPT)
         .bind(id)
@@ -88,7 +91,7 @@ impl PgUsers {
         Ok(())
     }
 
-    pub async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+    async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
         let rows = sqlx::query(q::LIST_LOGIN_ATTEMPTS)
         .bind(id)
@@ -123,7 +126,7 @@ impl PgUsers {
         Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }
 
-    pub async fn ping(&self) -> StoreResult<()> {
+    async fn ping(&self) -> StoreResult<()> {
         sqlx::query(q::PING).execute(&self.pool).await.map_err(error)?;
         Ok(())
     }

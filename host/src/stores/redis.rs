@@ -1,6 +1,6 @@
 //! The session store on Redis. Layout and scripts: `asm_store_queries::redis`.
 
-use super::{Session, StoreError, StoreResult, now_ms};
+use super::{Attempts, Session, SessionStore, StoreError, StoreResult, now_ms};
 use asm_store_queries::redis as q;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -59,8 +59,11 @@ impl RedisSessions {
             Err(_) => Err(StoreError::Unavailable("redis: timed out".into())),
         }
     }
+}
 
-    pub async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+#[async_trait::async_trait]
+impl SessionStore for RedisSessions {
+    async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
         let now = now_ms();
         let ttl = s.expires_at - now;
         if ttl <= 0 {
@@ -82,7 +85,7 @@ impl RedisSessions {
         evicted.iter().map(|raw| decode(raw, None).map(|s| s.id)).collect()
     }
 
-    pub async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         let mut conn = self.conn.clone();
         let (data, la): (Option<String>, Option<i64>) =
             self.run(redis::cmd("HMGET").arg(self.session_key(token_hash)).arg(&q::SESSION_FIELDS).query_async(&mut conn)).await?;
@@ -91,7 +94,7 @@ impl RedisSessions {
         Ok((s.expires_at > now_ms()).then_some(s))
     }
 
-    pub async fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
+    async fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
         let ttl = keep_until - now_ms();
         let mut conn = self.conn.clone();
         if ttl <= 0 {
@@ -103,21 +106,21 @@ impl RedisSessions {
         self.run(call.invoke_async::<i64>(&mut conn)).await.map(|n| n == 1)
     }
 
-    pub async fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool> {
+    async fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool> {
         let mut conn = self.conn.clone();
         let mut call = DELETE.key(self.session_key(token_hash));
         call.key(self.index_key(user_id)).arg(token_hash);
         self.run(call.invoke_async::<i64>(&mut conn)).await.map(|n| n > 0)
     }
 
-    pub async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
+    async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
         let mut conn = self.conn.clone();
         let mut call = DELETE_OTHERS.key(self.index_key(user_id));
         call.arg(keep_token_hash).arg(self.session_prefix());
         self.run(call.invoke_async::<u32>(&mut conn)).await
     }
 
-    pub async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
         let mut conn = self.conn.clone();
         let mut call = LIST.key(self.index_key(user_id));
         call.arg(self.session_prefix()).arg(now_ms());
@@ -128,25 +131,25 @@ impl RedisSessions {
             .collect()
     }
 
-    pub async fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<(u32, u64)> {
+    async fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
         let mut conn = self.conn.clone();
         let mut call = COUNT.key(self.attempts_key(key));
         call.arg(window_ms.max(1));
         let (n, ttl): (u64, i64) = self.run(call.invoke_async(&mut conn)).await?;
-        Ok((n.min(u32::MAX as u64) as u32, ttl.max(0) as u64))
+        Ok(Attempts { count: n.min(u32::MAX as u64) as u32, retry_after_ms: ttl.max(0) as u64 })
     }
 
-    pub async fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+    async fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         self.run(UNCOUNT.key(self.attempts_key(key)).invoke_async::<i64>(&mut conn)).await.map(drop)
     }
 
-    pub async fn reset_attempts(&self, key: &str) -> StoreResult<()> {
+    async fn reset_attempts(&self, key: &str) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         self.run(conn.del::<_, i64>(self.attempts_key(key))).await.map(drop)
     }
 
-    pub async fn ping(&self) -> StoreResult<()> {
+    async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         self.run(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }

@@ -96,6 +96,12 @@ impl Default for Options {
     }
 }
 
+/// A fresh SQLite file for the embedded store.
+pub fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(unique("asm-sqlite-"));
+    format!("sqlite://{}/asm.db", dir.display())
+}
+
 impl Options {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.retain(|(n, _)| n != k);
@@ -124,6 +130,7 @@ pub async fn spawn() -> TestApp {
 
 pub async fn spawn_with(opts: Options) -> TestApp {
     let prefix = format!("{}:", unique("asm-test-"));
+    // An empty Redis URL means none: sessions then live in the SQL database.
     let redis_url = opts.redis_url.clone().unwrap_or_else(redis_url);
     let database_url = opts.database_url.clone().unwrap_or_else(database_url);
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/asm-test-cache");
@@ -134,6 +141,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("--max-concurrent-requests", "32"),
         ("--database-url", database_url.as_str()),
         ("--redis-url", redis_url.as_str()),
+        ("--redis-addr", ""),
         ("--redis-key-prefix", prefix.as_str()),
         ("--component", component.to_str().unwrap()),
         ("--cache-dir", cache.to_str().unwrap()),
@@ -154,7 +162,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         Command::Serve(c) => c,
         _ => unreachable!(),
     };
-    let runtime = server::build_runtime(&cfg, &opts.env).expect("the runtime starts");
+    let runtime = server::build_runtime(&cfg, &opts.env).await.expect("the runtime starts");
     let server = server::start(&cfg, runtime).await.expect("the server starts");
     TestApp {
         base: format!("http://{}", server.addr),
@@ -293,6 +301,7 @@ impl TestApp {
             let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
             let values: Vec<String> = match kind.as_str() {
                 "string" => vec![redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap()],
+                "hash" => redis::cmd("HVALS").arg(&key).query_async(&mut conn).await.unwrap(),
                 "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut conn).await.unwrap(),
                 _ => vec![],
             };

@@ -78,8 +78,11 @@ fn migrate_create_writes_an_up_and_a_down() {
 }
 
 #[test]
-fn serve_without_a_database_says_what_to_set() {
-    let (ok, out) = asm(&["serve", "--port", "0"], &[("REDIS_ADDR", "127.0.0.1:6379")]);
+fn serve_refuses_a_half_configuration_and_says_what_to_set() {
+    let (ok, out) = asm(&["serve", "--port", "0"], &[("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
+    assert!(!ok);
+    assert!(out.contains("REDIS_ADDR"), "PostgreSQL users need Redis sessions: {out}");
+    let (ok, out) = asm(&["serve", "--port", "0"], &[("DATABASE_URL", "mysql://x@127.0.0.1/x")]);
     assert!(!ok);
     assert!(out.contains("DATABASE_URL"), "{out}");
     let (ok, out) = asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);

@@ -1,0 +1,357 @@
+//! The embedded store: users, login history, sessions and login-attempt counters in one SQLite
+//! file (schema in `migrations/sqlite/`). SQLite runs one writer at a time; every operation is
+//! one statement or one `BEGIN IMMEDIATE` transaction, so each is atomic.
+
+use super::{Attempts, LoginAttempt, LoginPage, NewUser, Session, SessionStore, StoreError, StoreResult, User, UserStore, now_ms};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Connection, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder when missing) and migrates the database.
+    pub async fn open(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(timeout)
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(timeout).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        let store = SqliteStore { pool };
+        store.spawn_cleanup();
+        Ok(store)
+    }
+
+    /// Deletes expired sessions and counters once a minute (reads ignore them already).
+    fn spawn_cleanup(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if pool.is_closed() {
+                    break;
+                }
+                let now = now_ms();
+                let _ = sqlx::query("DELETE FROM sessions WHERE keep_until <= ?1 OR expires_at <= ?1").bind(now).execute(&pool).await;
+                let _ = sqlx::query("DELETE FROM login_counters WHERE window_ends <= ?1").bind(now).execute(&pool).await;
+            }
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO users (id, email, username, full_name, password_hash, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .bind(&id)
+        .bind(&u.email)
+        .bind(&u.username)
+        .bind(&u.full_name)
+        .bind(&u.password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(User {
+            id,
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            password_hash: u.password_hash,
+            created_at: now,
+            last_login: None,
+        })
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE lower(email) = lower(?1)")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?1").bind(id).fetch_optional(&self.pool).await.map_err(error)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET last_login = ?2 WHERE id = ?1").bind(user_id).bind(at_ms).execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+
+    async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(user_id)
+            .bind(password_hash)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_attempts (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+        )
+        .bind(&a.user_id)
+        .bind(&a.outcome)
+        .bind(&a.ip_address)
+        .bind(&a.user_agent)
+        .bind(&a.device_info)
+        .bind(&a.location)
+        .bind(a.at)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+
+    async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+        let rows = sqlx::query(
+            "SELECT * FROM login_attempts WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?2",
+        )
+        .bind(user_id)
+        .bind(offset as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE user_id = ?1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)?;
+        let attempts = rows
+            .iter()
+            .map(|r| {
+                Ok(LoginAttempt {
+                    id: r.try_get::<i64, _>("id").map_err(row_error)?.to_string(),
+                    user_id: user_id.to_string(),
+                    outcome: r.try_get("outcome").map_err(row_error)?,
+                    ip_address: r.try_get("ip_address").map_err(row_error)?,
+                    user_agent: r.try_get("user_agent").map_err(row_error)?,
+                    device_info: r.try_get("device_info").map_err(row_error)?,
+                    location: r.try_get("location").map_err(row_error)?,
+                    at: r.try_get("created_at").map_err(row_error)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(LoginPage { attempts, total: total.max(0) as u64 })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+        let json = serde_json::to_string(&s).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let now = now_ms();
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO sessions (token_hash, id, user_id, data, last_activity, expires_at, keep_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .bind(&s.token_hash)
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(&json)
+        .bind(s.last_activity)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        let mut evicted = Vec::new();
+        if max_sessions > 0 {
+            let excess: Vec<(String, String)> = sqlx::query_as(
+                "SELECT token_hash, id FROM sessions \
+                 WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3 \
+                 ORDER BY last_activity DESC LIMIT -1 OFFSET ?4",
+            )
+            .bind(&s.user_id)
+            .bind(&s.token_hash)
+            .bind(now)
+            .bind(max_sessions.saturating_sub(1) as i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(error)?;
+            for (hash, id) in excess {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = ?1").bind(&hash).execute(&mut *tx).await.map_err(error)?;
+                evicted.push(id);
+            }
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(evicted)
+    }
+
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "SELECT data, last_activity FROM sessions WHERE token_hash = ?1 AND keep_until > ?2 AND expires_at > ?2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        row.as_ref().map(session).transpose()
+    }
+
+    async fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET last_activity = ?2, keep_until = min(?3, expires_at) \
+             WHERE token_hash = ?1 AND keep_until > ?4 AND expires_at > ?4",
+        )
+        .bind(token_hash)
+        .bind(at)
+        .bind(keep_until)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected() == 1 && keep_until > now_ms())
+    }
+
+    async fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1 AND user_id = ?2 AND keep_until > ?3")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3")
+            .bind(user_id)
+            .bind(keep_token_hash)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected() as u32)
+    }
+
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(
+            "SELECT data, last_activity FROM sessions WHERE user_id = ?1 AND keep_until > ?2 AND expires_at > ?2",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter().map(session).collect()
+    }
+
+    async fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
+        let now = now_ms();
+        let (count, ends): (i64, i64) = sqlx::query_as(
+            "INSERT INTO login_counters (key, count, window_ends) VALUES (?1, 1, ?2 + ?3) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN window_ends <= ?2 THEN 1 ELSE count + 1 END, \
+               window_ends = CASE WHEN window_ends <= ?2 THEN ?2 + ?3 ELSE window_ends END \
+             RETURNING count, window_ends",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window_ms.max(1) as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(Attempts { count: count.clamp(0, u32::MAX as i64) as u32, retry_after_ms: (ends - now).max(0) as u64 })
+    }
+
+    async fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE login_counters SET count = max(count - 1, 0) WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn reset_attempts(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_counters WHERE key = ?1").bind(key).execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        UserStore::ping(self).await
+    }
+}
+
+fn row_error(e: sqlx::Error) -> StoreError {
+    StoreError::Internal(format!("sqlite row: {e}"))
+}
+
+fn user(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("id").map_err(row_error)?,
+        email: row.try_get("email").map_err(row_error)?,
+        username: row.try_get("username").map_err(row_error)?,
+        full_name: row.try_get("full_name").map_err(row_error)?,
+        password_hash: row.try_get("password_hash").map_err(row_error)?,
+        created_at: row.try_get("created_at").map_err(row_error)?,
+        last_login: row.try_get("last_login").map_err(row_error)?,
+    })
+}
+
+fn session(row: &SqliteRow) -> StoreResult<Session> {
+    let data: String = row.try_get("data").map_err(row_error)?;
+    let mut s: Session = serde_json::from_str(&data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
+    s.last_activity = row.try_get("last_activity").map_err(row_error)?;
+    Ok(s)
+}
+
+/// Unique violations name the index (`users_email_key`, `users_username_key`) in the message.
+fn error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message();
+            let field = if message.contains("users_email_key") || message.contains("email") {
+                "email"
+            } else if message.contains("users_username_key") || message.contains("username") {
+                "username"
+            } else {
+                "unknown"
+            };
+            StoreError::Conflict(field.into())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(format!("sqlite: {e}"))
+        }
+        sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+            StoreError::Unavailable(format!("sqlite: {e}"))
+        }
+        _ => StoreError::Internal(format!("sqlite: {e}")),
+    }
+}
