@@ -26,6 +26,8 @@ struct Authed {
 }
 
 pub fn register<H: Host + ?Sized>(cx: &Ctx<H>) -> Result<Response, ApiError> {
+    // A cross-site page must not create accounts in a visitor's browser either.
+    csrf::check(cx.req, &cx.settings.allowed_origins)?;
     let reg = validation::registration(body(cx.req)?)?;
     let password_hash = password::hash(&reg.password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
     let user = cx.host.create_user(NewUser {
@@ -42,6 +44,8 @@ pub fn register<H: Host + ?Sized>(cx: &Ctx<H>) -> Result<Response, ApiError> {
 }
 
 pub fn login<H: Host + ?Sized>(cx: &Ctx<H>) -> Result<Response, ApiError> {
+    // Login CSRF: a cross-site form must not sign a visitor's browser into another account.
+    csrf::check(cx.req, &cx.settings.allowed_origins)?;
     let creds = validation::credentials(body(cx.req)?)?;
     let s = cx.settings;
     let client = Client::of(cx);

@@ -120,6 +120,11 @@ async fn cross_site_cookie_requests_are_refused_and_bearer_ones_are_not() {
     assert_eq!(r.status(), 200);
     assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 401);
 
+    // Login CSRF: a cross-site page cannot sign the browser in either.
+    let r = app.client.post(app.url("/auth/login")).header("origin", "https://evil.example")
+        .json(&json!({ "email": creds.email, "password": creds.password })).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+
     // Same-site and allowed origins pass.
     let other = app.login(&creds).await.token().unwrap();
     let r = logout(Some("https://app.example.com"), None).await;
@@ -246,4 +251,21 @@ async fn logins_are_rehashed_when_the_cost_changes_and_kept_in_the_history() {
     let r = dearer.get("/auth/user/logins?per_page=2&page=2").await;
     assert_eq!(r.body["data"]["logins"][0]["outcome"], "invalid_credentials");
     assert_eq!(dearer.get("/auth/user/logins?per_page=500").await.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_current_session_by_id_clears_its_cookie_and_no_body_holds_a_token() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let login = app.login(&creds).await;
+    let token = login.token().unwrap();
+    assert!(!login.body.to_string().contains(&token), "the token travels only in the cookie");
+    let list = app.get("/auth/user/sessions").await;
+    assert!(!list.body.to_string().contains(&token));
+    let id = list.body["data"]["sessions"][0]["id"].as_str().unwrap().to_string();
+    let r = Reply::from(app.client.delete(app.url(&format!("/auth/user/sessions/{id}"))).send().await.unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["current_session"], true);
+    assert!(r.set_cookie().unwrap().contains("Max-Age=0"));
+    assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 401);
 }
