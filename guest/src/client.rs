@@ -4,7 +4,8 @@ use crate::store::GeoLocation;
 use std::net::{IpAddr, SocketAddr};
 
 /// The header in which the host passes the connection's peer address (Spin's name for it).
-/// Hosts remove any copy the client sent before they set it.
+/// The native host removes any copy the client sent; Spin keeps it and appends its own, so
+/// readers take the last value.
 pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 
 /// Parses the host's client-address header: `ip:port`, `[v6]:port`, or a bare address.

@@ -315,7 +315,9 @@ struct Client<'r> {
 
 impl<'r> Client<'r> {
     fn of<H: Host + ?Sized>(cx: &Ctx<'r, H>) -> Client<'r> {
-        let peer = cx.req.header_str(client::CLIENT_ADDR_HEADER).and_then(client::parse_addr);
+        // The host appends its own value; on hosts that keep a client-sent copy (Spin), that
+        // copy comes first, so only the last value is believed.
+        let peer = cx.req.header_values(client::CLIENT_ADDR_HEADER).last().and_then(client::parse_addr);
         let ip = client::client_ip(peer, cx.req.header_values("x-forwarded-for"), &cx.settings.trusted_proxies);
         let user_agent = device::truncate(cx.req.header_str("user-agent").unwrap_or(""), device::MAX_USER_AGENT);
         Client {

@@ -409,3 +409,17 @@ fn login_rehashes_when_the_cost_changed() {
     assert_ne!(now, old);
     assert_eq!(password::cost_of(&now), Some(4));
 }
+
+#[test]
+fn only_the_hosts_client_address_is_believed() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    // As Spin delivers it: the client's forged copy first, the host's own value last.
+    let req = post("/auth/login", r#"{"email":"a@b.co","password":"correct horse"}"#)
+        .header("spin-client-addr", "81.2.69.160:1")
+        .header("spin-client-addr", "10.1.2.3:5555");
+    let (status, _, _) = send(&h, req);
+    assert_eq!(status, 200);
+    let s = h.sessions.borrow().values().next().unwrap().clone();
+    assert_eq!((s.ip_address.as_str(), s.location.as_str()), ("10.1.2.3", "Local"));
+}

@@ -104,6 +104,11 @@ pub struct ServeConfig {
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: u32,
 
+    /// `wasm` (the component, per-request instances) or `native` (the same logic compiled into
+    /// the host, without isolation: the benchmark baseline only).
+    #[arg(long, env = "ASM_ENGINE", default_value = "wasm", value_parser = ["wasm", "native"])]
+    pub engine: String,
+
     /// `text` or `json` (default: json in production, text otherwise).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,

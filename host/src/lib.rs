@@ -10,6 +10,7 @@
 pub mod bindings;
 pub mod config;
 pub mod migrate;
+pub mod native;
 pub mod runtime;
 pub mod server;
 pub mod stores;

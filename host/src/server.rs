@@ -2,7 +2,9 @@
 //! runtime, logs one line per request, and drains in-flight requests on shutdown.
 
 use crate::config::{ServeConfig, redact};
+use crate::native::NativeRuntime;
 use crate::runtime::{Runtime, RuntimeOptions, failure_response};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::stores::{SessionStore, Stores, UserStore, geo::Geo, postgres::PgUsers, redis::RedisSessions, sqlite::SqliteStore};
 use anyhow::Context as _;
 use http::HeaderValue;
@@ -21,10 +23,30 @@ pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 /// Longest the server waits for in-flight requests when it shuts down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What runs the auth logic: the component (always, in production) or the native baseline.
+pub enum Engine {
+    Wasm(Runtime),
+    Native(NativeRuntime),
+}
+
+impl Engine {
+    async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+        match self {
+            Engine::Wasm(runtime) => match runtime.handle(req).await {
+                Ok(resp) => resp,
+                Err(failure) => {
+                    tracing::error!(error = %failure, "request failed");
+                    failure_response(&failure)
+                }
+            },
+            Engine::Native(native) => native.handle(req).await,
+        }
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
-    pub runtime: Arc<Runtime>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -44,11 +66,16 @@ impl Server {
 
 /// Builds the stores and the runtime from the configuration. `guest_env` overrides the
 /// component settings taken from the process environment.
-pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
+pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Engine> {
     let env = component_env(guest_env);
-    asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-        .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
+    let settings =
+        asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
     let stores = Arc::new(build_stores(cfg).await?);
+    if cfg.engine == "native" {
+        tracing::warn!("serving with the native engine: the benchmark baseline, without per-request isolation");
+        return Ok(Engine::Native(NativeRuntime::new(stores, settings)));
+    }
     Runtime::new(
         RuntimeOptions {
             component: &cfg.component,
@@ -60,6 +87,7 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
         },
         stores,
     )
+    .map(Engine::Wasm)
 }
 
 /// Picks the backends from the configuration alone: PostgreSQL or SQLite for users (SQLite
@@ -121,19 +149,19 @@ fn component_env(overrides: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// Binds and serves until `shutdown` is called.
-pub async fn start(cfg: &ServeConfig, runtime: Runtime) -> anyhow::Result<Server> {
+pub async fn start(cfg: &ServeConfig, engine: Engine) -> anyhow::Result<Server> {
     let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
     let addr = listener.local_addr()?;
-    let runtime = Arc::new(runtime);
+    let engine = Arc::new(engine);
     let (shutdown, signal) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, runtime.clone(), signal));
+    let task = tokio::spawn(accept_loop(listener, engine, signal));
     tracing::info!(%addr, "listening");
-    Ok(Server { addr, runtime, shutdown, task })
+    Ok(Server { addr, shutdown, task })
 }
 
-async fn accept_loop(listener: TcpListener, runtime: Arc<Runtime>, mut signal: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, mut signal: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -142,7 +170,7 @@ async fn accept_loop(listener: TcpListener, runtime: Arc<Runtime>, mut signal: w
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, peer, runtime.clone(), signal.clone()));
+                    connections.spawn(serve_connection(stream, peer, engine.clone(), signal.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -162,12 +190,12 @@ async fn accept_loop(listener: TcpListener, runtime: Arc<Runtime>, mut signal: w
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    runtime: Arc<Runtime>,
+    engine: Arc<Engine>,
     mut signal: watch::Receiver<bool>,
 ) {
     let service = hyper::service::service_fn(move |req| {
-        let runtime = runtime.clone();
-        async move { Ok::<_, Infallible>(serve_request(&runtime, req, peer).await) }
+        let engine = engine.clone();
+        async move { Ok::<_, Infallible>(serve_request(&engine, req, peer).await) }
     });
     let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -183,7 +211,7 @@ async fn serve_connection(
 }
 
 async fn serve_request(
-    runtime: &Runtime,
+    engine: &Engine,
     mut req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody> {
@@ -197,13 +225,7 @@ async fn serve_request(
     if !headers.contains_key(http::header::HOST) {
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    let resp = match runtime.handle(req).await {
-        Ok(resp) => resp,
-        Err(failure) => {
-            tracing::error!(%method, %path, error = %failure, "request failed");
-            failure_response(&failure)
-        }
-    };
+    let resp = engine.handle(req).await;
     tracing::info!(
         %method,
         %path,

@@ -62,3 +62,17 @@ async fn malformed_and_oversized_bodies() {
     // The service is still fine afterwards.
     assert_eq!(app.get("/healthz").await.status, 200);
 }
+
+/// The benchmark baseline runs the same logic natively; it must answer like the component.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_baseline_answers_like_the_component() {
+    let app = spawn_with(Options::default().arg("--engine", "native")).await;
+    let creds = app.new_user().await;
+    assert_eq!(app.login(&creds).await.status, 200);
+    assert_eq!(app.get("/auth/user/me").await.body["data"]["user"]["email"], creds.email);
+    assert_eq!(app.get("/auth/user/sessions").await.body["data"]["total_active_sessions"], 1);
+    assert_eq!(app.get("/nope").await.status, 404);
+    let huge = "x".repeat(100 * 1024);
+    let r = Reply::from(app.client.post(app.url("/auth/login")).body(huge).send().await.unwrap()).await;
+    assert_eq!(r.status, 413);
+}
