@@ -37,6 +37,7 @@ run-prod: build migrate-up
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 test: build-guest services
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
+	$(MAKE) spin-check
 	$(MAKE) test-node
 
 # The same component embedded in Node.js through jco, with stores written in JavaScript.

@@ -1,0 +1,17 @@
+//! The names of the Spin variables the adapter reads (`spin_sdk::variables::get`). Spin resolves
+//! them against the *auth* component's `[component.auth.variables]`, because the adapter is
+//! composed into it with `dependencies_inherit_configuration = true`. No dependencies: the
+//! manifest check (`spin/check`) includes this file to verify that spin.toml passes each one.
+
+/// PostgreSQL connection string (`postgres://user:pw@host:5432/db` or `host=… dbname=…`).
+pub const DB_URL: &str = "db_url";
+/// Redis URL (`redis://:pw@host:6379/0`).
+pub const REDIS_URL: &str = "redis_url";
+/// Prefix of every Redis key; the native host's `REDIS_KEY_PREFIX`.
+pub const REDIS_KEY_PREFIX: &str = "redis_key_prefix";
+/// Path, inside the component, of a MaxMind .mmdb mounted with `files`; empty for none.
+pub const GEOIP_DB: &str = "geoip_db";
+
+pub const ALL: [&str; 4] = [DB_URL, REDIS_URL, REDIS_KEY_PREFIX, GEOIP_DB];
+
+pub const DEFAULT_KEY_PREFIX: &str = "asm:";
