@@ -9,6 +9,7 @@
 
 pub mod bindings;
 pub mod config;
+pub mod metrics;
 pub mod migrate;
 pub mod native;
 pub mod runtime;

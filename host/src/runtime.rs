@@ -163,6 +163,7 @@ impl Runtime {
         // The guest keeps writing the body after it hands over the response, so it runs as its own task.
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await.map_err(RequestFailure::Instantiate)?;
+            crate::metrics::METRICS.instances.inc();
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
@@ -264,65 +265,73 @@ impl WasiHttpView for RequestState {
 
 type Answer<T> = wasmtime::Result<Result<T, StoreError>>;
 
+/// Passes a store's answer to the component, counting failures for `/metrics`.
+fn counted<T>(store: &'static str, r: Result<T, StoreError>) -> Answer<T> {
+    if let Err(e) = &r {
+        crate::metrics::METRICS.store_error(store, e);
+    }
+    Ok(r)
+}
+
 impl types::Host for RequestState {}
 
 impl user_store::Host for RequestState {
     async fn create_user(&mut self, user: NewUser) -> Answer<User> {
-        Ok(self.stores.users.create_user(user).await)
+        counted("users", self.stores.users.create_user(user).await)
     }
     async fn find_user_by_email(&mut self, email: String) -> Answer<Option<User>> {
-        Ok(self.stores.users.find_user_by_email(&email).await)
+        counted("users", self.stores.users.find_user_by_email(&email).await)
     }
     async fn find_user_by_id(&mut self, id: String) -> Answer<Option<User>> {
-        Ok(self.stores.users.find_user_by_id(&id).await)
+        counted("users", self.stores.users.find_user_by_id(&id).await)
     }
     async fn record_login(&mut self, user_id: String, at: i64) -> Answer<()> {
-        Ok(self.stores.users.record_login(&user_id, at).await)
+        counted("users", self.stores.users.record_login(&user_id, at).await)
     }
     async fn update_password(&mut self, user_id: String, password_hash: String) -> Answer<()> {
-        Ok(self.stores.users.update_password(&user_id, &password_hash).await)
+        counted("users", self.stores.users.update_password(&user_id, &password_hash).await)
     }
     async fn record_login_attempt(&mut self, attempt: types::LoginAttempt) -> Answer<()> {
-        Ok(self.stores.users.record_login_attempt(attempt).await)
+        counted("users", self.stores.users.record_login_attempt(attempt).await)
     }
     async fn list_login_attempts(&mut self, user_id: String, offset: u32, limit: u32) -> Answer<types::LoginPage> {
-        Ok(self.stores.users.list_login_attempts(&user_id, offset, limit).await)
+        counted("users", self.stores.users.list_login_attempts(&user_id, offset, limit).await)
     }
     async fn ping(&mut self) -> Answer<()> {
-        Ok(self.stores.users.ping().await)
+        counted("users", self.stores.users.ping().await)
     }
 }
 
 impl session_store::Host for RequestState {
     async fn create_session(&mut self, session: Session, max_sessions: u32) -> Answer<Vec<String>> {
-        Ok(self.stores.sessions.create_session(session, max_sessions).await)
+        counted("sessions", self.stores.sessions.create_session(session, max_sessions).await)
     }
     async fn touch_session(&mut self, token_hash: String, at: i64, keep_until: i64) -> Answer<bool> {
-        Ok(self.stores.sessions.touch_session(&token_hash, at, keep_until).await)
+        counted("sessions", self.stores.sessions.touch_session(&token_hash, at, keep_until).await)
     }
     async fn delete_other_sessions(&mut self, user_id: String, keep_token_hash: String) -> Answer<u32> {
-        Ok(self.stores.sessions.delete_other_sessions(&user_id, &keep_token_hash).await)
+        counted("sessions", self.stores.sessions.delete_other_sessions(&user_id, &keep_token_hash).await)
     }
     async fn uncount_attempt(&mut self, key: String) -> Answer<()> {
-        Ok(self.stores.sessions.uncount_attempt(&key).await)
+        counted("sessions", self.stores.sessions.uncount_attempt(&key).await)
     }
     async fn get_session(&mut self, token_hash: String) -> Answer<Option<Session>> {
-        Ok(self.stores.sessions.get_session(&token_hash).await)
+        counted("sessions", self.stores.sessions.get_session(&token_hash).await)
     }
     async fn delete_session(&mut self, user_id: String, token_hash: String) -> Answer<bool> {
-        Ok(self.stores.sessions.delete_session(&user_id, &token_hash).await)
+        counted("sessions", self.stores.sessions.delete_session(&user_id, &token_hash).await)
     }
     async fn list_sessions(&mut self, user_id: String) -> Answer<Vec<Session>> {
-        Ok(self.stores.sessions.list_sessions(&user_id).await)
+        counted("sessions", self.stores.sessions.list_sessions(&user_id).await)
     }
     async fn count_attempt(&mut self, key: String, window_ms: u64) -> Answer<types::Attempts> {
-        Ok(self.stores.sessions.count_attempt(&key, window_ms).await)
+        counted("sessions", self.stores.sessions.count_attempt(&key, window_ms).await)
     }
     async fn reset_attempts(&mut self, key: String) -> Answer<()> {
-        Ok(self.stores.sessions.reset_attempts(&key).await)
+        counted("sessions", self.stores.sessions.reset_attempts(&key).await)
     }
     async fn ping(&mut self) -> Answer<()> {
-        Ok(self.stores.sessions.ping().await)
+        counted("sessions", self.stores.sessions.ping().await)
     }
 }
 

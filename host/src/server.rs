@@ -210,6 +210,18 @@ async fn serve_connection(
     }
 }
 
+fn metrics_response() -> hyper::Response<HyperOutgoingBody> {
+    use http_body_util::BodyExt as _;
+    hyper::Response::builder()
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(
+            http_body_util::Full::new(bytes::Bytes::from(crate::metrics::METRICS.encode()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("static response parts are valid")
+}
+
 async fn serve_request(
     engine: &Engine,
     mut req: hyper::Request<hyper::body::Incoming>,
@@ -225,7 +237,17 @@ async fn serve_request(
     if !headers.contains_key(http::header::HOST) {
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    let resp = engine.handle(req).await;
+    let route = crate::metrics::route(&path);
+    let resp = if route == "/metrics" && method == http::Method::GET {
+        metrics_response()
+    } else {
+        engine.handle(req).await
+    };
+    let m = &crate::metrics::METRICS;
+    m.requests
+        .get_or_create(&crate::metrics::RequestLabels { method: method.to_string(), route, status: resp.status().as_u16() })
+        .inc();
+    m.latency.get_or_create(&crate::metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     tracing::info!(
         %method,
         %path,

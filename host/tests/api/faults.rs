@@ -148,3 +148,44 @@ async fn postgres_down_is_a_503_and_the_service_recovers_when_it_returns() {
     eprintln!("postgres: ready again {took:?} after it returned");
     assert_eq!(app.login(&creds).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_redis_lets_users_log_in_again_and_brings_no_revoked_session_back() {
+    let mut redis = PrivateRedis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let app = spawn_with(Options { redis_url: Some(url), ..Options::default() }.arg("--store-timeout", "1s")).await;
+    let creds = app.new_user().await;
+    let revoked = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    let live = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    let r = Reply::from(reqwest::Client::new().post(app.url("/auth/logout")).bearer_auth(&revoked).send().await.unwrap()).await;
+    assert_eq!(r.status, 200);
+
+    redis.stop();
+    let _redis = PrivateRedis::start(redis.port);
+    wait_until_ready(&app, Duration::from_secs(5)).await;
+    for token in [&revoked, &live] {
+        assert_eq!(app.get_as(token, "/auth/user/me").await.status, 401, "sessions are gone, none comes back");
+    }
+    let fresh = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    assert_eq!(app.get_as(&fresh, "/auth/user/me").await.status, 200);
+    assert_eq!(app.get_as(&revoked, "/auth/user/me").await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_on_one_postgres_and_redis_share_sessions_and_lock_outs() {
+    let prefix = format!("{}:", unique("asm-shared-"));
+    let opts = Options::default().env("LOGIN_MAX_ATTEMPTS", "4").arg("--redis-key-prefix", &prefix);
+    let (a, b) = (spawn_with(opts.clone()).await, spawn_with(opts).await);
+    let creds = a.new_user().await;
+    let token = a.login(&creds).await.token().unwrap();
+    assert_eq!(b.get_as(&token, "/auth/user/me").await.status, 200, "a session made on one host works on the other");
+    let r = Reply::from(reqwest::Client::new().post(b.url("/auth/logout")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(a.get_as(&token, "/auth/user/me").await.status, 401, "a logout on one ends it on both");
+
+    for host in [&a, &b, &a, &b] {
+        assert_eq!(host.login_with(&client(), &creds.email, "wrong password").await.status, 401);
+    }
+    assert_eq!(a.login(&creds).await.status, 429, "failures on both hosts count toward one lock-out");
+    assert_eq!(b.login(&creds).await.status, 429);
+}

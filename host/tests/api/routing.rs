@@ -76,3 +76,25 @@ async fn the_native_baseline_answers_like_the_component() {
     let r = Reply::from(app.client.post(app.url("/auth/login")).body(huge).send().await.unwrap()).await;
     assert_eq!(r.status, 413);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn().await;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    assert_eq!(app.get("/auth/user/me").await.status, 401);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        r#"asm_http_requests_total{method="GET",route="/healthz",status="200"}"#,
+        r#"asm_http_requests_total{method="GET",route="/auth/user/me",status="401"}"#,
+        r#"asm_http_request_duration_seconds_bucket{le="0.001",route="/healthz"}"#,
+        "asm_component_instances_total",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    let instances: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("asm_component_instances_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(instances >= 2.0);
+}

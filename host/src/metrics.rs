@@ -1,0 +1,97 @@
+//! `/metrics` in the Prometheus text format: requests by route and status, latency, store
+//! errors by store, component instances created.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub store: &'static str,
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabels, Histogram>,
+    pub store_errors: Family<StoreLabels, Counter>,
+    pub instances: Counter,
+    registry: Registry,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("asm");
+    let requests = Family::<RequestLabels, Counter>::default();
+    let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+        Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+    });
+    let store_errors = Family::<StoreLabels, Counter>::default();
+    let instances = Counter::default();
+    registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
+    registry.register("http_request_duration_seconds", "Time to the response head, by route", latency.clone());
+    registry.register("store_errors", "Store calls that failed, by store and kind", store_errors.clone());
+    registry.register("component_instances", "Component instances created", instances.clone());
+    Metrics { requests, latency, store_errors, instances, registry }
+});
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn store_error(&self, store: &'static str, e: &crate::stores::StoreError) {
+        let kind = match e {
+            crate::stores::StoreError::Conflict(_) => return,
+            crate::stores::StoreError::Unavailable(_) => "unavailable",
+            crate::stores::StoreError::Internal(_) => "internal",
+        };
+        self.store_errors.get_or_create(&StoreLabels { store, kind }).inc();
+    }
+}
+
+/// The route a path belongs to, with ids folded, so labels stay few.
+pub fn route(path: &str) -> &'static str {
+    match path {
+        "/auth/register" => "/auth/register",
+        "/auth/login" => "/auth/login",
+        "/auth/logout" => "/auth/logout",
+        "/auth/user/me" => "/auth/user/me",
+        "/auth/user/sessions" => "/auth/user/sessions",
+        "/auth/user/password" => "/auth/user/password",
+        "/auth/user/logins" => "/auth/user/logins",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/auth/user/sessions/") => "/auth/user/sessions/{id}",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fold_ids_and_unknown_paths() {
+        assert_eq!(route("/auth/user/sessions/abc"), "/auth/user/sessions/{id}");
+        assert_eq!(route("/wp-admin"), "other");
+        assert_eq!(route("/auth/login"), "/auth/login");
+    }
+}
