@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host run run-prod test test-node services \
+.PHONY: setup build build-guest build-host run run-prod test test-node api-fuzz services \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -37,8 +37,13 @@ run-prod: build migrate-up
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 test: build-guest services
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
+	$(MAKE) api-fuzz
 	$(MAKE) spin-check
 	$(MAKE) test-node
+
+# schemathesis (pinned, from PyPI) against the live service, from docs/openapi.yaml.
+api-fuzz: build-host
+	scripts/api-fuzz.sh $(or $(examples),100)
 
 # The same component embedded in Node.js through jco, with stores written in JavaScript.
 test-node: build-guest
@@ -87,3 +92,23 @@ spin-build: build-guest
 
 spin-check: spin-build
 	$(CARGO) test --release -p asm-spin-adapter -p asm-spin-check
+
+# Benchmarks: the release host (component and native engines) over HTTP against PostgreSQL and
+# Redis on localhost; writes docs/BENCHMARKS.md and docs/benchmarks.png (about 10 minutes).
+# bench-smoke runs every phase for a few seconds and checks that it works, not its timings.
+# Extra flags: make bench BENCH_ARGS="--duration 5s --concurrency 16" (asm-bench --help).
+BENCH       := target/release/asm-bench
+BENCH_FONT  := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+BENCH_ARGS  ?=
+
+.PHONY: bench bench-smoke
+
+bench: build services
+	@test -f $(BENCH_FONT) || { echo "installing fonts-dejavu-core for the chart"; \
+		apt-get update -qq && apt-get install -y -qq fonts-dejavu-core; }
+	$(CARGO) build --release -p asm-bench
+	$(BENCH) --font $(BENCH_FONT) $(BENCH_ARGS)
+
+bench-smoke: build services
+	$(CARGO) build --release -p asm-bench
+	$(BENCH) --smoke $(BENCH_ARGS)

@@ -268,8 +268,10 @@ fn body(req: &Request) -> Result<&[u8], ApiError> {
 /// `Authorization: Bearer` first, then from the session cookie; cookie-authenticated unsafe
 /// requests must come from the service's own site (or an allowed origin).
 fn authenticate<H: Host + ?Sized>(cx: &Ctx<H>) -> Result<Authed, ApiError> {
-    let (token, via_cookie) = match bearer_token(cx.req) {
-        Some(t) => (Some(t), false),
+    // Any Authorization header is the credential, even one that is not a valid Bearer: a
+    // request never falls back to the cookie past a header it sent.
+    let (token, via_cookie) = match cx.req.header_str("authorization") {
+        Some(_) => (bearer_token(cx.req), false),
         None => (cookie_value(cx.req, &cx.settings.cookie_name), true),
     };
     let token = match token {

@@ -225,6 +225,9 @@ fn bearer_header_is_accepted_and_wins_over_the_cookie() {
     assert_eq!(send(&h, req.clone()).0, 200);
     let forged = crate::token::encode(&[9; 32]);
     assert_eq!(send(&h, with_token(req, &forged)).0, 200);
+    // A header that is not a valid Bearer does not fall back to a valid cookie.
+    let basic = with_token(Request::new("GET", "/auth/user/me").header("authorization", "Basic dXNlcjpwYXNz"), &token);
+    assert_eq!(send(&h, basic).0, 401);
 }
 
 #[test]

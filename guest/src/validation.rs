@@ -112,8 +112,14 @@ pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     let mut errors = Vec::new();
     let email = string_field(&obj, "email", &mut errors).map(|e| normalize_email(&e));
     let password = string_field(&obj, "password", &mut errors);
-    if email.as_deref() == Some("") {
-        errors.push(FieldError::new("email", "is required"));
+    match email.as_deref() {
+        Some("") => errors.push(FieldError::new("email", "is required")),
+        // Nothing with control characters or over the length limit was ever registered; saying
+        // so reveals nothing, and such text must not reach a database.
+        Some(e) if e.len() > EMAIL_MAX || e.chars().any(char::is_control) => {
+            errors.push(FieldError::new("email", "must be a valid email address"))
+        }
+        _ => {}
     }
     if password.as_deref() == Some("") {
         errors.push(FieldError::new("password", "is required"));
@@ -220,5 +226,6 @@ mod tests {
         assert_eq!(fields(credentials(br#"{"email":"a@b.co"}"#).unwrap_err()), vec!["password"]);
         assert_eq!(fields(credentials(br#"{"email":"","password":""}"#).unwrap_err()), vec!["email", "password"]);
         assert_eq!(credentials(br#"{"email":" A@B.co","password":"pw"}"#).unwrap().email, "a@b.co");
+        assert_eq!(fields(credentials(b"{\"email\":\"a\\u0000@b.co\",\"password\":\"pw\"}").unwrap_err()), vec!["email"]);
     }
 }
