@@ -27,7 +27,8 @@ pub enum ApiError {
     WrongPassword,
     Forbidden(String),
     NotFound,
-    MethodNotAllowed(&'static [&'static str]),
+    /// With the `Allow` header's value.
+    MethodNotAllowed(String),
     Conflict { field: String },
     PayloadTooLarge,
     TooManyAttempts { retry_after_secs: u64 },
@@ -63,7 +64,7 @@ impl ApiError {
             ApiError::NotFound => error(404, "Not found", json!("no such route")),
             ApiError::MethodNotAllowed(allow) => {
                 error(405, "Method not allowed", json!("this route does not accept that method"))
-                    .with_header("allow", allow.join(", "))
+                    .with_header("allow", allow)
             }
             ApiError::Conflict { field } => {
                 let message = format!("{field} is already taken");

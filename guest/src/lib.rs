@@ -47,26 +47,46 @@ pub fn handle<H: store::Host + ?Sized>(req: &Request, host: &H, settings: &confi
         ("GET", "/readyz") => routes::readyz(&cx),
         (_, path) if settings.fault_routes && path.starts_with("/__fault/") => fault(path),
         (_, path) => match allowed_methods(path) {
-            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
+            Some(allow) => Err(ApiError::MethodNotAllowed(allow.join(", "))),
             None => Err(ApiError::NotFound),
         },
     };
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// Every route the component serves, as (method, path template); docs/openapi.yaml lists the
+/// same (a test keeps them in step).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/auth/register"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/user/me"),
+    ("GET", "/auth/user/sessions"),
+    ("DELETE", "/auth/user/sessions"),
+    ("DELETE", "/auth/user/sessions/{id}"),
+    ("POST", "/auth/user/password"),
+    ("GET", "/auth/user/logins"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+];
+
 /// The `{id}` of `/auth/user/sessions/{id}`.
 fn session_id(path: &str) -> Option<&str> {
     path.strip_prefix("/auth/user/sessions/").filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
-fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
-    match path {
-        "/auth/register" | "/auth/login" | "/auth/logout" | "/auth/user/password" => Some(&["POST"]),
-        "/auth/user/me" | "/auth/user/logins" | "/healthz" | "/readyz" => Some(&["GET"]),
-        "/auth/user/sessions" => Some(&["GET", "DELETE"]),
-        p if session_id(p).is_some() => Some(&["DELETE"]),
-        _ => None,
+/// The route template a path falls under, if any.
+fn template(path: &str) -> Option<&'static str> {
+    if session_id(path).is_some() {
+        return Some("/auth/user/sessions/{id}");
     }
+    ROUTES.iter().map(|(_, p)| *p).find(|p| *p == path)
+}
+
+/// The methods a known path accepts, for a 405's `Allow` header.
+fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    let t = template(path)?;
+    Some(ROUTES.iter().filter(|(_, p)| *p == t).map(|(m, _)| *m).collect())
 }
 
 /// Misbehaviour on purpose, for the host's isolation tests; only with `ASM_FAULT_ROUTES=1`.

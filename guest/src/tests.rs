@@ -426,3 +426,37 @@ fn only_the_hosts_client_address_is_believed() {
     let s = h.sessions.borrow().values().next().unwrap().clone();
     assert_eq!((s.ip_address.as_str(), s.location.as_str()), ("10.1.2.3", "Local"));
 }
+
+/// docs/openapi.yaml documents exactly the routes the component serves.
+#[test]
+fn the_openapi_document_lists_every_route_and_no_other() {
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap();
+    let mut documented = Vec::new();
+    let mut in_paths = false;
+    let mut path = String::new();
+    for line in yaml.lines() {
+        if line == "paths:" {
+            in_paths = true;
+        } else if in_paths && !line.starts_with(' ') && !line.is_empty() {
+            in_paths = false;
+        } else if in_paths && line.starts_with("  /") && line.ends_with(':') {
+            path = line.trim().trim_end_matches(':').to_string();
+        } else if in_paths && line.starts_with("    ") && !line.starts_with("     ") {
+            let key = line.trim().trim_end_matches(':');
+            if ["get", "post", "put", "patch", "delete"].contains(&key) {
+                documented.push((key.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut served: Vec<(String, String)> = crate::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served);
+    // And each served route answers something other than 404/405.
+    let h = host();
+    for (method, path) in crate::ROUTES {
+        let status = send(&h, Request::new(method, &path.replace("{id}", "x"))).0;
+        assert!(status != 404 || path.contains("{id}"), "{method} {path}");
+        assert_ne!(status, 405, "{method} {path}");
+    }
+}
