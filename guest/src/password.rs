@@ -98,6 +98,11 @@ mod tests {
     }
 
     #[test]
+    fn every_hash_has_its_own_salt() {
+        assert_ne!(hash("correct horse", 4).unwrap(), hash("correct horse", 4).unwrap());
+    }
+
+    #[test]
     fn hash_then_verify() {
         let h = hash("correct horse", 4).unwrap();
         assert!(verify("correct horse", &h));

@@ -460,3 +460,13 @@ fn the_openapi_document_lists_every_route_and_no_other() {
         assert_ne!(status, 405, "{method} {path}");
     }
 }
+
+#[test]
+fn failures_count_toward_the_normalised_email() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    for email in [" A@B.co", "a@B.CO ", "A@b.co", "a@b.co", " a@b.co"] {
+        assert_eq!(login(&h, email, "wrong password").0, 401);
+    }
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 429);
+}

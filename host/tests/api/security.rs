@@ -201,6 +201,20 @@ async fn idle_sessions_end_while_used_ones_live_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_never_extends_a_session_past_its_lifetime() {
+    let app = spawn_with(Options::default().env("SESSION_IDLE_TIMEOUT", "1s").env("SESSION_LIFETIME", "2s")).await;
+    let creds = app.new_user().await;
+    let token = app.login(&creds).await.token().unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 401, "the absolute lifetime holds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cap_ends_the_least_recently_used() {
     let app = spawn_with(Options::default().env("MAX_SESSIONS_PER_USER", "2")).await;
     let creds = app.new_user().await;
