@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host run run-prod test test-node api-fuzz services \
+.PHONY: setup build build-guest build-host run run-prod test test-node api-fuzz soak soak-smoke services \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -38,8 +38,16 @@ run-prod: build migrate-up
 test: build-guest services
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
 	$(MAKE) api-fuzz
+	$(MAKE) soak-smoke
 	$(MAKE) spin-check
 	$(MAKE) test-node
+
+# The mixed-load soak (wrk, from Debian): no unexpected status, flat RSS and descriptors.
+soak: build-host
+	scripts/soak.sh 600
+
+soak-smoke: build-host
+	scripts/soak.sh 60
 
 # schemathesis (pinned, from PyPI) against the live service, from docs/openapi.yaml.
 api-fuzz: build-host
