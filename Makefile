@@ -120,3 +120,17 @@ bench: build services
 bench-smoke: build services
 	$(CARGO) build --release -p asm-bench
 	$(BENCH) --smoke $(BENCH_ARGS)
+
+# Coverage-guided fuzzing (cargo-fuzz + libFuzzer, AddressSanitizer, overflow checks) of the
+# guest code that reads untrusted bytes: JSON bodies, auth headers, User-Agent, X-Forwarded-For
+# and the whole router (fuzz/fuzz_targets/). Runs on stable Rust (scripts/fuzz.sh explains how)
+# and installs cargo-fuzz if missing. The first build takes 4-8 minutes on 2 cores.
+# fuzz-smoke: 30 s per target, for CI; fuzz: 300 s per target (make fuzz seconds=N targets="handle").
+# A crash fails the run and leaves its input in fuzz/artifacts/TARGET/.
+.PHONY: fuzz fuzz-smoke
+
+fuzz:
+	scripts/fuzz.sh $(or $(seconds),300) $(targets)
+
+fuzz-smoke:
+	scripts/fuzz.sh 30 $(targets)

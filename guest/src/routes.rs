@@ -20,7 +20,7 @@ pub struct Ctx<'a, H: Host + ?Sized> {
     pub settings: &'a Settings,
 }
 
-/// An authenticated request's session and the raw token's hash.
+/// The live session an authenticated request carries.
 struct Authed {
     session: Session,
 }

@@ -1,0 +1,285 @@
+//! The release host as a subprocess: started on a free port with a clean environment, watched
+//! through /proc (CPU time, peak RSS), stopped with SIGTERM.
+
+use crate::load;
+use anyhow::{Context as _, bail};
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bcrypt cost every server runs with: the host's default, stated explicitly.
+pub const BCRYPT_COST: u32 = 12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Component,
+    Native,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Component => "component",
+            Engine::Native => "native",
+        })
+    }
+}
+
+/// Everything a server needs besides its engine, port and cache directory.
+#[derive(Clone)]
+pub struct HostConfig {
+    pub bin: PathBuf,
+    pub component: PathBuf,
+    pub database_url: String,
+    pub redis_addr: String,
+    pub redis_prefix: String,
+    /// Logs and caches go here; also the working directory, so no `.env` is picked up.
+    pub workdir: PathBuf,
+}
+
+/// A running `asm serve`.
+pub struct Host {
+    child: Child,
+    pub engine: Engine,
+    pub addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Host {
+    /// Starts the server; it is not ready until `wait_ready` says so.
+    pub fn spawn(
+        cfg: &HostConfig,
+        engine: Engine,
+        cache_dir: &Path,
+        tag: &str,
+    ) -> anyhow::Result<Host> {
+        let port = free_port()?;
+        let log = cfg.workdir.join(format!("host-{engine}-{tag}.log"));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut cmd = Command::new(&cfg.bin);
+        cmd.arg("serve");
+        if engine == Engine::Native {
+            cmd.args(["--engine", "native"]);
+        }
+        // A clean environment: only what is set here reaches the server.
+        cmd.env_clear()
+            .current_dir(&cfg.workdir)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", &cfg.database_url)
+            .env("REDIS_ADDR", &cfg.redis_addr)
+            .env("REDIS_KEY_PREFIX", &cfg.redis_prefix)
+            .env("ASM_COMPONENT", &cfg.component)
+            .env("ASM_CACHE_DIR", cache_dir)
+            .env("BCRYPT_COST", BCRYPT_COST.to_string())
+            // One log line per request would be part of every figure; warnings only.
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", cfg.bin.display()))?;
+        Ok(Host {
+            child,
+            engine,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        })
+    }
+
+    /// Polls `/healthz` every millisecond until it answers 200; returns the time since `since`.
+    pub async fn wait_ready(
+        &mut self,
+        since: Instant,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        loop {
+            if let Ok((status, _, _)) = load::get_once(self.addr, "/healthz").await
+                && status == 200
+            {
+                return Ok(since.elapsed());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the {} host exited with {status} before it was ready:\n{}",
+                    self.engine,
+                    self.log_tail()
+                );
+            }
+            if since.elapsed() > timeout {
+                bail!(
+                    "the {} host was not ready after {timeout:?}:\n{}",
+                    self.engine,
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User and system CPU time the whole process (every thread) has used so far.
+    pub fn cpu(&self) -> anyhow::Result<CpuTime> {
+        CpuTime::of(&format!("/proc/{}/stat", self.pid()))
+    }
+
+    /// Sets the peak RSS back to the current RSS (Linux: `5` into `clear_refs`).
+    pub fn reset_peak_rss(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+    }
+
+    /// VmHWM: the highest resident set size since start or the last reset, in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc/<pid>/status")
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// SIGTERM, then up to 15 s for a graceful exit, then SIGKILL.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.child.kill()?;
+        self.child.wait()?;
+        bail!(
+            "the {} host did not stop within 15 s of SIGTERM; killed",
+            self.engine
+        )
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+/// CPU time from a `/proc/<pid>/stat` (or `/proc/self/stat`), in microseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTime {
+    pub user_us: f64,
+    pub sys_us: f64,
+}
+
+impl CpuTime {
+    pub fn of(stat_path: &str) -> anyhow::Result<CpuTime> {
+        let stat =
+            std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
+        // The command name may contain spaces and parentheses: fields are counted after the last ')'.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Fields 14 and 15 of stat(5), utime and stime; `rest` starts at field 3.
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields.get(i - 3).context("short stat")?.parse::<u64>()? as f64)
+        };
+        let us_per_tick = 1e6 / clock_ticks_per_second() as f64;
+        Ok(CpuTime {
+            user_us: ticks(14)? * us_per_tick,
+            sys_us: ticks(15)? * us_per_tick,
+        })
+    }
+
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user_us: self.user_us - earlier.user_us,
+            sys_us: self.sys_us - earlier.sys_us,
+        }
+    }
+}
+
+/// CPU time every process on the machine has used since boot (all cores; idle and iowait
+/// left out), in microseconds, from the first line of /proc/stat.
+pub fn machine_busy_us() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let cpu = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = cpu
+        .split_whitespace()
+        .map(|t| t.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Ok(busy as f64 * 1e6 / clock_ticks_per_second() as f64)
+}
+
+/// `getconf CLK_TCK`: the unit of utime and stime (100 on Linux, from sysconf when it answers).
+pub fn clock_ticks_per_second() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 { n } else { 100 }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Whether this build of the host has the native engine (`asm serve --engine native`).
+pub fn has_native_engine(bin: &Path) -> anyhow::Result<bool> {
+    let out = Command::new(bin)
+        .args(["serve", "--help"])
+        .env_clear()
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains("--engine"))
+}
+
+/// `asm migrate up`: creates the database and applies the schema.
+pub fn migrate_up(cfg: &HostConfig) -> anyhow::Result<()> {
+    let out = Command::new(&cfg.bin)
+        .args(["migrate", "up"])
+        .env_clear()
+        .current_dir(&cfg.workdir)
+        .env("DATABASE_URL", &cfg.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .with_context(|| format!("running {} migrate up", cfg.bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`asm migrate up` failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}

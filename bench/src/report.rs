@@ -1,0 +1,728 @@
+//! The results of a run and their Markdown report (docs/BENCHMARKS.md).
+
+use crate::Route;
+use crate::host::{self, Engine};
+use crate::load::Outcome;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a measurement belongs in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Routes,
+    LoginAlone,
+    SessionsPerUser(usize),
+    MeScale(u64),
+}
+
+pub struct Measured {
+    pub label: String,
+    pub route: Route,
+    pub engine: Engine,
+    pub outcome: Outcome,
+}
+
+impl Measured {
+    pub fn new(label: &str, route: Route, engine: Engine, outcome: Outcome) -> Measured {
+        Measured {
+            label: label.to_string(),
+            route,
+            engine,
+            outcome,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ColdStarts {
+    pub empty: Vec<Duration>,
+    pub warm: Vec<Duration>,
+    pub native: Vec<Duration>,
+    /// Size of the compiled component in the cache.
+    pub artifact_bytes: u64,
+    /// The cache directory the empty-cache starts filled.
+    pub warm_dir: PathBuf,
+}
+
+pub struct Report {
+    pub smoke: bool,
+    pub settings: String,
+    pub command: String,
+    pub total: Duration,
+    pub native_available: bool,
+    pub postgres_version: String,
+    pub redis_version: String,
+    pub measured: Vec<(Section, Measured)>,
+    pub bcrypt_native: Vec<Duration>,
+    pub cold: ColdStarts,
+    /// (sessions written, time taken) per scale step.
+    pub seeding: Vec<(u64, Duration)>,
+    pub chart: Option<PathBuf>,
+    /// Users whose sessions /auth/user/me rotates over.
+    pub me_users: usize,
+    /// VmHWM of each server once it answers, before any load.
+    pub startup_rss: Vec<(Engine, Option<u64>)>,
+    /// /proc/loadavg (1, 5 and 15 minutes) when the run began.
+    pub load_at_start: String,
+}
+
+impl Report {
+    pub fn new(
+        settings: &str,
+        smoke: bool,
+        postgres_version: String,
+        redis_version: String,
+    ) -> Report {
+        Report {
+            smoke,
+            settings: settings.to_string(),
+            command: String::new(),
+            total: Duration::ZERO,
+            native_available: false,
+            postgres_version,
+            redis_version,
+            measured: Vec::new(),
+            bcrypt_native: Vec::new(),
+            cold: ColdStarts::default(),
+            seeding: Vec::new(),
+            chart: None,
+            me_users: 0,
+            startup_rss: Vec::new(),
+            load_at_start: String::new(),
+        }
+    }
+
+    /// Records a measurement and prints it.
+    pub fn push(&mut self, section: Section, m: Measured) {
+        let o = &m.outcome;
+        let cpu = o.server_cpu_per_request_us();
+        println!(
+            "{:<9} {:<48} {:>9} req/s  p50 {:>9}  p99 {:>9}  server CPU {:>6} + {:>5} µs/req{}",
+            m.engine.to_string(),
+            m.label,
+            rate(o.requests_per_second()),
+            ms(o.quantile(0.5)),
+            ms(o.quantile(0.99)),
+            us(cpu.user_us),
+            us(cpu.sys_us),
+            if o.errors > 0 {
+                format!(
+                    "  {} errors, first: {}",
+                    o.errors,
+                    o.first_error.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            }
+        );
+        self.measured.push((section, m));
+    }
+
+    pub fn find(&self, section: Section, route: Route, engine: Engine) -> Option<&Outcome> {
+        self.measured
+            .iter()
+            .find(|(s, m)| *s == section && m.route == route && m.engine == engine)
+            .map(|(_, m)| &m.outcome)
+    }
+
+    /// Runs that had errors or no successful request.
+    pub fn failures(&self) -> Vec<String> {
+        self.measured
+            .iter()
+            .filter(|(_, m)| m.outcome.errors > 0 || m.outcome.completed == 0)
+            .map(|(_, m)| {
+                format!(
+                    "{} ({}): {} in the window, {} errors; first: {}",
+                    m.label,
+                    m.engine,
+                    m.outcome.completed,
+                    m.outcome.errors,
+                    m.outcome.first_error.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+
+    pub fn markdown(&self, out: &Path) -> String {
+        let mut md = String::new();
+        let w = &mut md;
+        let _ = writeln!(w, "# Benchmarks\n");
+        if self.smoke {
+            let _ = writeln!(
+                w,
+                "> **Smoke run** (`make bench-smoke`): a few seconds per run to check that every phase works. Its timings mean nothing.\n"
+            );
+        }
+        let _ = writeln!(
+            w,
+            "The release host (`target/release/asm serve`) against a fresh PostgreSQL database and a fresh Redis key \
+             prefix, driven over HTTP by `asm-bench` (the `bench/` crate). Reproduce with **`make bench`**: it builds \
+             the host and the component (`make build`), then runs the benchmark, which rewrites this file and \
+             `docs/benchmarks.png`. This run: `{}` ({}), {:.1} minutes in all.\n",
+            self.command,
+            self.settings,
+            self.total.as_secs_f64() / 60.0
+        );
+        self.machine(w);
+        self.targets(w);
+        self.routes(w);
+        self.ratios(w);
+        self.bcrypt(w);
+        self.cold_starts(w);
+        self.scale(w);
+        if let Some(chart) = &self.chart {
+            let link = if chart.parent() == out.parent() {
+                chart.file_name().map(PathBuf::from).unwrap_or_default()
+            } else {
+                chart.clone()
+            };
+            let _ = writeln!(w, "## Chart\n");
+            let _ = writeln!(
+                w,
+                "Throughput (left) and p99 latency (right) per route, component beside native, both on log scales.\n\n![throughput and p99 per route]({})\n",
+                link.display()
+            );
+        }
+        self.method(w);
+        md
+    }
+
+    fn machine(&self, w: &mut String) {
+        let nproc = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
+        let cpu = read("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let mem_gib = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kib| kib / 1024.0 / 1024.0)
+            .unwrap_or(0.0);
+        let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+        let _ = writeln!(w, "## Machine\n");
+        let _ = writeln!(w, "| | |\n|---|---|");
+        let _ = writeln!(w, "| CPU | {cpu}, {nproc} cores (`nproc`) |");
+        let _ = writeln!(w, "| memory | {mem_gib:.0} GiB |");
+        let _ = writeln!(w, "| kernel | Linux {kernel} |");
+        let _ = writeln!(
+            w,
+            "| stores | PostgreSQL {}, Redis {} (local, no persistence tuning) |",
+            self.postgres_version, self.redis_version
+        );
+        let _ = writeln!(w, "| code | {} |", git_describe());
+        let _ = writeln!(
+            w,
+            "| load average at start | {} (1, 5, 15 minutes) |",
+            self.load_at_start
+        );
+        let _ = writeln!(
+            w,
+            "\n**The load generator shares the machine's {nproc} cores** with the host, PostgreSQL and Redis (it is one \
+             thread; its own CPU per request is in the tables). Absolute figures are this small VM's; the ratios between \
+             engines, routes and sizes are what carries over.\n"
+        );
+    }
+
+    fn targets(&self, w: &mut String) {
+        let c = Engine::Component;
+        let n = Engine::Native;
+        let r = Section::Routes;
+        let _ = writeln!(w, "## Targets\n");
+        let _ = writeln!(w, "| target | measured | |\n|---|---|---|");
+        let verdict = |ok: Option<bool>| match ok {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "n/a",
+        };
+        if let Some(h) = self.find(r, Route::Healthz, c) {
+            let cpu = h.server_cpu_per_request_us();
+            let total = cpu.user_us + cpu.sys_us;
+            let _ = writeln!(
+                w,
+                "| `/healthz` server CPU per request through the component ≤ 30 µs | {} µs ({} user + {} system) | {} |",
+                us(total),
+                us(cpu.user_us),
+                us(cpu.sys_us),
+                verdict(Some(total <= 30.0))
+            );
+        }
+        let me = (self.find(r, Route::Me, c), self.find(r, Route::Me, n));
+        let (tp, p99) = match me {
+            (Some(mc), Some(mn)) => {
+                let tp = mc.requests_per_second() / mn.requests_per_second();
+                let p99 = mc.quantile(0.99).as_secs_f64() / mn.quantile(0.99).as_secs_f64();
+                (Some(tp), Some(p99))
+            }
+            _ => (None, None),
+        };
+        let _ = writeln!(
+            w,
+            "| `/auth/user/me` throughput ≥ 60% of native | {} | {} |",
+            tp.map(|x| format!("{:.0}%", x * 100.0))
+                .unwrap_or_else(|| "no native engine in this build".into()),
+            verdict(tp.map(|x| x >= 0.6))
+        );
+        let _ = writeln!(
+            w,
+            "| `/auth/user/me` p99 ≤ 2× native | {} | {} |",
+            p99.map(|x| format!("{x:.2}×"))
+                .unwrap_or_else(|| "no native engine in this build".into()),
+            verdict(p99.map(|x| x <= 2.0))
+        );
+        if let Some(login) = self.find(r, Route::Login, c) {
+            let bound = self.bcrypt_bound();
+            let share = login.requests_per_second() / bound;
+            let _ = writeln!(
+                w,
+                "| login ≥ 80% of the bcrypt bound (cores / native verify time = {} req/s) | {} req/s = {:.0}% | {} |",
+                rate(bound),
+                rate(login.requests_per_second()),
+                share * 100.0,
+                verdict(Some(share >= 0.8))
+            );
+        }
+        if !self.cold.warm.is_empty() {
+            let m = median(&self.cold.warm);
+            let _ = writeln!(
+                w,
+                "| cold start with a warm compiled-component cache < 100 ms | {} (median of {}) | {} |",
+                ms(m),
+                self.cold.warm.len(),
+                verdict(Some(m < Duration::from_millis(100)))
+            );
+        }
+        let _ = writeln!(w);
+    }
+
+    fn routes(&self, w: &mut String) {
+        let _ = writeln!(w, "## Routes\n");
+        let _ = writeln!(
+            w,
+            "{}. Every route under each engine, one after the other, on the same database and Redis. Latency is \
+             measured by the client, from sending the request to reading the whole answer.\n",
+            self.settings
+        );
+        table_header(w);
+        for (s, m) in &self.measured {
+            if *s == Section::Routes {
+                table_row(w, &m.label, m.engine, &m.outcome);
+            }
+        }
+        let _ = writeln!(
+            w,
+            "\n‡ throughput from Little's law (connections / mean latency): these requests each take a bcrypt's time, so \
+             the {} connections finish in waves and a window counts a whole number of waves. Server CPU per request \
+             divides the CPU used per second by that throughput.\n",
+            self.measured
+                .first()
+                .map(|(_, m)| m.outcome.concurrency)
+                .unwrap_or(0)
+        );
+        let startup: Vec<String> = self
+            .startup_rss
+            .iter()
+            .filter_map(|(e, kib)| Some(format!("{e} {}", mib((*kib)?))))
+            .collect();
+        if !startup.is_empty() {
+            let _ = writeln!(
+                w,
+                "Peak RSS is each window's own (see below). From start to the first answer, before any load: {}.\n",
+                startup.join(", ")
+            );
+        }
+        if !self.native_available {
+            let _ = writeln!(
+                w,
+                "The host in this build has no `--engine native`: only the component was measured. Once it has, the \
+                 same command measures both.\n"
+            );
+        }
+    }
+
+    fn ratios(&self, w: &mut String) {
+        if !self.native_available {
+            return;
+        }
+        let _ = writeln!(w, "## Component / native\n");
+        let _ = writeln!(
+            w,
+            "| route | throughput | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|"
+        );
+        for route in Route::ALL {
+            let (Some(c), Some(n)) = (
+                self.find(Section::Routes, route, Engine::Component),
+                self.find(Section::Routes, route, Engine::Native),
+            ) else {
+                continue;
+            };
+            let cpu = |o: &Outcome| {
+                let c = o.server_cpu_per_request_us();
+                c.user_us + c.sys_us
+            };
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} |",
+                route.title(),
+                ratio(c.requests_per_second(), n.requests_per_second()),
+                ratio(c.quantile(0.5).as_secs_f64(), n.quantile(0.5).as_secs_f64()),
+                ratio(
+                    c.quantile(0.99).as_secs_f64(),
+                    n.quantile(0.99).as_secs_f64()
+                ),
+                ratio(cpu(c), cpu(n)),
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\nAbove 1 means the component has more of it: more throughput, or more latency and CPU.\n"
+        );
+    }
+
+    /// Requests per second that bcrypt alone allows: every core verifying one password after another.
+    fn bcrypt_bound(&self) -> f64 {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        cores / median(&self.bcrypt_native).as_secs_f64()
+    }
+
+    fn bcrypt(&self, w: &mut String) {
+        let _ = writeln!(w, "## bcrypt and login\n");
+        let v = &self.bcrypt_native;
+        if v.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            w,
+            "- `bcrypt::verify` at cost {} (the default `BCRYPT_COST`, which every server here runs with), natively in \
+             the bench process: median {} of {} (range {}–{}).",
+            host::BCRYPT_COST,
+            ms(median(v)),
+            v.len(),
+            ms(*v.iter().min().expect("not empty")),
+            ms(*v.iter().max().expect("not empty"))
+        );
+        let alone: Vec<(Engine, &Outcome)> = self
+            .measured
+            .iter()
+            .filter(|(s, _)| *s == Section::LoginAlone)
+            .map(|(_, m)| (m.engine, &m.outcome))
+            .collect();
+        for (engine, o) in &alone {
+            let _ = writeln!(
+                w,
+                "- A login alone (1 connection), {engine}: p50 {}, mean {} over {} logins; the whole request, of which \
+                 bcrypt is nearly all.",
+                ms(o.quantile(0.5)),
+                ms(o.mean()),
+                o.completed
+            );
+        }
+        if let [(_, c), (_, n)] = alone.as_slice()
+            && c.completed > 0
+            && n.completed > 0
+        {
+            let _ = writeln!(
+                w,
+                "- So bcrypt inside the component costs about {:.2}× its native time (p50 of a login alone, component / native).",
+                c.quantile(0.5).as_secs_f64() / n.quantile(0.5).as_secs_f64()
+            );
+        }
+        let bound = self.bcrypt_bound();
+        let _ = write!(
+            w,
+            "- The bound on login throughput is cores / native verify time = {} req/s.",
+            rate(bound)
+        );
+        for engine in [Engine::Component, Engine::Native] {
+            if let Some(o) = self.find(Section::Routes, Route::Login, engine) {
+                let _ = write!(
+                    w,
+                    " {engine}: {} req/s ({:.0}%).",
+                    rate(o.requests_per_second()),
+                    o.requests_per_second() / bound * 100.0
+                );
+            }
+        }
+        let _ = writeln!(w, "\n");
+    }
+
+    fn cold_starts(&self, w: &mut String) {
+        let c = &self.cold;
+        if c.warm.is_empty() && c.empty.is_empty() {
+            return;
+        }
+        let _ = writeln!(w, "## Cold start\n");
+        let _ = writeln!(
+            w,
+            "From spawning `asm serve` to its first 200 from `/healthz` (polled every millisecond), with no load.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| start | runs | min | median | max |\n|---|---:|---:|---:|---:|"
+        );
+        for (label, v) in [
+            (
+                "component, empty `ASM_CACHE_DIR` (compiles the component)",
+                &c.empty,
+            ),
+            (
+                "component, `ASM_CACHE_DIR` holding the compiled component",
+                &c.warm,
+            ),
+            ("native engine", &c.native),
+        ] {
+            if v.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                w,
+                "| {label} | {} | {} | {} | {} |",
+                v.len(),
+                ms(*v.iter().min().expect("not empty")),
+                ms(median(v)),
+                ms(*v.iter().max().expect("not empty"))
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\nThe compiled component in the cache is {:.1} MiB.\n",
+            c.artifact_bytes as f64 / 1048576.0
+        );
+    }
+
+    fn scale(&self, w: &mut String) {
+        let _ = writeln!(w, "## Scale\n");
+        let _ = writeln!(
+            w,
+            "### `/auth/user/me` and the number of sessions in Redis\n"
+        );
+        let seeded: Vec<String> = self
+            .seeding
+            .iter()
+            .map(|(n, t)| {
+                format!(
+                    "{} in {:.1} s ({}/s)",
+                    thousands(*n),
+                    t.as_secs_f64(),
+                    rate(*n as f64 / t.as_secs_f64().max(1e-9))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            w,
+            "Sessions beyond those made over HTTP are written straight into Redis in the host's layout (a hash with \
+             `data` and `la` plus `PEXPIRE`, and the user's `user-sessions` sorted set), in pipelines of 10,000 \
+             commands, ten sessions per made-up user: {}.\n",
+            seeded.join(", ")
+        );
+        table_header(w);
+        for (s, m) in &self.measured {
+            if matches!(s, Section::MeScale(_)) {
+                table_row(w, &m.label, m.engine, &m.outcome);
+            }
+        }
+        for engine in [Engine::Component, Engine::Native] {
+            let runs: Vec<(u64, &Outcome)> = self
+                .measured
+                .iter()
+                .filter_map(|(s, m)| match s {
+                    Section::MeScale(n) if m.engine == engine => Some((*n, &m.outcome)),
+                    _ => None,
+                })
+                .collect();
+            if let (Some((lo, first)), Some((hi, last))) = (runs.first(), runs.last())
+                && lo != hi
+            {
+                let _ = write!(
+                    w,
+                    "\n{engine}: from {} to {} sessions, throughput ×{:.2} and p99 ×{:.2}.",
+                    thousands(*lo),
+                    thousands(*hi),
+                    last.requests_per_second() / first.requests_per_second(),
+                    last.quantile(0.99).as_secs_f64() / first.quantile(0.99).as_secs_f64()
+                );
+            }
+        }
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "\n### `/auth/user/sessions` and the sessions of the user\n"
+        );
+        table_header(w);
+        for (s, m) in &self.measured {
+            if matches!(s, Section::SessionsPerUser(_)) {
+                table_row(w, &m.label, m.engine, &m.outcome);
+            }
+        }
+        let _ = writeln!(w);
+    }
+
+    fn method(&self, w: &mut String) {
+        let _ = writeln!(w, "## How it is measured\n");
+        let _ = writeln!(
+            w,
+            "- Servers: `target/release/asm serve` as subprocesses on free ports with a clean environment: \
+             `DATABASE_URL=postgres://postgres@127.0.0.1:5432/asm_bench_<stamp>` (created by `asm migrate up`, dropped \
+             at the end), `REDIS_ADDR=127.0.0.1:6379` with `REDIS_KEY_PREFIX=asm-bench-<stamp>:` (its keys deleted at \
+             the end), `BCRYPT_COST={}`, every other setting at its default, and `RUST_LOG=warn`: the per-request log \
+             line is off, since writing it would be part of every figure. Both engines run at once on the same stores; \
+             the idle one costs next to nothing.",
+            host::BCRYPT_COST
+        );
+        let _ = writeln!(
+            w,
+            "- Load: one tokio thread with hyper 1 client connections kept alive; each connection sends its next \
+             request when the previous answer has been read. Answers completed inside the measured window count; \
+             their latencies go into an HdrHistogram (3 significant digits). Any other status than the route's (200, \
+             401 or 201) counts as an error. Each connection keeps to one of {} users: `/auth/user/me` sends that \
+             user's session (made by logging in over HTTP) and `/auth/login` logs that user in again (logins in flight \
+             for one email count toward its lock-out, so no two connections share one); `/auth/register` uses a new \
+             email for every request. A window lasts its duration, and is stretched until every connection could have \
+             had one answer when bcrypt makes the first answers slower than that.",
+            self.me_users
+        );
+        let _ = writeln!(
+            w,
+            "- Server CPU per request: `utime` and `stime` of `/proc/<pid>/stat` (all threads of the host) read at the \
+             window's start and end, in clock ticks of {} per second (`sysconf(_SC_CLK_TCK)`, `getconf CLK_TCK`); \
+             the CPU used per second of the window divided by the requests per second. PostgreSQL's and Redis's own \
+             CPU is not in it. Load generator CPU is the same reading of the bench process; the rest of the \
+             machine is all CPU time of `/proc/stat` less those two: PostgreSQL, Redis, and anything else that ran \
+             (on a quiet machine it is the stores' cost; on `/healthz` it should be near zero). A clock tick is \
+             {} ms, so on the bcrypt rows, with a few dozen requests per window, the small columns are noise.",
+            host::clock_ticks_per_second(),
+            1000 / host::clock_ticks_per_second()
+        );
+        let _ = writeln!(
+            w,
+            "- Peak RSS: `VmHWM` of `/proc/<pid>/status`, reset before each window by writing `5` to \
+             `/proc/<pid>/clear_refs`, so each row shows the peak of its own window."
+        );
+        let _ = writeln!(w);
+    }
+}
+
+fn table_header(w: &mut String) {
+    let _ = writeln!(
+        w,
+        "| run | engine | req/s | p50 | p90 | p99 | server CPU user µs/req | server CPU sys µs/req | peak RSS | load gen CPU µs/req | rest of machine CPU µs/req | errors |"
+    );
+    let _ = writeln!(
+        w,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+}
+
+fn table_row(w: &mut String, label: &str, engine: Engine, o: &Outcome) {
+    let cpu = o.server_cpu_per_request_us();
+    let _ = writeln!(
+        w,
+        "| {label} | {engine} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        rate(o.requests_per_second()),
+        if o.uses_littles_law() { " ‡" } else { "" },
+        ms(o.quantile(0.5)),
+        ms(o.quantile(0.9)),
+        ms(o.quantile(0.99)),
+        us(cpu.user_us),
+        us(cpu.sys_us),
+        o.peak_rss_kib.map(mib).unwrap_or_else(|| "?".into()),
+        us(o.client_cpu_per_request_us()),
+        us(o.rest_cpu_per_request_us()),
+        o.errors
+    );
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn git_describe() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short", "HEAD"]) {
+        Some(rev) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!(
+                "commit `{rev}`{}",
+                if dirty {
+                    " with uncommitted changes"
+                } else {
+                    ""
+                }
+            )
+        }
+        None => "unknown (not a git checkout)".into(),
+    }
+}
+
+pub fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        thousands(x.round() as u64)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+pub fn ms(d: Duration) -> String {
+    let m = d.as_secs_f64() * 1e3;
+    match m {
+        m if m < 1.0 => format!("{m:.3} ms"),
+        m if m < 10.0 => format!("{m:.2} ms"),
+        m if m < 100.0 => format!("{m:.1} ms"),
+        m => format!("{} ms", thousands(m.round() as u64)),
+    }
+}
+
+fn us(x: f64) -> String {
+    if x >= 10.0 {
+        thousands(x.round() as u64)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "?".into()
+    }
+}

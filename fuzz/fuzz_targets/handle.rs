@@ -1,0 +1,531 @@
+//! The whole router, `asm_guest::handle`, on sequences of arbitrary requests against an
+//! in-memory host that starts with one user and one live session. Requests are built from
+//! structured choices (known methods, routes, headers, bodies, the seeded or the latest
+//! token) with arbitrary text wherever the service reads text, so every route is reached.
+//!
+//! Besides never panicking, every response must be a JSON envelope whose `status` is the HTTP
+//! status, never a 500, a 503 only while the store is down, a 405 with `Allow`; an
+//! authenticated route answers 2xx only to a token of a session that was live; and a login
+//! creates a session exactly when it answers 200, setting a well-formed token as the cookie.
+//! bcrypt runs at cost 4 so password routes stay cheap.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use asm_guest::config::Settings;
+use asm_guest::http::{self, Request};
+use asm_guest::routes::{bearer_token, cookie_value};
+use asm_guest::store::*;
+use asm_guest::{password, token};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Value, json};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const EMAIL: &str = "alice@example.com";
+const USERNAME: &str = "alice";
+const PASSWORD: &str = "correct horse battery";
+const COST: u32 = 4;
+const START_MS: i64 = 1_700_000_000_000;
+const MAX_REQUESTS: usize = 8;
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    settings: u8,
+    requests: Vec<Req<'a>>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Req<'a> {
+    /// How far the clock moves before the request (sessions expire, go idle, get touched).
+    advance_ms: u32,
+    store_down: bool,
+    method: Method<'a>,
+    path: Path<'a>,
+    query: Option<&'a str>,
+    auth: Auth<'a>,
+    headers: Vec<(Header<'a>, &'a [u8])>,
+    body: Body<'a>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Method<'a> {
+    Get,
+    Post,
+    Delete,
+    Put,
+    Patch,
+    Head,
+    Other(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Path<'a> {
+    Register,
+    Login,
+    Logout,
+    Me,
+    Sessions,
+    Session(Ref<'a>),
+    Password,
+    Logins,
+    Healthz,
+    Readyz,
+    Fault(&'a str),
+    Raw(&'a str),
+}
+
+/// A token or a session id: the seeded session's, the latest created one's, or any text.
+#[derive(Arbitrary, Debug)]
+enum Ref<'a> {
+    Seeded,
+    Latest,
+    Raw(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Auth<'a> {
+    None,
+    Cookie(Ref<'a>),
+    Bearer(Ref<'a>),
+    Both { bearer: Ref<'a>, cookie: Ref<'a> },
+    Authorization(&'a [u8]),
+    CookieHeader(&'a [u8]),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Header<'a> {
+    Host,
+    Origin,
+    SecFetchSite,
+    UserAgent,
+    XForwardedFor,
+    ClientAddr,
+    ContentType,
+    Cookie,
+    Authorization,
+    Raw(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Body<'a> {
+    Empty,
+    TooLarge,
+    Raw(&'a [u8]),
+    Register { email: Known<'a>, username: Known<'a>, password: Known<'a>, full_name: &'a str },
+    Login { email: Known<'a>, password: Known<'a> },
+    Change { current: Known<'a>, new: Known<'a> },
+}
+
+/// The seeded account's value for the field, a valid new one (so registrations and password
+/// changes can succeed), or any text.
+#[derive(Arbitrary, Debug)]
+enum Known<'a> {
+    Seeded,
+    Fresh(u8),
+    Other(&'a str),
+}
+
+impl Known<'_> {
+    fn or(&self, seeded: &str) -> String {
+        match self {
+            Known::Seeded => seeded.to_string(),
+            Known::Fresh(n) if seeded == EMAIL => format!("user{n}@example.com"),
+            Known::Fresh(n) if seeded == USERNAME => format!("user{n}"),
+            Known::Fresh(n) => format!("fresh password {n}"),
+            Known::Other(s) => s.to_string(),
+        }
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let settings = settings(input.settings);
+    let host = MemoryHost::seeded();
+    for req in input.requests.iter().take(MAX_REQUESTS) {
+        host.now.set(host.now.get() + i64::from(req.advance_ms));
+        host.down.set(req.store_down);
+        let request = build(req, &host);
+        let live_before: Vec<String> = host.live_hashes();
+        let sessions_before = host.sessions.borrow().len();
+        let resp = asm_guest::handle(&request, &host, &settings);
+        check(req, &request, &resp, &live_before, sessions_before, &host);
+        if trace() {
+            eprintln!("trace: {} {} -> {}", request.method, request.path, resp.status);
+        }
+        if let Some(token) = issued_token(&resp) {
+            host.latest_token.replace(token);
+        }
+    }
+});
+
+/// `ASM_FUZZ_TRACE=1` prints each request's method, path and status, to see which routes and
+/// outcomes a corpus reaches: `ASM_FUZZ_TRACE=1 fuzz/target/*/release/handle -runs=0 fuzz/corpus/handle`.
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("ASM_FUZZ_TRACE").is_some_and(|v| v == "1"))
+}
+
+fn settings(bits: u8) -> Settings {
+    let mut s = Settings { bcrypt_cost: COST, ..Settings::default() };
+    if bits & 1 != 0 {
+        s.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+    }
+    if bits & 2 != 0 {
+        s.session_idle_timeout = Some(Duration::from_secs(30 * 60));
+    }
+    if bits & 4 != 0 {
+        s.max_sessions_per_user = 2;
+    }
+    if bits & 8 != 0 {
+        s.password_change_ends_sessions = false;
+    }
+    if bits & 16 != 0 {
+        s.allowed_origins = vec!["https://app.example.com".into()];
+    }
+    if bits & 32 != 0 {
+        s.production = true;
+        s.cookie_secure = true;
+    }
+    if bits & 64 != 0 {
+        s.login_max_attempts = 1;
+        s.login_ip_max_attempts = 2;
+    }
+    s
+}
+
+fn build(r: &Req, host: &MemoryHost) -> Request {
+    let method = match r.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Head => "HEAD",
+        Method::Other(m) => m,
+    };
+    let path = match &r.path {
+        Path::Register => "/auth/register".to_string(),
+        Path::Login => "/auth/login".to_string(),
+        Path::Logout => "/auth/logout".to_string(),
+        Path::Me => "/auth/user/me".to_string(),
+        Path::Sessions => "/auth/user/sessions".to_string(),
+        Path::Session(id) => format!("/auth/user/sessions/{}", host.session_id(id)),
+        Path::Password => "/auth/user/password".to_string(),
+        Path::Logins => "/auth/user/logins".to_string(),
+        Path::Healthz => "/healthz".to_string(),
+        Path::Readyz => "/readyz".to_string(),
+        Path::Fault(rest) => format!("/__fault/{rest}"),
+        Path::Raw(p) => p.to_string(),
+    };
+    let target = match r.query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut req = Request::new(method, &target);
+    match &r.auth {
+        Auth::None => {}
+        Auth::Cookie(t) => req = req.header("cookie", format!("theme=dark; session_token={}", host.token(t))),
+        Auth::Bearer(t) => req = req.header("authorization", format!("Bearer {}", host.token(t))),
+        Auth::Both { bearer, cookie } => {
+            req = req
+                .header("authorization", format!("Bearer {}", host.token(bearer)))
+                .header("cookie", format!("session_token={}", host.token(cookie)));
+        }
+        Auth::Authorization(v) => req = req.header("authorization", v),
+        Auth::CookieHeader(v) => req = req.header("cookie", v),
+    }
+    for (name, value) in r.headers.iter().take(8) {
+        let name = match name {
+            Header::Host => "host",
+            Header::Origin => "origin",
+            Header::SecFetchSite => "sec-fetch-site",
+            Header::UserAgent => "user-agent",
+            Header::XForwardedFor => "x-forwarded-for",
+            Header::ClientAddr => "spin-client-addr",
+            Header::ContentType => "content-type",
+            Header::Cookie => "cookie",
+            Header::Authorization => "authorization",
+            Header::Raw(n) => n,
+        };
+        req = req.header(name, value);
+    }
+    match &r.body {
+        Body::Empty => {}
+        Body::TooLarge => req.body = http::Body::TooLarge,
+        Body::Raw(b) => req = req.body(b.to_vec()),
+        Body::Register { email, username, password, full_name } => {
+            let v = json!({ "email": email.or(EMAIL), "username": username.or(USERNAME),
+                            "password": password.or(PASSWORD), "full_name": full_name });
+            req = req.body(v.to_string());
+        }
+        Body::Login { email, password } => {
+            req = req.body(json!({ "email": email.or(EMAIL), "password": password.or(PASSWORD) }).to_string());
+        }
+        Body::Change { current, new } => {
+            let v = json!({ "current_password": current.or(PASSWORD), "new_password": new.or(PASSWORD) });
+            req = req.body(v.to_string());
+        }
+    }
+    req
+}
+
+fn check(r: &Req, req: &Request, resp: &http::Response, live_before: &[String], sessions_before: usize, host: &MemoryHost) {
+    let status = resp.status;
+    assert!(
+        matches!(status, 200 | 201 | 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 503),
+        "unexpected status {status} for {req:?}"
+    );
+    assert!(status != 503 || r.store_down, "503 with the store up for {req:?}");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    let v: Value = serde_json::from_slice(&resp.body).expect("every body is JSON");
+    assert_eq!(v["status"], status, "envelope status differs from HTTP status");
+    assert!(v["message"].is_string());
+    if status == 405 {
+        assert!(resp.header("allow").is_some_and(|a| !a.is_empty()), "405 without Allow");
+    }
+
+    let authenticated = matches!(
+        req.path.as_str(),
+        "/auth/logout" | "/auth/user/me" | "/auth/user/sessions" | "/auth/user/password" | "/auth/user/logins"
+    ) || req.path.starts_with("/auth/user/sessions/");
+    if authenticated && (200..300).contains(&status) {
+        let presented = [bearer_token(req), cookie_value(req, "session_token")];
+        assert!(
+            presented.iter().flatten().any(|t| live_before.contains(&token::hash(t))),
+            "{status} on {} without the token of a live session: {req:?}",
+            req.path
+        );
+    }
+    if req.method == "POST" && req.path == "/auth/login" {
+        let sessions_after = host.sessions.borrow().len();
+        if status == 200 {
+            let t = issued_token(resp).expect("a login sets the session cookie");
+            assert!(token::well_formed(&t));
+            assert!(host.sessions.borrow().contains_key(&token::hash(&t)), "the cookie names no session");
+        } else {
+            assert_eq!(sessions_after, sessions_before, "a refused login changed the sessions");
+            assert!(resp.header("set-cookie").is_none(), "a refused login set a cookie");
+        }
+    }
+}
+
+/// The token a response sets as the session cookie, if any (not a clearing one).
+fn issued_token(resp: &http::Response) -> Option<String> {
+    let cookie = resp.header("set-cookie")?;
+    let value = cookie.split(';').next()?.split_once('=')?.1;
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// A minimal in-memory store, like the guest's own unit tests use.
+#[derive(Default)]
+struct MemoryHost {
+    users: RefCell<Vec<User>>,
+    sessions: RefCell<HashMap<String, Session>>,
+    attempts: RefCell<HashMap<String, u32>>,
+    history: RefCell<Vec<LoginAttempt>>,
+    now: Cell<i64>,
+    seed: Cell<u8>,
+    down: Cell<bool>,
+    latest_token: RefCell<String>,
+    latest_session: RefCell<String>,
+}
+
+fn seeded_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| password::hash(PASSWORD, COST).expect("bcrypt"))
+}
+
+fn seeded_token() -> String {
+    token::encode(&[0x5a; token::TOKEN_BYTES])
+}
+
+impl MemoryHost {
+    fn seeded() -> MemoryHost {
+        let h = MemoryHost::default();
+        h.now.set(START_MS);
+        h.users.borrow_mut().push(User {
+            id: "u1".into(),
+            email: EMAIL.into(),
+            username: USERNAME.into(),
+            full_name: "Alice".into(),
+            password_hash: seeded_hash().to_string(),
+            created_at: START_MS,
+            last_login: None,
+        });
+        let token = seeded_token();
+        h.sessions.borrow_mut().insert(
+            token::hash(&token),
+            Session {
+                id: "s0".into(),
+                token_hash: token::hash(&token),
+                user_id: "u1".into(),
+                ip_address: "127.0.0.1".into(),
+                user_agent: String::new(),
+                device: Default::default(),
+                location: "Local".into(),
+                created_at: START_MS,
+                last_activity: START_MS,
+                expires_at: START_MS + 24 * 3600 * 1000,
+            },
+        );
+        h.latest_token.replace(token);
+        h.latest_session.replace("s0".into());
+        h
+    }
+
+    fn token(&self, r: &Ref) -> String {
+        match r {
+            Ref::Seeded => seeded_token(),
+            Ref::Latest => self.latest_token.borrow().clone(),
+            Ref::Raw(s) => s.to_string(),
+        }
+    }
+
+    fn session_id(&self, r: &Ref) -> String {
+        match r {
+            Ref::Seeded => "s0".into(),
+            Ref::Latest => self.latest_session.borrow().clone(),
+            Ref::Raw(s) => s.to_string(),
+        }
+    }
+
+    /// Hashes of the sessions the service should still accept.
+    fn live_hashes(&self) -> Vec<String> {
+        let now = self.now.get();
+        self.sessions.borrow().values().filter(|s| s.expires_at > now).map(|s| s.token_hash.clone()).collect()
+    }
+
+    fn up(&self) -> StoreResult<()> {
+        if self.down.get() { Err(StoreError::Unavailable("down".into())) } else { Ok(()) }
+    }
+}
+
+impl Host for MemoryHost {
+    fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        self.up()?;
+        let mut users = self.users.borrow_mut();
+        if users.iter().any(|x| x.email == u.email) {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        if users.iter().any(|x| x.username.eq_ignore_ascii_case(&u.username)) {
+            return Err(StoreError::Conflict("username".into()));
+        }
+        let user = User {
+            id: format!("u{}", users.len() + 1),
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            password_hash: u.password_hash,
+            created_at: self.now.get(),
+            last_login: None,
+        };
+        users.push(user.clone());
+        Ok(user)
+    }
+    fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.up()?;
+        Ok(self.users.borrow().iter().find(|u| u.email == email).cloned())
+    }
+    fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.up()?;
+        Ok(self.users.borrow().iter().find(|u| u.id == id).cloned())
+    }
+    fn record_login(&self, id: &str, at: i64) -> StoreResult<()> {
+        self.up()?;
+        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.last_login = Some(at));
+        Ok(())
+    }
+    fn update_password(&self, id: &str, hash: &str) -> StoreResult<()> {
+        self.up()?;
+        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.password_hash = hash.to_string());
+        Ok(())
+    }
+    fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+        self.up()?;
+        self.history.borrow_mut().push(a);
+        Ok(())
+    }
+    fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+        self.up()?;
+        let all: Vec<LoginAttempt> = self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
+        let total = all.len() as u64;
+        Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
+    }
+    fn ping_users(&self) -> StoreResult<()> {
+        self.up()
+    }
+    fn create_session(&self, s: Session, max: u32) -> StoreResult<Vec<String>> {
+        self.up()?;
+        let user = s.user_id.clone();
+        self.latest_session.replace(s.id.clone());
+        self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
+        let mut evicted = Vec::new();
+        if max > 0 {
+            let mut mine: Vec<Session> = self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
+            mine.sort_by_key(|x| x.last_activity);
+            while mine.len() > max as usize {
+                let old = mine.remove(0);
+                self.sessions.borrow_mut().remove(&old.token_hash);
+                evicted.push(old.id);
+            }
+        }
+        Ok(evicted)
+    }
+    fn get_session(&self, h: &str) -> StoreResult<Option<Session>> {
+        self.up()?;
+        Ok(self.sessions.borrow().get(h).cloned())
+    }
+    fn touch_session(&self, h: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
+        self.up()?;
+        assert!(keep_until >= at, "touch keeps a session until before now");
+        Ok(self.sessions.borrow_mut().get_mut(h).map(|s| s.last_activity = at).is_some())
+    }
+    fn delete_session(&self, _user: &str, h: &str) -> StoreResult<bool> {
+        self.up()?;
+        Ok(self.sessions.borrow_mut().remove(h).is_some())
+    }
+    fn delete_other_sessions(&self, user: &str, keep: &str) -> StoreResult<u32> {
+        self.up()?;
+        let mut sessions = self.sessions.borrow_mut();
+        let before = sessions.len();
+        sessions.retain(|h, s| s.user_id != user || h == keep);
+        Ok((before - sessions.len()) as u32)
+    }
+    fn list_sessions(&self, user: &str) -> StoreResult<Vec<Session>> {
+        self.up()?;
+        Ok(self.sessions.borrow().values().filter(|s| s.user_id == user).cloned().collect())
+    }
+    fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
+        self.up()?;
+        let mut a = self.attempts.borrow_mut();
+        let c = a.entry(key.to_string()).or_default();
+        *c += 1;
+        Ok(Attempts { count: *c, retry_after_ms: window_ms })
+    }
+    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+        self.up()?;
+        if let Some(c) = self.attempts.borrow_mut().get_mut(key) {
+            *c = c.saturating_sub(1);
+        }
+        Ok(())
+    }
+    fn reset_attempts(&self, key: &str) -> StoreResult<()> {
+        self.up()?;
+        self.attempts.borrow_mut().remove(key);
+        Ok(())
+    }
+    fn ping_sessions(&self) -> StoreResult<()> {
+        self.up()
+    }
+    fn geo_lookup(&self, _ip: &str) -> Option<GeoLocation> {
+        None
+    }
+    fn now_ms(&self) -> i64 {
+        self.now.get()
+    }
+    fn random_bytes(&self, len: usize) -> Vec<u8> {
+        self.seed.set(self.seed.get().wrapping_add(1));
+        vec![self.seed.get(); len]
+    }
+}
