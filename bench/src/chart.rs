@@ -20,12 +20,9 @@ pub fn draw(report: &Report, path: &Path, font: Vec<u8>) -> anyhow::Result<()> {
     let mut bars: Vec<Bar> = Vec::new();
     for route in Route::ALL {
         let get = |engine| {
-            report.find(Section::Routes, route, engine).map(|o| {
-                (
-                    o.requests_per_second(),
-                    o.quantile(0.99).as_secs_f64() * 1e3,
-                )
-            })
+            report
+                .find(Section::Routes, route, engine)
+                .map(|o| (o.requests_per_second(), o.quantile(0.99).as_secs_f64() * 1e3))
         };
         bars.push((route, get(Engine::Component), get(Engine::Native)));
     }
@@ -33,22 +30,9 @@ pub fn draw(report: &Report, path: &Path, font: Vec<u8>) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(700);
-    panel(
-        &left,
-        "Throughput (requests/s, log scale)",
-        &bars,
-        |(rps, _)| rps,
-        report.native_available,
-    )?;
-    panel(
-        &right,
-        "p99 latency (ms, log scale)",
-        &bars,
-        |(_, p99)| p99,
-        report.native_available,
-    )?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
+    panel(&left, "Throughput (requests/s, log scale)", &bars, |(rps, _)| rps, report.native_available)?;
+    panel(&right, "p99 latency (ms, log scale)", &bars, |(_, p99)| p99, report.native_available)?;
+    root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -65,18 +49,11 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let values: Vec<f64> = bars
-        .iter()
-        .flat_map(|(_, c, n)| [c.map(pick), n.map(pick)])
-        .flatten()
-        .filter(|v| *v > 0.0)
-        .collect();
+    let values: Vec<f64> =
+        bars.iter().flat_map(|(_, c, n)| [c.map(pick), n.map(pick)]).flatten().filter(|v| *v > 0.0).collect();
     let max = values.iter().cloned().fold(1.0, f64::max);
     let min = values.iter().cloned().fold(max, f64::min);
-    let (lo, hi) = (
-        10f64.powf((min.log10() - 0.3).floor()),
-        10f64.powf((max.log10() + 0.3).ceil()),
-    );
+    let (lo, hi) = (10f64.powf((min.log10() - 0.3).floor()), 10f64.powf((max.log10() + 0.3).ceil()));
     let n = bars.len();
     // Segments 0..=n-1, one per route.
     let x = (0..n as i32 - 1).into_segmented();
@@ -92,10 +69,9 @@ where
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars
-                .get(*i as usize)
-                .map(|(r, _, _)| r.short().to_string())
-                .unwrap_or_default(),
+            SegmentValue::CenterOf(i) => {
+                bars.get(*i as usize).map(|(r, _, _)| r.short().to_string()).unwrap_or_default()
+            }
             _ => String::new(),
         })
         .y_label_formatter(&|v| axis_label(*v))
@@ -128,13 +104,11 @@ where
             }))?
             .label(engine.to_string())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-        chart.draw_series(points.iter().map(|&(i, v)| {
-            Text::new(
-                label(v),
-                (span(i).0, v * 1.15),
-                ("sans-serif", 12).into_font().color(&BLACK),
-            )
-        }))?;
+        chart.draw_series(
+            points.iter().map(|&(i, v)| {
+                Text::new(label(v), (span(i).0, v * 1.15), ("sans-serif", 12).into_font().color(&BLACK))
+            }),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -159,9 +133,5 @@ fn label(v: f64) -> String {
 
 /// An axis label on a log scale: 1000 → "1k", 10 → "10", 0.1 → "0.1".
 fn axis_label(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{}k", v / 1000.0)
-    } else {
-        format!("{v}")
-    }
+    if v >= 1000.0 { format!("{}k", v / 1000.0) } else { format!("{v}") }
 }

@@ -49,16 +49,10 @@ pub struct Host {
 
 impl Host {
     /// Starts the server; it is not ready until `wait_ready` says so.
-    pub fn spawn(
-        cfg: &HostConfig,
-        engine: Engine,
-        cache_dir: &Path,
-        tag: &str,
-    ) -> anyhow::Result<Host> {
+    pub fn spawn(cfg: &HostConfig, engine: Engine, cache_dir: &Path, tag: &str) -> anyhow::Result<Host> {
         let port = free_port()?;
         let log = cfg.workdir.join(format!("host-{engine}-{tag}.log"));
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(&cfg.bin);
         cmd.arg("serve");
         if engine == Engine::Native {
@@ -80,23 +74,12 @@ impl Host {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", cfg.bin.display()))?;
-        Ok(Host {
-            child,
-            engine,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-        })
+        let child = cmd.spawn().with_context(|| format!("starting {}", cfg.bin.display()))?;
+        Ok(Host { child, engine, addr: SocketAddr::from(([127, 0, 0, 1], port)), log })
     }
 
     /// Polls `/healthz` every millisecond until it answers 200; returns the time since `since`.
-    pub async fn wait_ready(
-        &mut self,
-        since: Instant,
-        timeout: Duration,
-    ) -> anyhow::Result<Duration> {
+    pub async fn wait_ready(&mut self, since: Instant, timeout: Duration) -> anyhow::Result<Duration> {
         loop {
             if let Ok((status, _, _)) = load::get_once(self.addr, "/healthz").await
                 && status == 200
@@ -104,18 +87,10 @@ impl Host {
                 return Ok(since.elapsed());
             }
             if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "the {} host exited with {status} before it was ready:\n{}",
-                    self.engine,
-                    self.log_tail()
-                );
+                bail!("the {} host exited with {status} before it was ready:\n{}", self.engine, self.log_tail());
             }
             if since.elapsed() > timeout {
-                bail!(
-                    "the {} host was not ready after {timeout:?}:\n{}",
-                    self.engine,
-                    self.log_tail()
-                );
+                bail!("the {} host was not ready after {timeout:?}:\n{}", self.engine, self.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -171,10 +146,7 @@ impl Host {
         }
         self.child.kill()?;
         self.child.wait()?;
-        bail!(
-            "the {} host did not stop within 15 s of SIGTERM; killed",
-            self.engine
-        )
+        bail!("the {} host did not stop within 15 s of SIGTERM; killed", self.engine)
     }
 }
 
@@ -193,30 +165,19 @@ pub struct CpuTime {
 
 impl CpuTime {
     pub fn of(stat_path: &str) -> anyhow::Result<CpuTime> {
-        let stat =
-            std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
+        let stat = std::fs::read_to_string(stat_path).with_context(|| format!("reading {stat_path}"))?;
         // The command name may contain spaces and parentheses: fields are counted after the last ')'.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("malformed stat")?;
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed stat")?;
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // Fields 14 and 15 of stat(5), utime and stime; `rest` starts at field 3.
-        let ticks = |i: usize| -> anyhow::Result<f64> {
-            Ok(fields.get(i - 3).context("short stat")?.parse::<u64>()? as f64)
-        };
+        let ticks =
+            |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i - 3).context("short stat")?.parse::<u64>()? as f64) };
         let us_per_tick = 1e6 / clock_ticks_per_second() as f64;
-        Ok(CpuTime {
-            user_us: ticks(14)? * us_per_tick,
-            sys_us: ticks(15)? * us_per_tick,
-        })
+        Ok(CpuTime { user_us: ticks(14)? * us_per_tick, sys_us: ticks(15)? * us_per_tick })
     }
 
     pub fn since(self, earlier: CpuTime) -> CpuTime {
-        CpuTime {
-            user_us: self.user_us - earlier.user_us,
-            sys_us: self.sys_us - earlier.sys_us,
-        }
+        CpuTime { user_us: self.user_us - earlier.user_us, sys_us: self.sys_us - earlier.sys_us }
     }
 }
 
@@ -224,20 +185,10 @@ impl CpuTime {
 /// left out), in microseconds, from the first line of /proc/stat.
 pub fn machine_busy_us() -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
-    let cpu = stat
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("cpu "))
-        .context("no cpu line in /proc/stat")?;
-    let ticks: Vec<u64> = cpu
-        .split_whitespace()
-        .map(|t| t.parse().unwrap_or(0))
-        .collect();
+    let cpu = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")).context("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = cpu.split_whitespace().map(|t| t.parse().unwrap_or(0)).collect();
     // user nice system idle iowait irq softirq steal (guest time is inside user already).
-    let busy: u64 = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| ticks.get(i))
-        .sum();
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum();
     Ok(busy as f64 * 1e6 / clock_ticks_per_second() as f64)
 }
 

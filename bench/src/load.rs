@@ -98,10 +98,7 @@ impl Outcome {
     pub fn rest_cpu_per_request_us(&self) -> f64 {
         let total = |c: CpuTime| c.user_us + c.sys_us;
         let rest = (self.machine_cpu_us - total(self.server_cpu) - total(self.client_cpu)).max(0.0);
-        let c = self.per_request(CpuTime {
-            user_us: rest,
-            sys_us: 0.0,
-        });
+        let c = self.per_request(CpuTime { user_us: rest, sys_us: 0.0 });
         c.user_us
     }
 
@@ -110,10 +107,7 @@ impl Outcome {
         if per_second == 0.0 {
             return CpuTime::default();
         }
-        CpuTime {
-            user_us: cpu.user_us / per_second,
-            sys_us: cpu.sys_us / per_second,
-        }
+        CpuTime { user_us: cpu.user_us / per_second, sys_us: cpu.sys_us / per_second }
     }
 
     pub fn quantile(&self, q: f64) -> Duration {
@@ -136,47 +130,23 @@ struct Worker {
 /// Runs one load: `plan.concurrency` connections to `host`, warm-up, then the measured window.
 pub async fn run(host: &Host, plan: &Plan, make: MakeRequest) -> anyhow::Result<Outcome> {
     let start = Instant::now() + plan.warmup;
-    let window = Arc::new(Window {
-        start,
-        closed: AtomicBool::new(false),
-        completed: AtomicU64::new(0),
-    });
+    let window = Arc::new(Window { start, closed: AtomicBool::new(false), completed: AtomicU64::new(0) });
     let mut workers = tokio::task::JoinSet::new();
     for n in 0..plan.concurrency {
-        workers.spawn(connection(
-            host.addr,
-            n,
-            make.clone(),
-            plan.expect,
-            window.clone(),
-        ));
+        workers.spawn(connection(host.addr, n, make.clone(), plan.expect, window.clone()));
     }
     tokio::time::sleep_until(start).await;
-    let (server0, client0, machine0) = (
-        host.cpu()?,
-        CpuTime::of("/proc/self/stat")?,
-        host::machine_busy_us()?,
-    );
+    let (server0, client0, machine0) = (host.cpu()?, CpuTime::of("/proc/self/stat")?, host::machine_busy_us()?);
     let rss_reset = host.reset_peak_rss();
     tokio::time::sleep_until(start + plan.duration).await;
     let enough = plan.concurrency as u64;
-    while window.completed.load(Ordering::Relaxed) < enough
-        && start.elapsed() < plan.duration + MAX_STRETCH
-    {
+    while window.completed.load(Ordering::Relaxed) < enough && start.elapsed() < plan.duration + MAX_STRETCH {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (server1, client1, machine1) = (
-        host.cpu()?,
-        CpuTime::of("/proc/self/stat")?,
-        host::machine_busy_us()?,
-    );
+    let (server1, client1, machine1) = (host.cpu()?, CpuTime::of("/proc/self/stat")?, host::machine_busy_us()?);
     window.closed.store(true, Ordering::Relaxed);
     let measured = start.elapsed();
-    let peak_rss_kib = if rss_reset {
-        host.peak_rss_kib().ok()
-    } else {
-        None
-    };
+    let peak_rss_kib = if rss_reset { host.peak_rss_kib().ok() } else { None };
 
     let mut out = Outcome {
         concurrency: plan.concurrency,
@@ -193,9 +163,7 @@ pub async fn run(host: &Host, plan: &Plan, make: MakeRequest) -> anyhow::Result<
     };
     while let Some(w) = workers.join_next().await {
         let w = w?;
-        out.latency_us
-            .add(&w.latency_us)
-            .map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
+        out.latency_us.add(&w.latency_us).map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
         out.completed += w.completed;
         out.errors += w.errors;
         out.total_ok += w.total_ok;
@@ -208,20 +176,8 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant figures is a valid precision")
 }
 
-async fn connection(
-    addr: SocketAddr,
-    n: usize,
-    make: MakeRequest,
-    expect: StatusCode,
-    window: Arc<Window>,
-) -> Worker {
-    let mut w = Worker {
-        latency_us: new_histogram(),
-        completed: 0,
-        errors: 0,
-        first_error: None,
-        total_ok: 0,
-    };
+async fn connection(addr: SocketAddr, n: usize, make: MakeRequest, expect: StatusCode, window: Arc<Window>) -> Worker {
+    let mut w = Worker { latency_us: new_histogram(), completed: 0, errors: 0, first_error: None, total_ok: 0 };
     let mut sender: Option<SendRequest<Body>> = None;
     let mut seq = 0u64;
     while !window.closed.load(Ordering::Relaxed) {
@@ -246,10 +202,7 @@ async fn connection(
         let answer = match s.send_request(req).await {
             Ok(resp) => {
                 let status = resp.status();
-                resp.into_body()
-                    .collect()
-                    .await
-                    .map(|b| (status, b.to_bytes()))
+                resp.into_body().collect().await.map(|b| (status, b.to_bytes()))
             }
             Err(e) => Err(e),
         };
@@ -263,10 +216,9 @@ async fn connection(
                     let _ = w.latency_us.record((done - sent).as_micros().max(1) as u64);
                 }
             }
-            Ok((status, body)) => w.error(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-            )),
+            Ok((status, body)) => {
+                w.error(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+            }
             Err(e) => {
                 w.error(format!("request: {e}"));
                 sender = None;
@@ -294,24 +246,14 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Body>> {
 }
 
 /// One request on a fresh connection: for set-up and readiness checks.
-pub async fn once(
-    addr: SocketAddr,
-    req: Request<Body>,
-) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
+pub async fn once(addr: SocketAddr, req: Request<Body>) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
     let mut sender = connect(addr).await?;
     let resp = sender.send_request(req).await?;
     let (parts, body) = resp.into_parts();
-    Ok((
-        parts.status,
-        parts.headers,
-        body.collect().await?.to_bytes(),
-    ))
+    Ok((parts.status, parts.headers, body.collect().await?.to_bytes()))
 }
 
-pub async fn get_once(
-    addr: SocketAddr,
-    path: &str,
-) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
+pub async fn get_once(addr: SocketAddr, path: &str) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
     once(addr, get(addr, path, None)).await
 }
 
@@ -319,9 +261,7 @@ pub async fn get_once(
 pub const USER_AGENT: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
 pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Request<Body> {
-    let mut b = Request::get(path)
-        .header("host", addr.to_string())
-        .header("user-agent", USER_AGENT);
+    let mut b = Request::get(path).header("host", addr.to_string()).header("user-agent", USER_AGENT);
     if let Some(t) = token {
         b = b.header("cookie", format!("session_token={t}"));
     }

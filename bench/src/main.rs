@@ -32,10 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "asm-bench",
-    about = "Benchmarks the asm host (component and native engines) over HTTP"
-)]
+#[command(name = "asm-bench", about = "Benchmarks the asm host (component and native engines) over HTTP")]
 struct Args {
     /// Measured time per run (default 10s; 2s with --smoke).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -57,11 +54,7 @@ struct Args {
     #[arg(long, default_value = "target/wasm32-wasip2/wasm/asm_guest.wasm")]
     component: PathBuf,
     /// PostgreSQL server URL without a database; the run creates and drops its own.
-    #[arg(
-        long,
-        env = "BENCH_POSTGRES",
-        default_value = "postgres://postgres@127.0.0.1:5432"
-    )]
+    #[arg(long, env = "BENCH_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres: String,
     /// Redis `host:port`; the run writes under a fresh key prefix and deletes it.
     #[arg(long, env = "BENCH_REDIS_ADDR", default_value = "127.0.0.1:6379")]
@@ -73,10 +66,7 @@ struct Args {
     #[arg(long)]
     chart: Option<PathBuf>,
     /// The TrueType font of the chart's text (Debian: fonts-dejavu-core).
-    #[arg(
-        long,
-        default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-    )]
+    #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
     font: PathBuf,
 }
 
@@ -101,23 +91,11 @@ impl Settings {
         let smoke = args.smoke;
         Settings {
             concurrency: args.concurrency.max(1),
-            warmup: args.warmup.unwrap_or(if smoke {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(2)
-            }),
-            duration: args.duration.unwrap_or(if smoke {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_secs(10)
-            }),
+            warmup: args.warmup.unwrap_or(if smoke { Duration::from_millis(500) } else { Duration::from_secs(2) }),
+            duration: args.duration.unwrap_or(if smoke { Duration::from_secs(2) } else { Duration::from_secs(10) }),
             smoke,
             me_users: args.concurrency.max(1),
-            me_scale: if smoke {
-                vec![1_000]
-            } else {
-                vec![1_000, 100_000, 1_000_000]
-            },
+            me_scale: if smoke { vec![1_000] } else { vec![1_000, 100_000, 1_000_000] },
             cold_empty: if smoke { 1 } else { 2 },
             cold_warm: if smoke { 2 } else { 5 },
             bcrypt_samples: if smoke { 1 } else { 5 },
@@ -146,14 +124,8 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
-        Route::Healthz,
-        Route::Me,
-        Route::MeUnknownToken,
-        Route::Sessions,
-        Route::Login,
-        Route::Register,
-    ];
+    pub const ALL: [Route; 6] =
+        [Route::Healthz, Route::Me, Route::MeUnknownToken, Route::Sessions, Route::Login, Route::Register];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -215,31 +187,17 @@ async fn main() -> ExitCode {
 async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let settings = Settings::from(&args);
-    let bin = existing(
-        &args.host,
-        "the release host is not built: run `make build`",
-    )?;
-    let component = existing(
-        &args.component,
-        "the component is not built: run `make build`",
-    )?;
+    let bin = existing(&args.host, "the release host is not built: run `make build`")?;
+    let component = existing(&args.component, "the component is not built: run `make build`")?;
     let out = match (&args.out, settings.smoke) {
         (Some(p), _) => p.clone(),
         (None, false) => PathBuf::from("docs/BENCHMARKS.md"),
-        (None, true) => {
-            std::env::temp_dir().join(format!("asm-bench-smoke-{}.md", std::process::id()))
-        }
+        (None, true) => std::env::temp_dir().join(format!("asm-bench-smoke-{}.md", std::process::id())),
     };
-    let chart_path = args
-        .chart
-        .clone()
-        .or_else(|| (!settings.smoke).then(|| PathBuf::from("docs/benchmarks.png")));
+    let chart_path = args.chart.clone().or_else(|| (!settings.smoke).then(|| PathBuf::from("docs/benchmarks.png")));
     let font = match &chart_path {
         Some(_) => Some(std::fs::read(&args.font).with_context(|| {
-            format!(
-                "reading the chart font {} (apt-get install fonts-dejavu-core)",
-                args.font.display()
-            )
+            format!("reading the chart font {} (apt-get install fonts-dejavu-core)", args.font.display())
         })?),
         None => None,
     };
@@ -248,9 +206,7 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     let mut redis = seed::redis(&args.redis_addr).await?;
     let redis_version = seed::redis_version(&mut redis).await?;
 
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let db_name = format!("asm_bench_{stamp}");
     let prefix = format!("asm-bench-{stamp}:");
     let workdir = std::env::temp_dir().join(format!("asm-bench-{stamp}"));
@@ -263,17 +219,9 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
         redis_prefix: prefix.clone(),
         workdir: workdir.clone(),
     };
-    println!(
-        "database {db_name}, Redis prefix {prefix}, host logs in {}",
-        workdir.display()
-    );
+    println!("database {db_name}, Redis prefix {prefix}, host logs in {}", workdir.display());
 
-    let mut report = Report::new(
-        &settings_summary(&settings),
-        settings.smoke,
-        postgres_version,
-        redis_version,
-    );
+    let mut report = Report::new(&settings_summary(&settings), settings.smoke, postgres_version, redis_version);
     report.me_users = settings.me_users;
     report.load_at_start = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -281,12 +229,7 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ");
-    let busy: f64 = report
-        .load_at_start
-        .split(' ')
-        .next()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0.0);
+    let busy: f64 = report.load_at_start.split(' ').next().and_then(|l| l.parse().ok()).unwrap_or(0.0);
     if busy > 0.5 {
         println!(
             "note: load average {} at start: something else is running, and the figures will show it",
@@ -301,10 +244,7 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     // Clean up whatever happened above.
     let t = Instant::now();
     match seed::delete_keys(&mut redis, &prefix).await {
-        Ok(n) => println!(
-            "deleted {n} Redis keys under {prefix} in {:.1} s",
-            t.elapsed().as_secs_f64()
-        ),
+        Ok(n) => println!("deleted {n} Redis keys under {prefix} in {:.1} s", t.elapsed().as_secs_f64()),
         Err(e) => eprintln!("warning: could not delete the Redis keys under {prefix}: {e:#}"),
     }
     match seed::drop_database(&args.postgres, &db_name).await {
@@ -340,10 +280,7 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if !failed.is_empty() {
-        eprintln!(
-            "runs with errors or no successful request (host logs kept in {}):",
-            workdir.display()
-        );
+        eprintln!("runs with errors or no successful request (host logs kept in {}):", workdir.display());
         for f in &failed {
             eprintln!("  {f}");
         }
@@ -354,8 +291,7 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn existing(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
-    path.canonicalize()
-        .with_context(|| format!("{}: {hint}", path.display()))
+    path.canonicalize().with_context(|| format!("{}: {hint}", path.display()))
 }
 
 fn settings_summary(s: &Settings) -> String {
@@ -379,16 +315,9 @@ async fn measure(
     let native = host::has_native_engine(&cfg.bin)?;
     report.native_available = native;
     if !native {
-        println!(
-            "note: {} has no --engine flag yet; measuring the component only",
-            cfg.bin.display()
-        );
+        println!("note: {} has no --engine flag yet; measuring the component only", cfg.bin.display());
     }
-    let engines: &[Engine] = if native {
-        &[Engine::Component, Engine::Native]
-    } else {
-        &[Engine::Component]
-    };
+    let engines: &[Engine] = if native { &[Engine::Component, Engine::Native] } else { &[Engine::Component] };
 
     report.bcrypt_native = bcrypt_native(s.bcrypt_samples)?;
     println!(
@@ -417,25 +346,16 @@ async fn measure(
             if route == Route::Login {
                 fx.live_sessions += outcome.total_ok;
             }
-            report.push(
-                Section::Routes,
-                Measured::new(route.title(), route, server.engine, outcome),
-            );
+            report.push(Section::Routes, Measured::new(route.title(), route, server.engine, outcome));
         }
     }
 
     for server in &servers {
-        let outcome =
-            load::run(server, &s.plan(1, 200), requests(Route::Login, &fx, server)).await?;
+        let outcome = load::run(server, &s.plan(1, 200), requests(Route::Login, &fx, server)).await?;
         fx.live_sessions += outcome.total_ok;
         report.push(
             Section::LoginAlone,
-            Measured::new(
-                "POST /auth/login, 1 connection",
-                Route::Login,
-                server.engine,
-                outcome,
-            ),
+            Measured::new("POST /auth/login, 1 connection", Route::Login, server.engine, outcome),
         );
     }
 
@@ -443,17 +363,10 @@ async fn measure(
         for server in &servers {
             let token = token.clone();
             let addr = server.addr;
-            let make: MakeRequest =
-                Arc::new(move |_, _| load::get(addr, "/auth/user/sessions", Some(&token)));
+            let make: MakeRequest = Arc::new(move |_, _| load::get(addr, "/auth/user/sessions", Some(&token)));
             let outcome = load::run(server, &s.plan(s.concurrency, 200), make).await?;
-            let label = format!(
-                "GET /auth/user/sessions, {n} session{}",
-                if n == 1 { "" } else { "s" }
-            );
-            report.push(
-                Section::SessionsPerUser(n),
-                Measured::new(&label, Route::Sessions, server.engine, outcome),
-            );
+            let label = format!("GET /auth/user/sessions, {n} session{}", if n == 1 { "" } else { "s" });
+            report.push(Section::SessionsPerUser(n), Measured::new(&label, Route::Sessions, server.engine, outcome));
         }
     }
 
@@ -464,24 +377,11 @@ async fn measure(
         let first = filler_users;
         let groups = missing.div_ceil(10);
         let owners = (0..groups).map(|g| {
-            let in_group = if g + 1 == groups && missing % 10 != 0 {
-                missing % 10
-            } else {
-                10
-            };
-            (
-                format!("00000000-0000-4000-8000-{:012x}", first + g),
-                in_group as usize,
-            )
+            let in_group = if g + 1 == groups && missing % 10 != 0 { missing % 10 } else { 10 };
+            (format!("00000000-0000-4000-8000-{:012x}", first + g), in_group as usize)
         });
-        let written = seed::write_sessions(
-            redis,
-            &cfg.redis_prefix,
-            &fx.template,
-            &format!("fill{target}"),
-            owners,
-        )
-        .await?;
+        let written =
+            seed::write_sessions(redis, &cfg.redis_prefix, &fx.template, &format!("fill{target}"), owners).await?;
         filler_users += groups;
         fx.live_sessions += written;
         let took = t.elapsed();
@@ -493,20 +393,9 @@ async fn measure(
         );
         report.seeding.push((written, took));
         for server in &servers {
-            let outcome = load::run(
-                server,
-                &s.plan(s.concurrency, 200),
-                requests(Route::Me, &fx, server),
-            )
-            .await?;
-            let label = format!(
-                "GET /auth/user/me, {} sessions in Redis",
-                report::thousands(fx.live_sessions)
-            );
-            report.push(
-                Section::MeScale(fx.live_sessions),
-                Measured::new(&label, Route::Me, server.engine, outcome),
-            );
+            let outcome = load::run(server, &s.plan(s.concurrency, 200), requests(Route::Me, &fx, server)).await?;
+            let label = format!("GET /auth/user/me, {} sessions in Redis", report::thousands(fx.live_sessions));
+            report.push(Section::MeScale(fx.live_sessions), Measured::new(&label, Route::Me, server.engine, outcome));
         }
     }
 
@@ -534,19 +423,12 @@ async fn fixtures(
 
     let owners = seed::register_users(addr, &format!("{tag}owner"), 3).await?;
     let (one, ten, hundred) = (&owners[0], &owners[1], &owners[2]);
-    let one_token = seed::log_in(addr, std::slice::from_ref(&one.email))
-        .await?
-        .remove(0);
+    let one_token = seed::log_in(addr, std::slice::from_ref(&one.email)).await?.remove(0);
     let ten_tokens = seed::log_in(addr, &vec![ten.email.clone(); 10]).await?;
-    let hundred_token = seed::log_in(addr, std::slice::from_ref(&hundred.email))
-        .await?
-        .remove(0);
+    let hundred_token = seed::log_in(addr, std::slice::from_ref(&hundred.email)).await?.remove(0);
     let mut conn = redis.clone();
     let template = seed::stored_session(&mut conn, &cfg.redis_prefix, &hundred_token).await?;
-    ensure!(
-        template["user_id"] == hundred.id,
-        "the stored session names another user: {template}"
-    );
+    ensure!(template["user_id"] == hundred.id, "the stored session names another user: {template}");
     let extra = seed::write_sessions(
         redis,
         &cfg.redis_prefix,
@@ -557,20 +439,12 @@ async fn fixtures(
     .await?;
 
     let live_sessions = (me_tokens.len() + 1 + ten_tokens.len() + 1) as u64 + extra;
-    println!(
-        "seeded {} users and {live_sessions} sessions in {:.1} s",
-        me.len() + 3,
-        t.elapsed().as_secs_f64()
-    );
+    println!("seeded {} users and {live_sessions} sessions in {:.1} s", me.len() + 3, t.elapsed().as_secs_f64());
     Ok(Fixtures {
         tag,
         me_emails: Arc::new(me_emails),
         me_tokens: Arc::new(me_tokens),
-        sessions_tokens: vec![
-            (1, one_token),
-            (10, ten_tokens[9].clone()),
-            (100, hundred_token),
-        ],
+        sessions_tokens: vec![(1, one_token), (10, ten_tokens[9].clone()), (100, hundred_token)],
         template,
         live_sessions,
     })
@@ -602,23 +476,13 @@ fn requests(route: Route, fx: &Fixtures, server: &Host) -> MakeRequest {
         }
         Route::Login => {
             let emails = fx.me_emails.clone();
-            Arc::new(move |n, _| {
-                load::post_json(
-                    addr,
-                    "/auth/login",
-                    seed::login_body(&emails[n % emails.len()]),
-                )
-            })
+            Arc::new(move |n, _| load::post_json(addr, "/auth/login", seed::login_body(&emails[n % emails.len()])))
         }
         Route::Register => {
             let tag = fx.tag.clone();
             Arc::new(move |_, _| {
                 let i = REGISTERED.fetch_add(1, Ordering::Relaxed);
-                load::post_json(
-                    addr,
-                    "/auth/register",
-                    seed::register_body(&format!("{tag}new{i}@bench.example.com")),
-                )
+                load::post_json(addr, "/auth/register", seed::register_body(&format!("{tag}new{i}@bench.example.com")))
             })
         }
     }
@@ -647,32 +511,14 @@ async fn cold_starts(s: &Settings, cfg: &HostConfig, native: bool) -> anyhow::Re
     for i in 0..s.cold_empty {
         cold.warm_dir = cfg.workdir.join(format!("cache-{i}"));
         std::fs::create_dir_all(&cold.warm_dir)?;
-        cold.empty.push(
-            start_once(
-                cfg,
-                Engine::Component,
-                &cold.warm_dir,
-                &format!("empty-cache-{i}"),
-            )
-            .await?,
-        );
+        cold.empty.push(start_once(cfg, Engine::Component, &cold.warm_dir, &format!("empty-cache-{i}")).await?);
     }
     for i in 0..s.cold_warm {
-        cold.warm.push(
-            start_once(
-                cfg,
-                Engine::Component,
-                &cold.warm_dir,
-                &format!("warm-cache-{i}"),
-            )
-            .await?,
-        );
+        cold.warm.push(start_once(cfg, Engine::Component, &cold.warm_dir, &format!("warm-cache-{i}")).await?);
     }
     if native {
         for i in 0..s.cold_warm {
-            cold.native.push(
-                start_once(cfg, Engine::Native, &cold.warm_dir, &format!("start-{i}")).await?,
-            );
+            cold.native.push(start_once(cfg, Engine::Native, &cold.warm_dir, &format!("start-{i}")).await?);
         }
     }
     cold.artifact_bytes = std::fs::read_dir(&cold.warm_dir)?
@@ -688,12 +534,7 @@ async fn cold_starts(s: &Settings, cfg: &HostConfig, native: bool) -> anyhow::Re
     Ok(cold)
 }
 
-async fn start_once(
-    cfg: &HostConfig,
-    engine: Engine,
-    cache: &Path,
-    tag: &str,
-) -> anyhow::Result<Duration> {
+async fn start_once(cfg: &HostConfig, engine: Engine, cache: &Path, tag: &str) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let mut h = Host::spawn(cfg, engine, cache, tag)?;
     let ready = h.wait_ready(t, Duration::from_secs(300)).await?;

@@ -25,12 +25,7 @@ pub struct Measured {
 
 impl Measured {
     pub fn new(label: &str, route: Route, engine: Engine, outcome: Outcome) -> Measured {
-        Measured {
-            label: label.to_string(),
-            route,
-            engine,
-            outcome,
-        }
+        Measured { label: label.to_string(), route, engine, outcome }
     }
 }
 
@@ -68,12 +63,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(
-        settings: &str,
-        smoke: bool,
-        postgres_version: String,
-        redis_version: String,
-    ) -> Report {
+    pub fn new(settings: &str, smoke: bool, postgres_version: String, redis_version: String) -> Report {
         Report {
             smoke,
             settings: settings.to_string(),
@@ -107,11 +97,7 @@ impl Report {
             us(cpu.user_us),
             us(cpu.sys_us),
             if o.errors > 0 {
-                format!(
-                    "  {} errors, first: {}",
-                    o.errors,
-                    o.first_error.as_deref().unwrap_or("")
-                )
+                format!("  {} errors, first: {}", o.errors, o.first_error.as_deref().unwrap_or(""))
             } else {
                 String::new()
             }
@@ -189,15 +175,10 @@ impl Report {
     }
 
     fn machine(&self, w: &mut String) {
-        let nproc = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0);
+        let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
         let cpu = read("/proc/cpuinfo")
             .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
+            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
             .unwrap_or_else(|| "unknown".into());
         let mem_gib = read("/proc/meminfo")
             .lines()
@@ -217,11 +198,7 @@ impl Report {
             self.postgres_version, self.redis_version
         );
         let _ = writeln!(w, "| code | {} |", git_describe());
-        let _ = writeln!(
-            w,
-            "| load average at start | {} (1, 5, 15 minutes) |",
-            self.load_at_start
-        );
+        let _ = writeln!(w, "| load average at start | {} (1, 5, 15 minutes) |", self.load_at_start);
         let _ = writeln!(
             w,
             "\n**The load generator shares the machine's {nproc} cores** with the host, PostgreSQL and Redis (it is one \
@@ -265,15 +242,13 @@ impl Report {
         let _ = writeln!(
             w,
             "| `/auth/user/me` throughput ≥ 60% of native | {} | {} |",
-            tp.map(|x| format!("{:.0}%", x * 100.0))
-                .unwrap_or_else(|| "no native engine in this build".into()),
+            tp.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "no native engine in this build".into()),
             verdict(tp.map(|x| x >= 0.6))
         );
         let _ = writeln!(
             w,
             "| `/auth/user/me` p99 ≤ 2× native | {} | {} |",
-            p99.map(|x| format!("{x:.2}×"))
-                .unwrap_or_else(|| "no native engine in this build".into()),
+            p99.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "no native engine in this build".into()),
             verdict(p99.map(|x| x <= 2.0))
         );
         if let Some(login) = self.find(r, Route::Login, c) {
@@ -320,16 +295,10 @@ impl Report {
             "\n‡ throughput from Little's law (connections / mean latency): these requests each take a bcrypt's time, so \
              the {} connections finish in waves and a window counts a whole number of waves. Server CPU per request \
              divides the CPU used per second by that throughput.\n",
-            self.measured
-                .first()
-                .map(|(_, m)| m.outcome.concurrency)
-                .unwrap_or(0)
+            self.measured.first().map(|(_, m)| m.outcome.concurrency).unwrap_or(0)
         );
-        let startup: Vec<String> = self
-            .startup_rss
-            .iter()
-            .filter_map(|(e, kib)| Some(format!("{e} {}", mib((*kib)?))))
-            .collect();
+        let startup: Vec<String> =
+            self.startup_rss.iter().filter_map(|(e, kib)| Some(format!("{e} {}", mib((*kib)?)))).collect();
         if !startup.is_empty() {
             let _ = writeln!(
                 w,
@@ -351,10 +320,7 @@ impl Report {
             return;
         }
         let _ = writeln!(w, "## Component / native\n");
-        let _ = writeln!(
-            w,
-            "| route | throughput | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|"
-        );
+        let _ = writeln!(w, "| route | throughput | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|");
         for route in Route::ALL {
             let (Some(c), Some(n)) = (
                 self.find(Section::Routes, route, Engine::Component),
@@ -372,24 +338,17 @@ impl Report {
                 route.title(),
                 ratio(c.requests_per_second(), n.requests_per_second()),
                 ratio(c.quantile(0.5).as_secs_f64(), n.quantile(0.5).as_secs_f64()),
-                ratio(
-                    c.quantile(0.99).as_secs_f64(),
-                    n.quantile(0.99).as_secs_f64()
-                ),
+                ratio(c.quantile(0.99).as_secs_f64(), n.quantile(0.99).as_secs_f64()),
                 ratio(cpu(c), cpu(n)),
             );
         }
-        let _ = writeln!(
-            w,
-            "\nAbove 1 means the component has more of it: more throughput, or more latency and CPU.\n"
-        );
+        let _ =
+            writeln!(w, "\nAbove 1 means the component has more of it: more throughput, or more latency and CPU.\n");
     }
 
     /// Requests per second that bcrypt alone allows: every core verifying one password after another.
     fn bcrypt_bound(&self) -> f64 {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1) as f64;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
         cores / median(&self.bcrypt_native).as_secs_f64()
     }
 
@@ -436,11 +395,7 @@ impl Report {
             );
         }
         let bound = self.bcrypt_bound();
-        let _ = write!(
-            w,
-            "- The bound on login throughput is cores / native verify time = {} req/s.",
-            rate(bound)
-        );
+        let _ = write!(w, "- The bound on login throughput is cores / native verify time = {} req/s.", rate(bound));
         for engine in [Engine::Component, Engine::Native] {
             if let Some(o) = self.find(Section::Routes, Route::Login, engine) {
                 let _ = write!(
@@ -464,19 +419,10 @@ impl Report {
             w,
             "From spawning `asm serve` to its first 200 from `/healthz` (polled every millisecond), with no load.\n"
         );
-        let _ = writeln!(
-            w,
-            "| start | runs | min | median | max |\n|---|---:|---:|---:|---:|"
-        );
+        let _ = writeln!(w, "| start | runs | min | median | max |\n|---|---:|---:|---:|---:|");
         for (label, v) in [
-            (
-                "component, empty `ASM_CACHE_DIR` (compiles the component)",
-                &c.empty,
-            ),
-            (
-                "component, `ASM_CACHE_DIR` holding the compiled component",
-                &c.warm,
-            ),
+            ("component, empty `ASM_CACHE_DIR` (compiles the component)", &c.empty),
+            ("component, `ASM_CACHE_DIR` holding the compiled component", &c.warm),
             ("native engine", &c.native),
         ] {
             if v.is_empty() {
@@ -491,19 +437,13 @@ impl Report {
                 ms(*v.iter().max().expect("not empty"))
             );
         }
-        let _ = writeln!(
-            w,
-            "\nThe compiled component in the cache is {:.1} MiB.\n",
-            c.artifact_bytes as f64 / 1048576.0
-        );
+        let _ =
+            writeln!(w, "\nThe compiled component in the cache is {:.1} MiB.\n", c.artifact_bytes as f64 / 1048576.0);
     }
 
     fn scale(&self, w: &mut String) {
         let _ = writeln!(w, "## Scale\n");
-        let _ = writeln!(
-            w,
-            "### `/auth/user/me` and the number of sessions in Redis\n"
-        );
+        let _ = writeln!(w, "### `/auth/user/me` and the number of sessions in Redis\n");
         let seeded: Vec<String> = self
             .seeding
             .iter()
@@ -552,10 +492,7 @@ impl Report {
             }
         }
         let _ = writeln!(w);
-        let _ = writeln!(
-            w,
-            "\n### `/auth/user/sessions` and the sessions of the user\n"
-        );
+        let _ = writeln!(w, "\n### `/auth/user/sessions` and the sessions of the user\n");
         table_header(w);
         for (s, m) in &self.measured {
             if matches!(s, Section::SessionsPerUser(_)) {
@@ -615,10 +552,7 @@ fn table_header(w: &mut String) {
         w,
         "| run | engine | req/s | p50 | p90 | p99 | server CPU user µs/req | server CPU sys µs/req | peak RSS | load gen CPU µs/req | rest of machine CPU µs/req | errors |"
     );
-    let _ = writeln!(
-        w,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 fn table_row(w: &mut String, label: &str, engine: Engine, o: &Outcome) {
@@ -659,16 +593,8 @@ fn git_describe() -> String {
     };
     match run(&["rev-parse", "--short", "HEAD"]) {
         Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            format!(
-                "commit `{rev}`{}",
-                if dirty {
-                    " with uncommitted changes"
-                } else {
-                    ""
-                }
-            )
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            format!("commit `{rev}`{}", if dirty { " with uncommitted changes" } else { "" })
         }
         None => "unknown (not a git checkout)".into(),
     }
@@ -694,11 +620,7 @@ pub fn thousands(n: u64) -> String {
 }
 
 pub fn rate(x: f64) -> String {
-    if x >= 100.0 {
-        thousands(x.round() as u64)
-    } else {
-        format!("{x:.1}")
-    }
+    if x >= 100.0 { thousands(x.round() as u64) } else { format!("{x:.1}") }
 }
 
 pub fn ms(d: Duration) -> String {
@@ -712,17 +634,9 @@ pub fn ms(d: Duration) -> String {
 }
 
 fn us(x: f64) -> String {
-    if x >= 10.0 {
-        thousands(x.round() as u64)
-    } else {
-        format!("{x:.1}")
-    }
+    if x >= 10.0 { thousands(x.round() as u64) } else { format!("{x:.1}") }
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}×", a / b)
-    } else {
-        "?".into()
-    }
+    if b > 0.0 { format!("{:.2}×", a / b) } else { "?".into() }
 }

@@ -25,9 +25,7 @@ pub const PASSWORD: &str = "bench-harness vaulted 7319 plum";
 /// Drops the run's database, closing any connection still open to it.
 pub async fn drop_database(server_url: &str, name: &str) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect(&format!("{server_url}/postgres")).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await?;
     conn.close().await?;
     Ok(())
 }
@@ -35,12 +33,8 @@ pub async fn drop_database(server_url: &str, name: &str) -> anyhow::Result<()> {
 pub async fn postgres_version(server_url: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(&format!("{server_url}/postgres"))
         .await
-        .with_context(|| {
-            format!("PostgreSQL does not answer at {server_url} (scripts/services.sh start)")
-        })?;
-    let v: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&mut conn)
-        .await?;
+        .with_context(|| format!("PostgreSQL does not answer at {server_url} (scripts/services.sh start)"))?;
+    let v: String = sqlx::query_scalar("SHOW server_version").fetch_one(&mut conn).await?;
     conn.close().await?;
     Ok(v)
 }
@@ -57,12 +51,7 @@ pub async fn redis(addr: &str) -> anyhow::Result<MultiplexedConnection> {
 
 pub async fn redis_version(conn: &mut MultiplexedConnection) -> anyhow::Result<String> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("?")
-        .trim()
-        .to_string())
+    Ok(info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("?").trim().to_string())
 }
 
 /// Deletes every key under `prefix` (SCAN + UNLINK); returns how many.
@@ -79,10 +68,7 @@ pub async fn delete_keys(conn: &mut MultiplexedConnection, prefix: &str) -> anyh
             .query_async(conn)
             .await?;
         if !keys.is_empty() {
-            deleted += redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<u64>(conn)
-                .await?;
+            deleted += redis::cmd("UNLINK").arg(&keys).query_async::<u64>(conn).await?;
         }
         if next == 0 {
             return Ok(deleted);
@@ -92,20 +78,11 @@ pub async fn delete_keys(conn: &mut MultiplexedConnection, prefix: &str) -> anyh
 }
 
 /// The stored JSON of the session behind `token`, as the host wrote it at login.
-pub async fn stored_session(
-    conn: &mut MultiplexedConnection,
-    prefix: &str,
-    token: &str,
-) -> anyhow::Result<Value> {
+pub async fn stored_session(conn: &mut MultiplexedConnection, prefix: &str, token: &str) -> anyhow::Result<Value> {
     let key = layout::session_key(prefix, &hex::encode(Sha256::digest(token.as_bytes())));
-    let data: Option<String> = redis::cmd("HGET")
-        .arg(&key)
-        .arg("data")
-        .query_async(conn)
-        .await?;
-    let data = data.with_context(|| {
-        format!("no session at {key}: is the Redis layout still asm_store_queries::redis?")
-    })?;
+    let data: Option<String> = redis::cmd("HGET").arg(&key).arg("data").query_async(conn).await?;
+    let data =
+        data.with_context(|| format!("no session at {key}: is the Redis layout still asm_store_queries::redis?"))?;
     Ok(serde_json::from_str(&data)?)
 }
 
@@ -137,34 +114,16 @@ pub async fn write_sessions(
             session["last_activity"] = json!(now);
             session["expires_at"] = json!(expires);
             let key = layout::session_key(prefix, &hash);
-            pipe.cmd("HSET")
-                .arg(&key)
-                .arg("data")
-                .arg(session.to_string())
-                .arg("la")
-                .arg(now)
-                .ignore();
-            pipe.cmd("PEXPIRE")
-                .arg(&key)
-                .arg(SESSION_LIFETIME_MS)
-                .ignore();
-            pipe.cmd("ZADD")
-                .arg(&index)
-                .arg(expires)
-                .arg(&hash)
-                .ignore();
+            pipe.cmd("HSET").arg(&key).arg("data").arg(session.to_string()).arg("la").arg(now).ignore();
+            pipe.cmd("PEXPIRE").arg(&key).arg(SESSION_LIFETIME_MS).ignore();
+            pipe.cmd("ZADD").arg(&index).arg(expires).arg(&hash).ignore();
             commands += 3;
             written += 1;
         }
         pipe.cmd("PEXPIREAT").arg(&index).arg(expires).ignore();
         commands += 1;
         if commands >= PIPELINE_COMMANDS {
-            send(
-                &mut in_flight,
-                conn,
-                std::mem::replace(&mut pipe, redis::pipe()),
-            )
-            .await?;
+            send(&mut in_flight, conn, std::mem::replace(&mut pipe, redis::pipe())).await?;
             commands = 0;
         }
     }
@@ -183,10 +142,7 @@ async fn send(
     pipe: redis::Pipeline,
 ) -> anyhow::Result<()> {
     while in_flight.len() >= PIPELINES_IN_FLIGHT {
-        in_flight
-            .join_next()
-            .await
-            .expect("a pipeline is in flight")??;
+        in_flight.join_next().await.expect("a pipeline is in flight")??;
     }
     let mut conn = conn.clone();
     in_flight.spawn(async move { pipe.query_async::<()>(&mut conn).await });
@@ -194,10 +150,7 @@ async fn send(
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
 }
 
 // ---- Over HTTP ----------------------------------------------------------------------------
@@ -210,31 +163,21 @@ pub struct User {
 
 /// Registers `n` users named after `tag`, a few at a time (each costs one bcrypt hash).
 pub async fn register_users(addr: SocketAddr, tag: &str, n: usize) -> anyhow::Result<Vec<User>> {
-    let emails: Vec<String> = (0..n)
-        .map(|i| format!("{tag}{i}@bench.example.com"))
-        .collect();
-    let replies =
-        in_parallel(
-            emails.iter().map(|email| register_body(email)).map(|body| {
-                move || async move {
-                    load::once(addr, load::post_json(addr, "/auth/register", body)).await
-                }
-            }),
-        )
-        .await?;
+    let emails: Vec<String> = (0..n).map(|i| format!("{tag}{i}@bench.example.com")).collect();
+    let replies = in_parallel(
+        emails
+            .iter()
+            .map(|email| register_body(email))
+            .map(|body| move || async move { load::once(addr, load::post_json(addr, "/auth/register", body)).await }),
+    )
+    .await?;
     let mut users = Vec::new();
     for ((status, _, body), email) in replies.into_iter().zip(emails) {
         if status != 201 {
-            bail!(
-                "registering {email}: {status} {}",
-                String::from_utf8_lossy(&body)
-            );
+            bail!("registering {email}: {status} {}", String::from_utf8_lossy(&body));
         }
         let v: Value = serde_json::from_slice(&body)?;
-        let id = v["data"]["id"]
-            .as_str()
-            .context("register answered without data.id")?
-            .to_string();
+        let id = v["data"]["id"].as_str().context("register answered without data.id")?.to_string();
         users.push(User { id, email });
     }
     Ok(users)
@@ -243,8 +186,7 @@ pub async fn register_users(addr: SocketAddr, tag: &str, n: usize) -> anyhow::Re
 /// The register body for an email: the username is the email's local part.
 pub fn register_body(email: &str) -> String {
     let username = email.split('@').next().unwrap_or(email);
-    json!({ "email": email, "username": username, "password": PASSWORD, "full_name": "Bench User" })
-        .to_string()
+    json!({ "email": email, "username": username, "password": PASSWORD, "full_name": "Bench User" }).to_string()
 }
 
 pub fn login_body(email: &str) -> String {
@@ -263,10 +205,7 @@ pub async fn log_in(addr: SocketAddr, emails: &[String]) -> anyhow::Result<Vec<S
         .zip(emails)
         .map(|((status, headers, body), email)| {
             if status != 200 {
-                bail!(
-                    "logging in {email}: {status} {}",
-                    String::from_utf8_lossy(&body)
-                );
+                bail!("logging in {email}: {status} {}", String::from_utf8_lossy(&body));
             }
             headers
                 .get_all("set-cookie")
@@ -302,8 +241,5 @@ where
         let (j, r) = done?;
         out[j] = Some(r?);
     }
-    Ok(out
-        .into_iter()
-        .map(|t| t.expect("every call finished"))
-        .collect())
+    Ok(out.into_iter().map(|t| t.expect("every call finished")).collect())
 }

@@ -98,7 +98,10 @@ mod tests {
         // An untrusted peer: its header is ignored.
         assert_eq!(client_ip(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted), ip("203.0.113.9"));
         // A trusted peer: the right-most untrusted hop; a spoofed left part is ignored.
-        assert_eq!(client_ip(ip("10.0.0.2"), ["6.6.6.6, 81.2.69.160, 10.0.0.7"].into_iter(), &trusted), ip("81.2.69.160"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["6.6.6.6, 81.2.69.160, 10.0.0.7"].into_iter(), &trusted),
+            ip("81.2.69.160")
+        );
         // Several headers read as one list.
         assert_eq!(client_ip(ip("127.0.0.1"), ["6.6.6.6", "81.2.69.160"].into_iter(), &trusted), ip("81.2.69.160"));
         // Only trusted hops: the left-most.

@@ -106,8 +106,7 @@ fn read_body(request: &IncomingRequest) -> Body {
 }
 
 fn write_response(out: ResponseOutparam, response: Response) {
-    let headers: Vec<(String, Vec<u8>)> =
-        response.headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    let headers: Vec<(String, Vec<u8>)> = response.headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(response.status);

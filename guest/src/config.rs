@@ -135,9 +135,9 @@ impl Settings {
         let password_change_ends_sessions = boolean(&get, "PASSWORD_CHANGE_ENDS_SESSIONS", true)?;
         let trusted_proxies = list(&get, "TRUSTED_PROXIES")
             .map(|p| {
-                p.parse::<ipnet::IpNet>()
-                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| SettingError { var: "TRUSTED_PROXIES", message: format!("not an address or CIDR: {p:?}") })
+                p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(
+                    |_| SettingError { var: "TRUSTED_PROXIES", message: format!("not an address or CIDR: {p:?}") },
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         let allowed_origins = list(&get, "ALLOWED_ORIGINS")
@@ -146,7 +146,10 @@ impl Settings {
                 if o.starts_with("http://") || o.starts_with("https://") {
                     Ok(o)
                 } else {
-                    Err(SettingError { var: "ALLOWED_ORIGINS", message: format!("not an origin (scheme://host[:port]): {o:?}") })
+                    Err(SettingError {
+                        var: "ALLOWED_ORIGINS",
+                        message: format!("not an origin (scheme://host[:port]): {o:?}"),
+                    })
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -38,7 +38,9 @@ mod tests {
     use super::*;
 
     fn post(headers: &[(&str, &str)]) -> Request {
-        headers.iter().fold(Request::new("POST", "/auth/logout").header("host", "auth.example.com"), |r, (k, v)| r.header(k, v))
+        headers
+            .iter()
+            .fold(Request::new("POST", "/auth/logout").header("host", "auth.example.com"), |r, (k, v)| r.header(k, v))
     }
 
     #[test]

@@ -29,9 +29,13 @@ pub enum ApiError {
     NotFound,
     /// With the `Allow` header's value.
     MethodNotAllowed(String),
-    Conflict { field: String },
+    Conflict {
+        field: String,
+    },
     PayloadTooLarge,
-    TooManyAttempts { retry_after_secs: u64 },
+    TooManyAttempts {
+        retry_after_secs: u64,
+    },
     Unavailable(String),
     Internal(String),
 }
@@ -51,8 +55,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(msg) => error(400, "Invalid request", Value::String(msg)),
             ApiError::Validation(fields) => {
-                let list: Vec<Value> =
-                    fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect();
+                let list: Vec<Value> = fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect();
                 error(400, "Validation failed", json!({ "fields": list }))
             }
             ApiError::Unauthorized => error(401, "Unauthorized", json!("a valid session is required")),
@@ -96,10 +99,7 @@ impl ApiError {
 fn base(status: u16, body: Value) -> Response {
     Response {
         status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
+        headers: vec![("content-type".into(), "application/json".into()), ("cache-control".into(), "no-store".into())],
         body: serde_json::to_vec(&body).unwrap_or_default(),
     }
 }

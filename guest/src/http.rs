@@ -48,10 +48,7 @@ impl Request {
 
     /// The first value of a header as text, if it is valid UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     /// The first value of a query parameter (no percent-decoding: our parameters are numbers).

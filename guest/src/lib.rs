@@ -40,7 +40,9 @@ pub fn handle<H: store::Host + ?Sized>(req: &Request, host: &H, settings: &confi
         ("GET", "/auth/user/me") => routes::me(&cx),
         ("GET", "/auth/user/sessions") => routes::sessions(&cx),
         ("DELETE", "/auth/user/sessions") => routes::revoke_other_sessions(&cx),
-        ("DELETE", path) if session_id(path).is_some() => routes::revoke_session(&cx, session_id(path).unwrap_or_default()),
+        ("DELETE", path) if session_id(path).is_some() => {
+            routes::revoke_session(&cx, session_id(path).unwrap_or_default())
+        }
         ("POST", "/auth/user/password") => routes::change_password(&cx),
         ("GET", "/auth/user/logins") => routes::logins(&cx),
         ("GET", "/healthz") => routes::healthz(),

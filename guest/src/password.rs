@@ -29,7 +29,10 @@ pub fn problem_for_account(password: &str, email: &str, username: &str) -> Optio
         return Some("is one of the most commonly used passwords; choose another".into());
     }
     let local = email.split('@').next().unwrap_or_default();
-    if lower == email.to_lowercase() || lower == username.to_lowercase() || (local.len() >= 3 && lower == local.to_lowercase()) {
+    if lower == email.to_lowercase()
+        || lower == username.to_lowercase()
+        || (local.len() >= 3 && lower == local.to_lowercase())
+    {
         return Some("must not be your email address or username".into());
     }
     None

@@ -2,8 +2,8 @@
 
 use crate::client;
 use crate::config::Settings;
-use crate::device;
 use crate::csrf;
+use crate::device;
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::{Body, Request, Response};
 use crate::password;
@@ -206,7 +206,9 @@ pub fn logins<H: Host + ?Sized>(cx: &Ctx<H>) -> Result<Response, ApiError> {
             None | Some("") => Ok(default),
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::Validation(vec![FieldError::new(name, format!("must be a number from 1 to {max}"))])),
+                _ => {
+                    Err(ApiError::Validation(vec![FieldError::new(name, format!("must be a number from 1 to {max}"))]))
+                }
             },
         }
     };
@@ -331,7 +333,12 @@ impl<'r> Client<'r> {
     }
 }
 
-fn record_attempt<H: Host + ?Sized>(cx: &Ctx<H>, client: &Client, user_id: &str, outcome: &str) -> Result<(), ApiError> {
+fn record_attempt<H: Host + ?Sized>(
+    cx: &Ctx<H>,
+    client: &Client,
+    user_id: &str,
+    outcome: &str,
+) -> Result<(), ApiError> {
     cx.host.record_login_attempt(LoginAttempt {
         id: String::new(),
         user_id: user_id.to_string(),

@@ -1,8 +1,8 @@
 //! Route-level tests of the logic against an in-memory host.
 
 use crate::config::Settings;
-use crate::password;
 use crate::http::{Body, Request, Response};
+use crate::password;
 use crate::store::*;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -71,7 +71,8 @@ impl Host for MemoryHost {
         Ok(())
     }
     fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
-        let all: Vec<LoginAttempt> = self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
+        let all: Vec<LoginAttempt> =
+            self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
         let total = all.len() as u64;
         Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
     }
@@ -84,7 +85,8 @@ impl Host for MemoryHost {
         self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
         let mut evicted = Vec::new();
         if max > 0 {
-            let mut mine: Vec<Session> = self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
+            let mut mine: Vec<Session> =
+                self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
             mine.sort_by_key(|x| x.last_activity);
             while mine.len() > max as usize {
                 let old = mine.remove(0);
@@ -171,7 +173,8 @@ fn post(path: &str, body: &str) -> Request {
 }
 
 fn register(h: &MemoryHost, email: &str, username: &str) {
-    let body = format!(r#"{{"email":"{email}","username":"{username}","password":"correct horse","full_name":"Test"}}"#);
+    let body =
+        format!(r#"{{"email":"{email}","username":"{username}","password":"correct horse","full_name":"Test"}}"#);
     assert_eq!(send(h, post("/auth/register", &body)).0, 201);
 }
 
@@ -332,7 +335,10 @@ fn password_change_rechecks_and_ends_other_sessions() {
     let t1 = login(&h, "a@b.co", "correct horse").2.unwrap();
     let t2 = login(&h, "a@b.co", "correct horse").2.unwrap();
     let change = |current: &str, new: &str| {
-        with_token(post("/auth/user/password", &format!(r#"{{"current_password":"{current}","new_password":"{new}"}}"#)), &t1)
+        with_token(
+            post("/auth/user/password", &format!(r#"{{"current_password":"{current}","new_password":"{new}"}}"#)),
+            &t1,
+        )
     };
     assert_eq!(send(&h, change("wrong one", "brand new secret")).0, 401);
     let (status, v, _) = send(&h, change("correct horse", "password1"));
@@ -357,14 +363,16 @@ fn sessions_can_be_revoked_one_by_one_or_all_but_this_one() {
     let theirs = login(&h, "x@b.co", "correct horse").2.unwrap();
     let list = |t: &str| send(&h, with_token(Request::new("GET", "/auth/user/sessions"), t)).1;
     let their_id = list(&theirs)["data"]["sessions"][0]["id"].as_str().unwrap().to_string();
-    let del = |t: &str, id: &str| send(&h, with_token(Request::new("DELETE", &format!("/auth/user/sessions/{id}")), t)).0;
+    let del =
+        |t: &str, id: &str| send(&h, with_token(Request::new("DELETE", &format!("/auth/user/sessions/{id}")), t)).0;
     assert_eq!(del(&mine, &their_id), 404);
     assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &theirs)).0, 200);
     let v = list(&mine);
-    let other_id = v["data"]["sessions"].as_array().unwrap().iter().find(|s| s["current_session"] == false).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other_id =
+        v["data"]["sessions"].as_array().unwrap().iter().find(|s| s["current_session"] == false).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
     assert_eq!(del(&mine, &other_id), 200);
     assert_eq!(del(&mine, &other_id), 404);
     assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &other)).0, 401);

@@ -184,7 +184,8 @@ mod tests {
     fn every_failing_field_is_listed() {
         let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
         assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
-        let err = registration(br#"{"email":"a@b.co","username":"abc","password":"password123","full_name":"x"}"#).unwrap_err();
+        let err = registration(br#"{"email":"a@b.co","username":"abc","password":"password123","full_name":"x"}"#)
+            .unwrap_err();
         assert_eq!(fields(err), vec!["password"]);
         let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
         assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
@@ -205,9 +206,15 @@ mod tests {
 
     #[test]
     fn username_length_counts_characters() {
-        let ok = format!(r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#, "é".repeat(50));
+        let ok = format!(
+            r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#,
+            "é".repeat(50)
+        );
         assert!(registration(ok.as_bytes()).is_ok());
-        let long = format!(r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#, "é".repeat(51));
+        let long = format!(
+            r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#,
+            "é".repeat(51)
+        );
         assert_eq!(fields(registration(long.as_bytes()).unwrap_err()), vec!["username"]);
     }
 
@@ -226,6 +233,9 @@ mod tests {
         assert_eq!(fields(credentials(br#"{"email":"a@b.co"}"#).unwrap_err()), vec!["password"]);
         assert_eq!(fields(credentials(br#"{"email":"","password":""}"#).unwrap_err()), vec!["email", "password"]);
         assert_eq!(credentials(br#"{"email":" A@B.co","password":"pw"}"#).unwrap().email, "a@b.co");
-        assert_eq!(fields(credentials(b"{\"email\":\"a\\u0000@b.co\",\"password\":\"pw\"}").unwrap_err()), vec!["email"]);
+        assert_eq!(
+            fields(credentials(b"{\"email\":\"a\\u0000@b.co\",\"password\":\"pw\"}").unwrap_err()),
+            vec!["email"]
+        );
     }
 }

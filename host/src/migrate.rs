@@ -83,9 +83,8 @@ async fn down_target(pool: &PgPool, n: usize) -> anyhow::Result<i64> {
 
 async fn status(pool: &PgPool) -> anyhow::Result<()> {
     let applied = applied(pool).await?;
-    let dirty: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE NOT success")
-        .fetch_all(pool)
-        .await?;
+    let dirty: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE NOT success").fetch_all(pool).await?;
     for m in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()) {
         let state = if dirty.contains(&m.version) {
             "dirty"
@@ -106,7 +105,10 @@ async fn force(pool: &PgPool, version: i64) -> anyhow::Result<()> {
     }
     applied(pool).await?;
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version > $1 OR NOT success").bind(version).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version > $1 OR NOT success")
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
     for m in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration() && m.version <= version) {
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -130,7 +132,8 @@ fn create(dir: &Path, name: &str) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     let version = utc_stamp();
-    for (kind, text) in [("up", "-- What this migration changes, and why.\n"), ("down", "-- Undo the up migration.\n")] {
+    for (kind, text) in [("up", "-- What this migration changes, and why.\n"), ("down", "-- Undo the up migration.\n")]
+    {
         let path = dir.join(format!("{version}_{slug}.{kind}.sql"));
         std::fs::write(&path, text)?;
         println!("created {}", path.display());

@@ -29,11 +29,8 @@ impl NativeRuntime {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut request = Request::new(parts.method.as_str(), path);
-        request.headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_bytes().to_vec()))
-            .collect();
+        request.headers =
+            parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
         request.body = read_body(body).await;
         let host = NativeHost { stores: self.stores.clone(), rt: Handle::current() };
         let settings = self.settings.clone();
@@ -165,7 +162,12 @@ fn err(e: stores::StoreError) -> guest::StoreError {
 
 impl guest::Host for NativeHost {
     fn create_user(&self, u: guest::NewUser) -> StoreResult<guest::User> {
-        let new = stores::NewUser { email: u.email, username: u.username, full_name: u.full_name, password_hash: u.password_hash };
+        let new = stores::NewUser {
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            password_hash: u.password_hash,
+        };
         self.rt.block_on(self.stores.users.create_user(new)).map(user_from).map_err(err)
     }
     fn find_user_by_email(&self, email: &str) -> StoreResult<Option<guest::User>> {
@@ -237,7 +239,11 @@ impl guest::Host for NativeHost {
         self.rt.block_on(self.stores.sessions.ping()).map_err(err)
     }
     fn geo_lookup(&self, ip: &str) -> Option<guest::GeoLocation> {
-        self.stores.geo.lookup(ip).map(|p| guest::GeoLocation { city: p.city, country: p.country, country_code: p.country_code })
+        self.stores.geo.lookup(ip).map(|p| guest::GeoLocation {
+            city: p.city,
+            country: p.country,
+            country_code: p.country_code,
+        })
     }
     fn now_ms(&self) -> i64 {
         stores::now_ms()

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -157,7 +160,8 @@ impl Runtime {
         });
 
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(RequestFailure::Guest)?;
+        let incoming =
+            store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(RequestFailure::Guest)?;
         let out = store.data_mut().http().new_response_outparam(tx).map_err(RequestFailure::Guest)?;
         let pre = self.pre.clone();
         // The guest keeps writing the body after it hands over the response, so it runs as its own task.
@@ -220,9 +224,8 @@ fn spawn_epoch_ticker(engine: &Engine) {
 /// Compiles the component, or loads the compiled artifact that an earlier start left in
 /// `cache_dir` for the same component bytes and engine settings.
 pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read the component at {} (build it with `make build`)", path.display())
-    })?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the component at {} (build it with `make build`)", path.display()))?;
     let mut compat = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut compat);
     let key = format!("{}-{:016x}", hex::encode(Sha256::digest(&bytes)), compat.finish());

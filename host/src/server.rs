@@ -4,8 +4,9 @@
 use crate::config::{ServeConfig, redact};
 use crate::native::NativeRuntime;
 use crate::runtime::{Runtime, RuntimeOptions, failure_response};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use crate::stores::{SessionStore, Stores, UserStore, geo::Geo, postgres::PgUsers, redis::RedisSessions, sqlite::SqliteStore};
+use crate::stores::{
+    SessionStore, Stores, UserStore, geo::Geo, postgres::PgUsers, redis::RedisSessions, sqlite::SqliteStore,
+};
 use anyhow::Context as _;
 use http::HeaderValue;
 use hyper::server::conn::http1;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// The header through which the component learns the peer address (Spin's name for it).
 pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
@@ -97,25 +99,27 @@ pub async fn build_stores(cfg: &ServeConfig) -> anyhow::Result<Stores> {
     let database_url = cfg.database_url();
     let redis_url = cfg.redis_connection_url();
     let mut sqlite: Option<Arc<SqliteStore>> = None;
-    let users: Arc<dyn UserStore> = if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Arc::new(
-            PgUsers::new(&database_url, cfg.store_timeout, cfg.database_max_connections)
-                .context("DATABASE_URL is not a usable PostgreSQL URL")?,
-        )
-    } else if database_url.starts_with("sqlite:") {
-        let store = Arc::new(
-            SqliteStore::open(&database_url, cfg.store_timeout)
-                .await
-                .with_context(|| format!("cannot open the SQLite database {database_url}"))?,
-        );
-        sqlite = Some(store.clone());
-        store
-    } else {
-        anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
-    };
+    let users: Arc<dyn UserStore> =
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Arc::new(
+                PgUsers::new(&database_url, cfg.store_timeout, cfg.database_max_connections)
+                    .context("DATABASE_URL is not a usable PostgreSQL URL")?,
+            )
+        } else if database_url.starts_with("sqlite:") {
+            let store = Arc::new(
+                SqliteStore::open(&database_url, cfg.store_timeout)
+                    .await
+                    .with_context(|| format!("cannot open the SQLite database {database_url}"))?,
+            );
+            sqlite = Some(store.clone());
+            store
+        } else {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
+        };
     let sessions: Arc<dyn SessionStore> = match (&redis_url, &sqlite) {
         (Some(url), _) => Arc::new(
-            RedisSessions::new(url, &cfg.redis_key_prefix, cfg.store_timeout).context("the Redis address is not usable")?,
+            RedisSessions::new(url, &cfg.redis_key_prefix, cfg.store_timeout)
+                .context("the Redis address is not usable")?,
         ),
         (None, Some(store)) => store.clone(),
         (None, None) => anyhow::bail!(
@@ -137,10 +141,8 @@ pub async fn build_stores(cfg: &ServeConfig) -> anyhow::Result<Stores> {
 
 /// The component's environment: its variables from the process, then the overrides.
 fn component_env(overrides: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = asm_guest::config::VARS
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
+    let mut env: Vec<(String, String)> =
+        asm_guest::config::VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
     for (k, v) in overrides {
         env.retain(|(n, _)| n != k);
         env.push((k.clone(), v.clone()));
@@ -238,14 +240,15 @@ async fn serve_request(
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
     let route = crate::metrics::route(&path);
-    let resp = if route == "/metrics" && method == http::Method::GET {
-        metrics_response()
-    } else {
-        engine.handle(req).await
-    };
+    let resp =
+        if route == "/metrics" && method == http::Method::GET { metrics_response() } else { engine.handle(req).await };
     let m = &crate::metrics::METRICS;
     m.requests
-        .get_or_create(&crate::metrics::RequestLabels { method: method.to_string(), route, status: resp.status().as_u16() })
+        .get_or_create(&crate::metrics::RequestLabels {
+            method: method.to_string(),
+            route,
+            status: resp.status().as_u16(),
+        })
         .inc();
     m.latency.get_or_create(&crate::metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     tracing::info!(

@@ -11,14 +11,10 @@ pub struct PgUsers {
     pool: PgPool,
 }
 
-
 impl PgUsers {
     /// Connects lazily: the host starts while PostgreSQL is down and connects when it is back.
     pub fn new(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(timeout)
-            .connect_lazy(url)?;
+        let pool = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(timeout).connect_lazy(url)?;
         Ok(PgUsers { pool })
     }
 
@@ -55,51 +51,41 @@ impl UserStore for PgUsers {
 
     async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
-        sqlx::query(q::RECORD_LOGIN)
-            .bind(id)
-            .bind(at_ms as f64)
-            .execute(&self.pool)
-            .await
-            .map_err(error)?;
+        sqlx::query(q::RECORD_LOGIN).bind(id).bind(at_ms as f64).execute(&self.pool).await.map_err(error)?;
         Ok(())
     }
 
     async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(()) };
-        sqlx::query(q::UPDATE_PASSWORD)
-            .bind(id)
-            .bind(password_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(error)?;
+        sqlx::query(q::UPDATE_PASSWORD).bind(id).bind(password_hash).execute(&self.pool).await.map_err(error)?;
         Ok(())
     }
 
     async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
         let Ok(id) = uuid::Uuid::parse_str(&a.user_id) else { return Ok(()) };
         sqlx::query(q::INSERT_LOGIN_ATTEMPT)
-        .bind(id)
-        .bind(&a.outcome)
-        .bind(&a.ip_address)
-        .bind(&a.user_agent)
-        .bind(&a.device_info)
-        .bind(&a.location)
-        .bind(a.at as f64)
-        .execute(&self.pool)
-        .await
-        .map_err(error)?;
+            .bind(id)
+            .bind(&a.outcome)
+            .bind(&a.ip_address)
+            .bind(&a.user_agent)
+            .bind(&a.device_info)
+            .bind(&a.location)
+            .bind(a.at as f64)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
         Ok(())
     }
 
     async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         let Ok(id) = uuid::Uuid::parse_str(user_id) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
         let rows = sqlx::query(q::LIST_LOGIN_ATTEMPTS)
-        .bind(id)
-        .bind(offset as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error)?;
+            .bind(id)
+            .bind(offset as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
         let get = |e: sqlx::Error| StoreError::Internal(format!("postgres row: {e}"));
         let mut total: i64 = 0;
         let mut attempts = Vec::with_capacity(rows.len());
@@ -117,11 +103,7 @@ impl UserStore for PgUsers {
             });
         }
         if rows.is_empty() && offset > 0 {
-            total = sqlx::query_scalar(q::COUNT_LOGIN_ATTEMPTS)
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(error)?;
+            total = sqlx::query_scalar(q::COUNT_LOGIN_ATTEMPTS).bind(id).fetch_one(&self.pool).await.map_err(error)?;
         }
         Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }

@@ -87,8 +87,9 @@ impl SessionStore for RedisSessions {
 
     async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         let mut conn = self.conn.clone();
-        let (data, la): (Option<String>, Option<i64>) =
-            self.run(redis::cmd("HMGET").arg(self.session_key(token_hash)).arg(&q::SESSION_FIELDS).query_async(&mut conn)).await?;
+        let (data, la): (Option<String>, Option<i64>) = self
+            .run(redis::cmd("HMGET").arg(self.session_key(token_hash)).arg(&q::SESSION_FIELDS).query_async(&mut conn))
+            .await?;
         let Some(data) = data else { return Ok(None) };
         let s = decode(&data, la)?;
         Ok((s.expires_at > now_ms()).then_some(s))
@@ -157,8 +158,7 @@ impl SessionStore for RedisSessions {
 
 /// A stored session, with its separately kept last activity when there is one.
 fn decode(data: &str, last_activity: Option<i64>) -> StoreResult<Session> {
-    let mut s: Session =
-        serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
+    let mut s: Session = serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
     if let Some(la) = last_activity {
         s.last_activity = la;
     }

@@ -2,7 +2,9 @@
 //! file (schema in `migrations/sqlite/`). SQLite runs one writer at a time; every operation is
 //! one statement or one `BEGIN IMMEDIATE` transaction, so each is atomic.
 
-use super::{Attempts, LoginAttempt, LoginPage, NewUser, Session, SessionStore, StoreError, StoreResult, User, UserStore, now_ms};
+use super::{
+    Attempts, LoginAttempt, LoginPage, NewUser, Session, SessionStore, StoreError, StoreResult, User, UserStore, now_ms,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
 use std::str::FromStr;
@@ -44,8 +46,12 @@ impl SqliteStore {
                     break;
                 }
                 let now = now_ms();
-                let _ = sqlx::query("DELETE FROM sessions WHERE keep_until <= ?1 OR expires_at <= ?1").bind(now).execute(&pool).await;
-                let _ = sqlx::query("DELETE FROM login_counters WHERE window_ends <= ?1").bind(now).execute(&pool).await;
+                let _ = sqlx::query("DELETE FROM sessions WHERE keep_until <= ?1 OR expires_at <= ?1")
+                    .bind(now)
+                    .execute(&pool)
+                    .await;
+                let _ =
+                    sqlx::query("DELETE FROM login_counters WHERE window_ends <= ?1").bind(now).execute(&pool).await;
             }
         });
     }
@@ -90,12 +96,21 @@ impl UserStore for SqliteStore {
     }
 
     async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?1").bind(id).fetch_optional(&self.pool).await.map_err(error)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
     async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET last_login = ?2 WHERE id = ?1").bind(user_id).bind(at_ms).execute(&self.pool).await.map_err(error)?;
+        sqlx::query("UPDATE users SET last_login = ?2 WHERE id = ?1")
+            .bind(user_id)
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
         Ok(())
     }
 
@@ -202,7 +217,11 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(error)?;
             for (hash, id) in excess {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = ?1").bind(&hash).execute(&mut *tx).await.map_err(error)?;
+                sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
                 evicted.push(id);
             }
         }
@@ -250,13 +269,15 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3")
-            .bind(user_id)
-            .bind(keep_token_hash)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(error)?;
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3",
+        )
+        .bind(user_id)
+        .bind(keep_token_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
         Ok(done.rows_affected() as u32)
     }
 

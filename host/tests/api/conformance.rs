@@ -90,7 +90,10 @@ async fn parallel_registrations_of_one_email_create_one_user() {
         });
         let results = futures::future::join_all(attempts).await;
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{name}: {results:?}");
-        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| *e == StoreError::Conflict("email".into())), "{name}");
+        assert!(
+            results.iter().filter_map(|r| r.as_ref().err()).all(|e| *e == StoreError::Conflict("email".into())),
+            "{name}"
+        );
     }
 }
 
@@ -177,7 +180,10 @@ async fn sessions_expire_and_idle_ones_end_at_keep_until() {
         assert!(sessions.get_session(&long.token_hash).await.unwrap().is_some(), "{name}");
         let listed: Vec<String> = sessions.list_sessions(&user).await.unwrap().into_iter().map(|s| s.id).collect();
         assert_eq!(listed, vec![long.id.clone()], "{name}: the index forgets them too");
-        assert!(!sessions.touch_session(&short.token_hash, now_ms(), now_ms() + 60_000).await.unwrap(), "{name}: no revival");
+        assert!(
+            !sessions.touch_session(&short.token_hash, now_ms(), now_ms() + 60_000).await.unwrap(),
+            "{name}: no revival"
+        );
     }
 }
 

@@ -128,7 +128,8 @@ async fn postgres_down_is_a_503_and_the_service_recovers_when_it_returns() {
     let shared = database_url();
     let db = shared.rsplit('/').next().unwrap();
     let via_relay = format!("postgres://postgres@{}/{db}", relay.addr);
-    let app = spawn_with(Options { database_url: Some(via_relay), ..Options::default() }.arg("--store-timeout", "1s")).await;
+    let app =
+        spawn_with(Options { database_url: Some(via_relay), ..Options::default() }.arg("--store-timeout", "1s")).await;
     let creds = app.new_user().await;
     assert_eq!(app.login(&creds).await.status, 200);
 
@@ -157,7 +158,9 @@ async fn an_emptied_redis_lets_users_log_in_again_and_brings_no_revoked_session_
     let creds = app.new_user().await;
     let revoked = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
     let live = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
-    let r = Reply::from(reqwest::Client::new().post(app.url("/auth/logout")).bearer_auth(&revoked).send().await.unwrap()).await;
+    let r =
+        Reply::from(reqwest::Client::new().post(app.url("/auth/logout")).bearer_auth(&revoked).send().await.unwrap())
+            .await;
     assert_eq!(r.status, 200);
 
     redis.stop();
@@ -179,7 +182,8 @@ async fn two_hosts_on_one_postgres_and_redis_share_sessions_and_lock_outs() {
     let creds = a.new_user().await;
     let token = a.login(&creds).await.token().unwrap();
     assert_eq!(b.get_as(&token, "/auth/user/me").await.status, 200, "a session made on one host works on the other");
-    let r = Reply::from(reqwest::Client::new().post(b.url("/auth/logout")).bearer_auth(&token).send().await.unwrap()).await;
+    let r =
+        Reply::from(reqwest::Client::new().post(b.url("/auth/logout")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(r.status, 200);
     assert_eq!(a.get_as(&token, "/auth/user/me").await.status, 401, "a logout on one ends it on both");
 

@@ -61,7 +61,9 @@ async fn login_emails_are_matched_trimmed_and_case_insensitively() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_without_fields_is_a_400() {
     let app = spawn().await;
-    for payload in [json!({}), json!({ "email": "a@b.co" }), json!({ "password": "x" }), json!({ "email": 1, "password": 2 })] {
+    for payload in
+        [json!({}), json!({ "email": "a@b.co" }), json!({ "password": "x" }), json!({ "email": 1, "password": 2 })]
+    {
         let r = app.post("/auth/login", payload.clone()).await;
         assert_eq!(r.status, 400, "{payload}: {}", r.body);
     }
@@ -126,7 +128,8 @@ async fn parallel_wrong_attempts_check_at_most_the_limit() {
     let attempts = (0..25).map(|_| {
         let (url, email) = (app.url("/auth/login"), creds.email.clone());
         async move {
-            let resp = client().post(url).json(&json!({ "email": email, "password": "wrong password" })).send().await.unwrap();
+            let resp =
+                client().post(url).json(&json!({ "email": email, "password": "wrong password" })).send().await.unwrap();
             Reply::from(resp).await.status
         }
     });

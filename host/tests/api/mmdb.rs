@@ -40,10 +40,7 @@ use std::path::Path;
 /// Overlapping networks are allowed: the most specific one wins for addresses
 /// it covers (longest-prefix match); for identical networks the later entry
 /// wins. Errors with `InvalidInput` on a malformed CIDR or on `::/0`.
-pub fn write_city_db(
-    path: &Path,
-    entries: &[(&str, &str, &str, &str)],
-) -> io::Result<()> {
+pub fn write_city_db(path: &Path, entries: &[(&str, &str, &str, &str)]) -> io::Result<()> {
     let bytes = build_city_db(entries)?;
     std::fs::write(path, bytes)
 }
@@ -63,13 +60,11 @@ pub fn build_city_db(entries: &[(&str, &str, &str, &str)]) -> io::Result<Vec<u8>
     let mut offsets: HashMap<(&str, &str, &str), u32> = HashMap::new();
     let mut entry_data: Vec<u32> = Vec::with_capacity(entries.len());
     for &(_, city, country, iso) in entries {
-        let off = *offsets
-            .entry((city, country, iso))
-            .or_insert_with(|| {
-                let off = data.buf.len() as u32;
-                encode_city_record(&mut data, city, country, iso);
-                off
-            });
+        let off = *offsets.entry((city, country, iso)).or_insert_with(|| {
+            let off = data.buf.len() as u32;
+            encode_city_record(&mut data, city, country, iso);
+            off
+        });
         entry_data.push(off);
     }
 
@@ -107,10 +102,8 @@ pub fn build_city_db(entries: &[(&str, &str, &str, &str)]) -> io::Result<Vec<u8>
 
     // Metadata.
     out.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
-    let build_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let build_epoch =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut meta = Encoder::default();
     meta.map(9);
     meta.string("binary_format_major_version");
@@ -180,14 +173,10 @@ fn parse_cidr(cidr: &str) -> io::Result<(u128, u8)> {
         Some((a, l)) => (a, Some(l)),
         None => (cidr, None),
     };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|e| invalid(format!("bad address in CIDR {cidr:?}: {e}")))?;
+    let addr: IpAddr = addr.parse().map_err(|e| invalid(format!("bad address in CIDR {cidr:?}: {e}")))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let len: u8 = match len {
-        Some(l) => l
-            .parse()
-            .map_err(|e| invalid(format!("bad prefix length in CIDR {cidr:?}: {e}")))?,
+        Some(l) => l.parse().map_err(|e| invalid(format!("bad prefix length in CIDR {cidr:?}: {e}")))?,
         None => max,
     };
     if len > max {

@@ -6,7 +6,12 @@ fn body(email: &str, username: &str, password: &str, full_name: &str) -> serde_j
 }
 
 fn failing_fields(r: &Reply) -> Vec<String> {
-    r.body["error"]["fields"].as_array().expect("a field list").iter().map(|f| f["field"].as_str().unwrap().to_string()).collect()
+    r.body["error"]["fields"]
+        .as_array()
+        .expect("a field list")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +44,10 @@ async fn every_validation_rule_is_enforced_and_every_failing_field_listed() {
         (body(&ok_email(), &name(), &"語".repeat(25), "X"), vec!["password"]),
         (body(&ok_email(), &name(), "correct horse", "   "), vec!["full_name"]),
         (json!({ "email": ok_email(), "username": name(), "password": "correct horse" }), vec!["full_name"]),
-        (json!({ "email": 42, "username": ["x"], "password": null, "full_name": true }), vec!["email", "username", "password", "full_name"]),
+        (
+            json!({ "email": 42, "username": ["x"], "password": null, "full_name": true }),
+            vec!["email", "username", "password", "full_name"],
+        ),
         (body("bad", "x", "short", ""), vec!["email", "username", "password", "full_name"]),
     ];
     for (payload, expected) in cases {
@@ -55,7 +63,8 @@ async fn every_validation_rule_is_enforced_and_every_failing_field_listed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_at_the_limits_and_in_any_script_are_accepted() {
     let app = spawn().await;
-    for password in ["exactly8".to_string(), "p".repeat(72), "日本語のパスワード".into(), "🔑🔑🔑🔑🔑🔑🔑🔑".into()] {
+    for password in ["exactly8".to_string(), "p".repeat(72), "日本語のパスワード".into(), "🔑🔑🔑🔑🔑🔑🔑🔑".into()]
+    {
         let r = app.register(body(&format!("{}@example.com", unique("p")), &unique("p")[..10], &password, "P")).await;
         assert_eq!(r.status, 201, "{password}: {}", r.body);
     }
@@ -68,7 +77,9 @@ async fn taken_email_or_username_is_a_409_naming_the_field() {
     let r = app.register(body(&creds.email.to_uppercase(), &unique("o")[..10], "correct horse", "X")).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "email");
-    let r = app.register(body(&format!("{}@example.com", unique("o")), &creds.username.to_uppercase(), "correct horse", "X")).await;
+    let r = app
+        .register(body(&format!("{}@example.com", unique("o")), &creds.username.to_uppercase(), "correct horse", "X"))
+        .await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "username");
 }

@@ -45,19 +45,21 @@ async fn malformed_and_oversized_bodies() {
     }
     let huge = format!(r#"{{"email":"{}"}}"#, "a".repeat(2 << 20));
     for path in ["/auth/register", "/auth/login"] {
-        let resp = app.client.post(app.url(path)).header("content-type", "application/json").body(huge.clone()).send().await.unwrap();
+        let resp = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
         let r = Reply::from(resp).await;
         assert_eq!(r.status, 413, "{path}");
     }
     // Without a Content-Length the limit still holds while streaming.
     let chunks = futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
-    let resp = app
-        .client
-        .post(app.url("/auth/register"))
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        app.client.post(app.url("/auth/register")).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
     assert_eq!(Reply::from(resp).await.status, 413);
     // The service is still fine afterwards.
     assert_eq!(app.get("/healthz").await.status, 200);

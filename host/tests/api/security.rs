@@ -78,10 +78,20 @@ async fn wrong_current_passwords_count_toward_the_lock_out() {
     let creds = app.new_user().await;
     app.login(&creds).await;
     for _ in 0..2 {
-        let r = app.post("/auth/user/password", json!({ "current_password": "wrong!!!", "new_password": "a brand new secret" })).await;
+        let r = app
+            .post(
+                "/auth/user/password",
+                json!({ "current_password": "wrong!!!", "new_password": "a brand new secret" }),
+            )
+            .await;
         assert_eq!(r.status, 401);
     }
-    let r = app.post("/auth/user/password", json!({ "current_password": creds.password, "new_password": "a brand new secret" })).await;
+    let r = app
+        .post(
+            "/auth/user/password",
+            json!({ "current_password": creds.password, "new_password": "a brand new secret" }),
+        )
+        .await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert_eq!(app.login_with(&client(), &creds.email, &creds.password).await.status, 429);
 }
@@ -106,7 +116,13 @@ async fn cross_site_cookie_requests_are_refused_and_bearer_ones_are_not() {
     assert!(r.set_cookie().is_none());
     assert_eq!(logout(None, Some("cross-site")).await.status, 403);
     assert_eq!(app.get("/auth/user/me").await.status, 200, "the session is still valid");
-    let r = app.client.delete(app.url("/auth/user/sessions")).header("origin", "https://evil.example").send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url("/auth/user/sessions"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 
     // The same cross-site request with a Bearer token is not a CSRF risk.
@@ -121,8 +137,14 @@ async fn cross_site_cookie_requests_are_refused_and_bearer_ones_are_not() {
     assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 401);
 
     // Login CSRF: a cross-site page cannot sign the browser in either.
-    let r = app.client.post(app.url("/auth/login")).header("origin", "https://evil.example")
-        .json(&json!({ "email": creds.email, "password": creds.password })).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "email": creds.email, "password": creds.password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 
     // Same-site and allowed origins pass.
@@ -151,10 +173,9 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies_and_locates_the_cli
     let s = &untrusted.get("/auth/user/sessions").await.body["data"]["sessions"][0];
     assert_eq!((s["ip_address"].as_str(), s["location"].as_str()), (Some("127.0.0.1"), Some("Local")));
 
-    let trusted = spawn_with(
-        Options::default().arg("--geoip-db", db.to_str().unwrap()).env("TRUSTED_PROXIES", "127.0.0.1/32"),
-    )
-    .await;
+    let trusted =
+        spawn_with(Options::default().arg("--geoip-db", db.to_str().unwrap()).env("TRUSTED_PROXIES", "127.0.0.1/32"))
+            .await;
     let forwarded = trusted.client.post(trusted.url("/auth/login")).header("x-forwarded-for", "6.6.6.6, 81.2.69.160");
     let r = forwarded.json(&json!({ "email": creds.email, "password": creds.password })).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -233,8 +254,11 @@ async fn common_and_self_referencing_passwords_are_refused_with_the_reason() {
     let app = spawn().await;
     let email = format!("{}@example.com", unique("pw"));
     let username = unique("pw")[..12].to_string();
-    for (password, reason) in [("password1", "commonly used"), ("qwertyuiop", "commonly used"), (email.as_str(), "email")] {
-        let r = app.register(json!({ "email": email, "username": username, "password": password, "full_name": "P" })).await;
+    for (password, reason) in
+        [("password1", "commonly used"), ("qwertyuiop", "commonly used"), (email.as_str(), "email")]
+    {
+        let r =
+            app.register(json!({ "email": email, "username": username, "password": password, "full_name": "P" })).await;
         assert_eq!(r.status, 400, "{password}");
         let message = r.body["error"]["fields"][0]["message"].as_str().unwrap();
         assert!(message.contains(reason), "{password}: {message}");
@@ -246,7 +270,8 @@ async fn logins_are_rehashed_when_the_cost_changes_and_kept_in_the_history() {
     let cheap = spawn().await;
     let creds = cheap.new_user().await;
     let pool = sqlx::PgPool::connect(&cheap.database_url).await.unwrap();
-    let hash_of = || sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE email = $1").bind(&creds.email);
+    let hash_of =
+        || sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE email = $1").bind(&creds.email);
     assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$2b$04$"));
 
     let dearer = spawn_with(Options::default().env("BCRYPT_COST", "5")).await;

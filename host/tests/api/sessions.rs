@@ -170,10 +170,8 @@ async fn the_raw_token_is_stored_nowhere() {
     .unwrap();
     assert!(tables.iter().any(|t| t == "users"));
     for table in tables {
-        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t")).fetch_all(&pool).await.unwrap();
         assert!(rows.iter().all(|r| !r.contains(&token)), "token in table {table}");
     }
 }
@@ -193,7 +191,9 @@ async fn the_embedded_sqlite_store_serves_the_whole_flow_without_postgres_or_red
     // Durable across restarts: the same file still knows the user and the session.
     let again = spawn_with(opts).await;
     assert_eq!(again.get_as(&token, "/auth/user/me").await.status, 200);
-    let r = Reply::from(reqwest::Client::new().post(again.url("/auth/logout")).bearer_auth(&token).send().await.unwrap()).await;
+    let r =
+        Reply::from(reqwest::Client::new().post(again.url("/auth/logout")).bearer_auth(&token).send().await.unwrap())
+            .await;
     assert_eq!(r.status, 200);
     assert_eq!(again.get_as(&token, "/auth/user/me").await.status, 401);
 }

@@ -19,7 +19,8 @@ fn asm(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
 
 async fn table_exists(url: &str, table: &str) -> bool {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text").bind(table).fetch_one(&pool).await.unwrap();
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass($1)::text").bind(table).fetch_one(&pool).await.unwrap();
     pool.close().await;
     found.is_some()
 }
@@ -85,7 +86,8 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
     let (ok, out) = asm(&["serve", "--port", "0"], &[("DATABASE_URL", "mysql://x@127.0.0.1/x")]);
     assert!(!ok);
     assert!(out.contains("DATABASE_URL"), "{out}");
-    let (ok, out) = asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
+    let (ok, out) =
+        asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
     assert!(!ok);
     assert!(out.contains("BCRYPT_COST"), "{out}");
 }

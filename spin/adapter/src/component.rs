@@ -37,7 +37,9 @@ thread_local! {
 fn pg_error(e: pg4::PgError) -> StoreError {
     match e {
         pg4::PgError::ConnectionFailed(m) => crate::pg::connection_failed(&m),
-        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => crate::pg::db_error(&db.code, &db.extras, &db.message),
+        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => {
+            crate::pg::db_error(&db.code, &db.extras, &db.message)
+        }
         pg4::PgError::QueryFailed(pg4::QueryError::Text(t)) => crate::pg::query_failed(&t),
         pg4::PgError::BadParameter(m) | pg4::PgError::ValueConversionFailed(m) | pg4::PgError::Other(m) => {
             crate::pg::other(&m)

@@ -43,7 +43,11 @@ mod tests {
         let london = lookup(&reader, "81.2.69.160").unwrap();
         assert_eq!(
             london,
-            Location { city: Some("London".into()), country: Some("United Kingdom".into()), country_code: Some("GB".into()) }
+            Location {
+                city: Some("London".into()),
+                country: Some("United Kingdom".into()),
+                country_code: Some("GB".into())
+            }
         );
         let de = lookup(&reader, "2001:db8::1").unwrap();
         assert_eq!((de.city, de.country.as_deref()), (None, Some("Germany")));

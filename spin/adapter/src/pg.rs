@@ -3,8 +3,8 @@
 //! the native host runs; parameters and columns are typed the same way (uuid ids, Unix ms as
 //! `float8` in and `int8` out), so both hosts read and write identical rows.
 
-use crate::bindings::exports::asm::auth::types::{LoginAttempt, NewUser, StoreError, User};
 use crate::StoreResult;
+use crate::bindings::exports::asm::auth::types::{LoginAttempt, NewUser, StoreError, User};
 use asm_store_queries::postgres as q;
 
 /// A statement parameter, as Spin binds it.
@@ -167,7 +167,9 @@ pub fn first_user(rows: &Rows) -> StoreResult<Option<User>> {
 
 /// The user `INSERT … RETURNING` gave back (`fetch_one` natively: no row is an error).
 pub fn created_user(rows: &Rows) -> StoreResult<User> {
-    first_user(rows)?.ok_or_else(|| StoreError::Internal("postgres: no rows returned by a query that expected to return at least one row".into()))
+    first_user(rows)?.ok_or_else(|| {
+        StoreError::Internal("postgres: no rows returned by a query that expected to return at least one row".into())
+    })
 }
 
 /// The attempts of one page and the total the window function counted (0 for an empty page).
@@ -359,7 +361,8 @@ mod tests {
 
     #[test]
     fn errors_map_like_the_native_store() {
-        let extras = |c: &str| vec![("table".to_string(), "users".to_string()), ("constraint".to_string(), c.to_string())];
+        let extras =
+            |c: &str| vec![("table".to_string(), "users".to_string()), ("constraint".to_string(), c.to_string())];
         assert_eq!(db_error("23505", &extras("users_email_key"), "dup"), StoreError::Conflict("email".into()));
         assert_eq!(db_error("23505", &extras("users_username_key"), "dup"), StoreError::Conflict("username".into()));
         assert_eq!(db_error("23505", &[], "dup"), StoreError::Conflict("unknown".into()));
@@ -368,7 +371,10 @@ mod tests {
         assert!(matches!(db_error("42P01", &[], "no such table"), StoreError::Internal(_)));
         assert!(matches!(connection_failed("address postgres://h:1 is not permitted"), StoreError::Unavailable(_)));
         assert!(matches!(query_failed("Error { kind: Closed, cause: None }"), StoreError::Unavailable(_)));
-        assert!(matches!(query_failed("Error { kind: Io, cause: Some(Os { code: 104 }) }"), StoreError::Unavailable(_)));
+        assert!(matches!(
+            query_failed("Error { kind: Io, cause: Some(Os { code: 104 }) }"),
+            StoreError::Unavailable(_)
+        ));
         assert!(matches!(query_failed("Error { kind: FromSql(0), cause: Some(WrongType) }"), StoreError::Internal(_)));
         assert!(matches!(other("bad parameter"), StoreError::Internal(_)));
     }

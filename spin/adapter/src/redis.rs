@@ -5,8 +5,8 @@
 //! can share one Redis. Spin's `execute` flattens nested replies into one list; every script
 //! already returns a flat one.
 
-use crate::bindings::exports::asm::auth::types::{Attempts, Session, StoreError};
 use crate::StoreResult;
+use crate::bindings::exports::asm::auth::types::{Attempts, Session, StoreError};
 use asm_store_queries::redis as q;
 
 /// A command argument, as Spin passes it (`RedisParameter`).
@@ -89,7 +89,10 @@ pub fn session_reply(reply: Vec<Reply>, now: i64) -> StoreResult<Option<Session>
     let [data, la] = <[Reply; 2]>::try_from(reply).map_err(|r| unexpected("HMGET", &r))?;
     let Some(data) = opt_string(data)? else { return Ok(None) };
     let la = match opt_string(la)? {
-        Some(l) => Some(l.parse::<i64>().map_err(|_| StoreError::Internal(format!("redis: last activity {l:?} is not an integer")))?),
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| StoreError::Internal(format!("redis: last activity {l:?} is not an integer")))?,
+        ),
         None => None,
     };
     let s = decode(&data, la)?;
@@ -186,8 +189,7 @@ pub fn u32_reply(reply: Vec<Reply>) -> StoreResult<u32> {
 
 /// A stored session, with its separately kept last activity when there is one.
 fn decode(data: &str, last_activity: Option<i64>) -> StoreResult<Session> {
-    let mut s: Session =
-        serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
+    let mut s: Session = serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
     if let Some(la) = last_activity {
         s.last_activity = la;
     }
@@ -197,7 +199,9 @@ fn decode(data: &str, last_activity: Option<i64>) -> StoreResult<Session> {
 fn opt_string(r: Reply) -> StoreResult<Option<String>> {
     match r {
         Reply::Nil => Ok(None),
-        Reply::Bytes(b) => String::from_utf8(b).map(Some).map_err(|_| StoreError::Internal("redis: reply is not UTF-8".into())),
+        Reply::Bytes(b) => {
+            String::from_utf8(b).map(Some).map_err(|_| StoreError::Internal("redis: reply is not UTF-8".into()))
+        }
         Reply::Status(s) => Ok(Some(s)),
         Reply::Int(n) => Ok(Some(n.to_string())),
     }
@@ -294,7 +298,10 @@ mod tests {
         });
         assert_eq!(json, expected);
         let text = serde_json::to_string(&session(30)).unwrap();
-        assert!(text.starts_with(r#"{"id":"pub1","token_hash":"ab12","user_id":"u1""#), "WIT field order, as natively: {text}");
+        assert!(
+            text.starts_with(r#"{"id":"pub1","token_hash":"ab12","user_id":"u1""#),
+            "WIT field order, as natively: {text}"
+        );
     }
 
     #[test]
@@ -310,7 +317,15 @@ mod tests {
         assert_eq!(serde_json::from_slice::<Session>(json).unwrap(), s);
         assert_eq!(
             cmd.args[5..].to_vec(),
-            vec![Arg::Int(600), Arg::text("ab12"), Arg::Int(1_000), Arg::Int(400), Arg::Int(20), Arg::Int(3), Arg::text("asm:session:")]
+            vec![
+                Arg::Int(600),
+                Arg::text("ab12"),
+                Arg::Int(1_000),
+                Arg::Int(400),
+                Arg::Int(20),
+                Arg::Int(3),
+                Arg::text("asm:session:")
+            ]
         );
         assert_eq!(create_session("asm:", &s, 3, 1_000).unwrap(), None, "an expired session is not stored");
     }
@@ -332,11 +347,15 @@ mod tests {
         assert!(session_reply(vec![bytes("{")], 0).is_err());
 
         // list: pairs; a pair without data is skipped, a bad last activity ignored.
-        let list = sessions_reply(vec![bytes(&json), bytes("5"), Reply::Nil, Reply::Nil, bytes(&json), bytes("x")]).unwrap();
+        let list =
+            sessions_reply(vec![bytes(&json), bytes("5"), Reply::Nil, Reply::Nil, bytes(&json), bytes("x")]).unwrap();
         assert_eq!(list.iter().map(|s| s.last_activity).collect::<Vec<_>>(), vec![5, 20]);
         assert_eq!(sessions_reply(vec![]).unwrap(), vec![]);
 
-        assert_eq!(attempts_reply(vec![Reply::Int(3), Reply::Int(900)]).unwrap(), Attempts { count: 3, retry_after_ms: 900 });
+        assert_eq!(
+            attempts_reply(vec![Reply::Int(3), Reply::Int(900)]).unwrap(),
+            Attempts { count: 3, retry_after_ms: 900 }
+        );
         assert_eq!(attempts_reply(vec![Reply::Int(1), Reply::Int(-2)]).unwrap().retry_after_ms, 0);
         assert_eq!(attempts_reply(vec![Reply::Int(i64::MAX), Reply::Int(1)]).unwrap().count, u32::MAX);
         assert!(attempts_reply(vec![Reply::Int(1)]).is_err());
@@ -356,7 +375,10 @@ mod tests {
         assert_eq!(t.args[1..], [Arg::Int(1), Arg::text("p:session:h"), Arg::Int(50), Arg::Int(600)]);
         assert_eq!(touch_session("p:", "h", 50, 400, 400), Touch::Delete("p:session:h".into()));
         let d = delete_session("p:", "u", "h");
-        assert_eq!(d.args[1..], [Arg::Int(2), Arg::text("p:session:h"), Arg::text("p:user-sessions:u"), Arg::text("h")]);
+        assert_eq!(
+            d.args[1..],
+            [Arg::Int(2), Arg::text("p:session:h"), Arg::text("p:user-sessions:u"), Arg::text("h")]
+        );
         let d = delete_other_sessions("p:", "u", "");
         assert_eq!(d.args[1..], [Arg::Int(1), Arg::text("p:user-sessions:u"), Arg::text(""), Arg::text("p:session:")]);
         let l = list_sessions("p:", "u", 9);
@@ -374,8 +396,14 @@ mod tests {
     fn errors_map_like_the_native_store() {
         assert!(matches!(command_failed("Connection refused (os error 111)"), StoreError::Unavailable(_)));
         assert!(matches!(command_failed("broken pipe"), StoreError::Unavailable(_)));
-        assert!(matches!(command_failed("ERR user_script:1: Script attempted to access nonexistent global"), StoreError::Internal(_)));
-        assert!(matches!(command_failed("WRONGTYPE Operation against a key holding the wrong kind of value"), StoreError::Internal(_)));
+        assert!(matches!(
+            command_failed("ERR user_script:1: Script attempted to access nonexistent global"),
+            StoreError::Internal(_)
+        ));
+        assert!(matches!(
+            command_failed("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            StoreError::Internal(_)
+        ));
         assert!(matches!(connect_failed("refused"), StoreError::Unavailable(_)));
         assert!(matches!(invalid_address(), StoreError::Internal(_)));
     }

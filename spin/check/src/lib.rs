@@ -89,8 +89,7 @@ pub fn compose_like_spin(component_id: &str, auth: &[u8], dependency: &str, dep:
     let auth_id = graph.register_package(auth_pkg)?;
     let auth_inst = graph.instantiate(auth_id);
 
-    let matched: Vec<String> =
-        graph.types()[auth_world].imports.keys().filter(|i| name.matches(i)).cloned().collect();
+    let matched: Vec<String> = graph.types()[auth_world].imports.keys().filter(|i| name.matches(i)).cloned().collect();
     if matched.is_empty() {
         bail!("dependency '{dependency}' doesn't match any imports of component '{component_id}'");
     }
@@ -109,11 +108,9 @@ pub fn compose_like_spin(component_id: &str, auth: &[u8], dependency: &str, dep:
             bail!("dependency '{dependency}' doesn't export '{import}' to satisfy import '{import}'");
         };
         let import_ty = graph.types()[auth_world].imports[import];
-        SubtypeChecker::new(&mut cache)
-            .is_subtype(export_ty, graph.types(), import_ty, graph.types())
-            .with_context(|| {
-                format!("dependency '{dependency}' exports '{import}' which is not compatible with import '{import}'")
-            })?;
+        SubtypeChecker::new(&mut cache).is_subtype(export_ty, graph.types(), import_ty, graph.types()).with_context(
+            || format!("dependency '{dependency}' exports '{import}' which is not compatible with import '{import}'"),
+        )?;
         arguments.push((import.clone(), graph.alias_instance_export(dep_inst, import)?));
     }
     for (import, node) in arguments {
@@ -232,7 +229,10 @@ impl Manifest {
         let Some(deps) = self.component(id)?.get("dependencies").and_then(|d| d.as_table()) else { return Ok(vec![]) };
         deps.iter()
             .map(|(name, dep)| {
-                let path = dep.get("path").and_then(|p| p.as_str()).with_context(|| format!("dependency {name:?} has no `path`"))?;
+                let path = dep
+                    .get("path")
+                    .and_then(|p| p.as_str())
+                    .with_context(|| format!("dependency {name:?} has no `path`"))?;
                 Ok((name.clone(), path.to_string()))
             })
             .collect()
@@ -258,8 +258,13 @@ mod tests {
     #[test]
     fn versions_are_compared_within_their_semver_line() {
         let p = Platform::from_names(
-            ["wasi:io/poll@0.2.6", "wasi:io/poll@0.2.0", "fermyon:spin/redis@2.0.0", "wasi:keyvalue/store@0.2.0-draft2"]
-                .map(String::from),
+            [
+                "wasi:io/poll@0.2.6",
+                "wasi:io/poll@0.2.0",
+                "fermyon:spin/redis@2.0.0",
+                "wasi:keyvalue/store@0.2.0-draft2",
+            ]
+            .map(String::from),
         );
         assert!(p.provides("wasi:io/poll@0.2.4"));
         assert!(p.provides("wasi:io/poll@0.2.6"));

@@ -126,9 +126,10 @@ fn vendored_platform_wit_matches_the_spin_sdk_crate() {
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
-    let Some(sdk) = home.and_then(|h| std::fs::read_dir(h.join("registry/src")).ok()).and_then(|dirs| {
-        dirs.flatten().map(|d| d.path().join("spin-sdk-5.2.0/wit")).find(|p| p.is_dir())
-    }) else {
+    let Some(sdk) = home
+        .and_then(|h| std::fs::read_dir(h.join("registry/src")).ok())
+        .and_then(|dirs| dirs.flatten().map(|d| d.path().join("spin-sdk-5.2.0/wit")).find(|p| p.is_dir()))
+    else {
         eprintln!("skipped: spin-sdk 5.2.0 is not in the local Cargo registry");
         return;
     };
@@ -143,7 +144,8 @@ fn vendored_platform_wit_matches_the_spin_sdk_crate() {
                 continue;
             }
             let rel = path.strip_prefix(&vendored).unwrap();
-            let theirs = std::fs::read(sdk.join(rel)).unwrap_or_else(|_| panic!("{} is not in {}", rel.display(), sdk.display()));
+            let theirs = std::fs::read(sdk.join(rel))
+                .unwrap_or_else(|_| panic!("{} is not in {}", rel.display(), sdk.display()));
             assert!(std::fs::read(&path).unwrap() == theirs, "{} differs from {}", rel.display(), sdk.display());
             compared += 1;
         }
