@@ -270,7 +270,14 @@ fn build(r: &Req, host: &MemoryHost) -> Request {
     req
 }
 
-fn check(r: &Req, req: &Request, resp: &http::Response, live_before: &[String], sessions_before: usize, host: &MemoryHost) {
+fn check(
+    r: &Req,
+    req: &Request,
+    resp: &http::Response,
+    live_before: &[String],
+    sessions_before: usize,
+    host: &MemoryHost,
+) {
     let status = resp.status;
     assert!(
         matches!(status, 200 | 201 | 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 503),
@@ -448,7 +455,8 @@ impl Host for MemoryHost {
     }
     fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         self.up()?;
-        let all: Vec<LoginAttempt> = self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
+        let all: Vec<LoginAttempt> =
+            self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
         let total = all.len() as u64;
         Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
     }
@@ -462,7 +470,8 @@ impl Host for MemoryHost {
         self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
         let mut evicted = Vec::new();
         if max > 0 {
-            let mut mine: Vec<Session> = self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
+            let mut mine: Vec<Session> =
+                self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
             mine.sort_by_key(|x| x.last_activity);
             while mine.len() > max as usize {
                 let old = mine.remove(0);
