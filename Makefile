@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host run run-prod test test-node api-fuzz soak soak-smoke services \
+.PHONY: setup build build-guest build-host build-test-components run run-prod test test-node api-fuzz soak soak-smoke services \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -24,6 +24,10 @@ build-guest: setup
 build-host:
 	$(CARGO) build --release -p asm-host
 
+# Components that exist only for the tests (host/tests/fault-component: traps, loops, hoards).
+build-test-components: setup
+	$(CARGO) build -p asm-fault-component --target $(WASM_TARGET) --profile wasm
+
 services:
 	@scripts/services.sh check
 
@@ -35,8 +39,8 @@ run-prod: build migrate-up
 
 # Unit tests of the logic natively, then the real component in the real host against
 # PostgreSQL and Redis over HTTP. One release build serves every test.
-test: build-guest services
-	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-guest -p asm-store-queries -p asm-host
+test: build-guest build-test-components services
+	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-stores -p asm-guest -p asm-host
 	$(MAKE) api-fuzz
 	$(MAKE) soak-smoke
 	$(MAKE) spin-check
@@ -81,7 +85,7 @@ fmt:
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release -p asm-host -p asm-guest --all-targets -- -D warnings
+	$(CARGO) clippy --release -p asm-contract -p asm-stores -p asm-host -p asm-guest --all-targets -- -D warnings
 	$(CARGO) clippy -p asm-guest --target $(WASM_TARGET) --profile wasm -- -D warnings
 
 clean:

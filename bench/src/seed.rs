@@ -1,10 +1,10 @@
 //! The stores around a run: the fresh PostgreSQL database, users and sessions made over HTTP,
-//! sessions written straight into Redis in pipelines (the layout of `asm_store_queries::redis`),
+//! sessions written straight into Redis in pipelines (the layout of `asm_stores::redis`),
 //! and the clean-up of both.
 
 use crate::load;
 use anyhow::{Context as _, bail};
-use asm_store_queries::redis as layout;
+use asm_stores::redis::Keys;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -79,10 +79,9 @@ pub async fn delete_keys(conn: &mut MultiplexedConnection, prefix: &str) -> anyh
 
 /// The stored JSON of the session behind `token`, as the host wrote it at login.
 pub async fn stored_session(conn: &mut MultiplexedConnection, prefix: &str, token: &str) -> anyhow::Result<Value> {
-    let key = layout::session_key(prefix, &hex::encode(Sha256::digest(token.as_bytes())));
+    let key = Keys::new(prefix).session(&hex::encode(Sha256::digest(token.as_bytes())));
     let data: Option<String> = redis::cmd("HGET").arg(&key).arg("data").query_async(conn).await?;
-    let data =
-        data.with_context(|| format!("no session at {key}: is the Redis layout still asm_store_queries::redis?"))?;
+    let data = data.with_context(|| format!("no session at {key}: is the Redis layout still asm_stores::redis?"))?;
     Ok(serde_json::from_str(&data)?)
 }
 
@@ -103,8 +102,9 @@ pub async fn write_sessions(
     let mut pipe = redis::pipe();
     let (mut commands, mut written) = (0usize, 0u64);
     let mut in_flight = tokio::task::JoinSet::new();
+    let keys = Keys::new(prefix);
     for (user_id, count) in owners {
-        let index = layout::index_key(prefix, &user_id);
+        let index = keys.index(&user_id);
         for _ in 0..count {
             let hash = hex::encode(Sha256::digest(format!("{tag}:{written}")));
             session["id"] = json!(format!("{tag}-{written}"));
@@ -113,7 +113,7 @@ pub async fn write_sessions(
             session["created_at"] = json!(now);
             session["last_activity"] = json!(now);
             session["expires_at"] = json!(expires);
-            let key = layout::session_key(prefix, &hash);
+            let key = keys.session(&hash);
             pipe.cmd("HSET").arg(&key).arg("data").arg(session.to_string()).arg("la").arg(now).ignore();
             pipe.cmd("PEXPIRE").arg(&key).arg(SESSION_LIFETIME_MS).ignore();
             pipe.cmd("ZADD").arg(&index).arg(expires).arg(&hash).ignore();

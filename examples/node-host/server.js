@@ -41,7 +41,6 @@ export const GUEST_VARS = [
   'PASSWORD_CHANGE_ENDS_SESSIONS',
   'TRUSTED_PROXIES',
   'ALLOWED_ORIGINS',
-  'ASM_FAULT_ROUTES',
 ];
 
 /** Defaults of this example where they differ from the component's own. */

@@ -12,11 +12,6 @@
 //   (the generated code reads `e.payload`; a plain `Error` without one escapes through the guest
 //   like a trap, which is why every operation below is wrapped in `op`).
 //
-// The objects also carry the operations the contract is gaining (update-password, login
-// history, touch-session, delete-other-sessions, uncount-attempt, create-session's
-// max-sessions): the bindings take only the functions the component imports, so one file
-// serves both the older and the newer component.
-//
 // Every operation is synchronous, so it runs to completion before any other JavaScript (and so
 // before any other request) sees the state: each one is atomic, like the Lua scripts of the
 // Redis store and the statements of the PostgreSQL store. Data lives as long as the process.
@@ -61,7 +56,8 @@ const key = (s) => String(s).toLowerCase();
 /** user id -> login attempts, oldest first; ids count up like PostgreSQL's bigserial. */
 const loginHistory = new Map();
 let loginSeq = 0;
-const OUTCOMES = new Set(['success', 'invalid_credentials', 'locked']);
+// The WIT enum `login-outcome`, as jco passes its cases.
+const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked']);
 /** Memory bound of this example: older entries beyond this many per user are dropped. */
 const MAX_HISTORY = 1000;
 

@@ -187,7 +187,7 @@ test('update-password and the login history', () => {
     location: 'Local',
     at,
   });
-  userStore.recordLoginAttempt(attempt('invalid_credentials', 1000n));
+  userStore.recordLoginAttempt(attempt('invalid-credentials', 1000n));
   userStore.recordLoginAttempt(attempt('success', 2000n));
   userStore.recordLoginAttempt(attempt('success', 2000n));
   userStore.recordLoginAttempt({ ...attempt('success', 3000n), userId: 'unknown' }); // not kept

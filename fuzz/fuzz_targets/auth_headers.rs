@@ -4,7 +4,7 @@
 #![no_main]
 
 use asm_guest::http::Request;
-use asm_guest::routes::{bearer_token, cookie_value};
+use asm_guest::auth::{bearer_token, cookie_value};
 use asm_guest::token::{self, TOKEN_BYTES, TOKEN_LEN};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -49,6 +49,7 @@ fn check_token(t: &str) {
         assert_eq!(bytes.len(), TOKEN_BYTES);
         assert_eq!(token::encode(&bytes), t, "non-canonical token accepted");
     }
-    let h = token::hash(t);
+    let h = token::hex_sha256(t.as_bytes());
     assert!(h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(token::SessionToken::parse(t).map(|p| p.hash().into_string()), token::well_formed(t).then_some(h));
 }

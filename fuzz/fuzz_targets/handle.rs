@@ -1,5 +1,5 @@
-//! The whole router, `asm_guest::handle`, on sequences of arbitrary requests against an
-//! in-memory host that starts with one user and one live session. Requests are built from
+//! The whole router, `asm_guest::handle`, on sequences of arbitrary requests against the
+//! in-memory reference store, which starts with one user and one live session. Requests are built from
 //! structured choices (known methods, routes, headers, bodies, the seeded or the latest
 //! token) with arbitrary text wherever the service reads text, so every route is reached.
 //!
@@ -11,16 +11,17 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use asm_contract::*;
+use asm_guest::auth::{bearer_token, cookie_value};
 use asm_guest::config::Settings;
 use asm_guest::http::{self, Request};
-use asm_guest::routes::{bearer_token, cookie_value};
-use asm_guest::store::*;
-use asm_guest::{password, token};
+use asm_guest::token::{self, SessionToken};
+use asm_guest::{Host, System, password};
+use asm_stores::memory::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const EMAIL: &str = "alice@example.com";
@@ -72,7 +73,6 @@ enum Path<'a> {
     Logins,
     Healthz,
     Readyz,
-    Fault(&'a str),
     Raw(&'a str),
 }
 
@@ -141,20 +141,20 @@ impl Known<'_> {
 
 fuzz_target!(|input: Input| {
     let settings = settings(input.settings);
-    let host = MemoryHost::seeded();
+    let host = Fixture::seeded();
     for req in input.requests.iter().take(MAX_REQUESTS) {
-        host.now.set(host.now.get() + i64::from(req.advance_ms));
-        host.down.set(req.store_down);
+        host.now.fetch_add(i64::from(req.advance_ms), Ordering::SeqCst);
+        host.store.set_unavailable(req.store_down);
         let request = build(req, &host);
         let live_before: Vec<String> = host.live_hashes();
-        let sessions_before = host.sessions.borrow().len();
-        let resp = asm_guest::handle(&request, &host, &settings);
+        let sessions_before = host.store.stored_sessions().len();
+        let resp = complete(asm_guest::handle(&request, &host.host(), &settings));
         check(req, &request, &resp, &live_before, sessions_before, &host);
         if trace() {
             eprintln!("trace: {} {} -> {}", request.method, request.path, resp.status);
         }
         if let Some(token) = issued_token(&resp) {
-            host.latest_token.replace(token);
+            *host.latest_token.lock().unwrap() = token;
         }
     }
 });
@@ -184,7 +184,6 @@ fn settings(bits: u8) -> Settings {
         s.allowed_origins = vec!["https://app.example.com".into()];
     }
     if bits & 32 != 0 {
-        s.production = true;
         s.cookie_secure = true;
     }
     if bits & 64 != 0 {
@@ -194,7 +193,7 @@ fn settings(bits: u8) -> Settings {
     s
 }
 
-fn build(r: &Req, host: &MemoryHost) -> Request {
+fn build(r: &Req, host: &Fixture) -> Request {
     let method = match r.method {
         Method::Get => "GET",
         Method::Post => "POST",
@@ -215,7 +214,6 @@ fn build(r: &Req, host: &MemoryHost) -> Request {
         Path::Logins => "/auth/user/logins".to_string(),
         Path::Healthz => "/healthz".to_string(),
         Path::Readyz => "/readyz".to_string(),
-        Path::Fault(rest) => format!("/__fault/{rest}"),
         Path::Raw(p) => p.to_string(),
     };
     let target = match r.query {
@@ -276,7 +274,7 @@ fn check(
     resp: &http::Response,
     live_before: &[String],
     sessions_before: usize,
-    host: &MemoryHost,
+    host: &Fixture,
 ) {
     let status = resp.status;
     assert!(
@@ -299,19 +297,19 @@ fn check(
     if authenticated && (200..300).contains(&status) {
         let presented = [bearer_token(req), cookie_value(req, "session_token")];
         assert!(
-            presented.iter().flatten().any(|t| live_before.contains(&token::hash(t))),
+            presented.iter().flatten().any(|t| live_before.contains(&token::hex_sha256(t.as_bytes()))),
             "{status} on {} without the token of a live session: {req:?}",
             req.path
         );
     }
     if req.method == "POST" && req.path == "/auth/login" {
-        let sessions_after = host.sessions.borrow().len();
+        let stored = host.store.stored_sessions();
         if status == 200 {
             let t = issued_token(resp).expect("a login sets the session cookie");
-            assert!(token::well_formed(&t));
-            assert!(host.sessions.borrow().contains_key(&token::hash(&t)), "the cookie names no session");
+            let t = SessionToken::parse(&t).expect("a well-formed token");
+            assert!(stored.iter().any(|s| s.token_hash == t.hash().as_str()), "the cookie names no session");
         } else {
-            assert_eq!(sessions_after, sessions_before, "a refused login changed the sessions");
+            assert_eq!(stored.len(), sessions_before, "a refused login changed the sessions");
             assert!(resp.header("set-cookie").is_none(), "a refused login set a cookie");
         }
     }
@@ -324,18 +322,22 @@ fn issued_token(resp: &http::Response) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 
-/// A minimal in-memory store, like the guest's own unit tests use.
-#[derive(Default)]
-struct MemoryHost {
-    users: RefCell<Vec<User>>,
-    sessions: RefCell<HashMap<String, Session>>,
-    attempts: RefCell<HashMap<String, u32>>,
-    history: RefCell<Vec<LoginAttempt>>,
-    now: Cell<i64>,
-    seed: Cell<u8>,
-    down: Cell<bool>,
-    latest_token: RefCell<String>,
-    latest_session: RefCell<String>,
+/// The reference store, a clock the input moves, and randomness from a counter.
+struct Fixture {
+    store: MemoryStore,
+    now: Arc<AtomicI64>,
+    seed: AtomicU8,
+    latest_token: std::sync::Mutex<String>,
+    latest_session: std::sync::Mutex<String>,
+}
+
+impl System for Fixture {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+    fn random_bytes(&self, len: usize) -> Vec<u8> {
+        vec![self.seed.fetch_add(1, Ordering::SeqCst).wrapping_add(1); len]
+    }
 }
 
 fn seeded_hash() -> &'static str {
@@ -347,44 +349,49 @@ fn seeded_token() -> String {
     token::encode(&[0x5a; token::TOKEN_BYTES])
 }
 
-impl MemoryHost {
-    fn seeded() -> MemoryHost {
-        let h = MemoryHost::default();
-        h.now.set(START_MS);
-        h.users.borrow_mut().push(User {
-            id: "u1".into(),
+impl Fixture {
+    fn seeded() -> Fixture {
+        let now = Arc::new(AtomicI64::new(START_MS));
+        let clock = now.clone();
+        let store = MemoryStore::with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+        let new = NewUser {
             email: EMAIL.into(),
             username: USERNAME.into(),
             full_name: "Alice".into(),
             password_hash: seeded_hash().to_string(),
-            created_at: START_MS,
-            last_login: None,
-        });
+        };
+        let user = complete(store.create_user(new)).expect("the seeded user");
         let token = seeded_token();
-        h.sessions.borrow_mut().insert(
-            token::hash(&token),
-            Session {
-                id: "s0".into(),
-                token_hash: token::hash(&token),
-                user_id: "u1".into(),
-                ip_address: "127.0.0.1".into(),
-                user_agent: String::new(),
-                device: Default::default(),
-                location: "Local".into(),
-                created_at: START_MS,
-                last_activity: START_MS,
-                expires_at: START_MS + 24 * 3600 * 1000,
-            },
-        );
-        h.latest_token.replace(token);
-        h.latest_session.replace("s0".into());
-        h
+        let session = Session {
+            id: "s0".into(),
+            token_hash: token::hex_sha256(token.as_bytes()),
+            user_id: user.id,
+            ip_address: "127.0.0.1".into(),
+            user_agent: String::new(),
+            device: Default::default(),
+            location: "Local".into(),
+            created_at: START_MS,
+            last_activity: START_MS,
+            expires_at: START_MS + 24 * 3600 * 1000,
+        };
+        complete(store.create_session(session, 0)).expect("the seeded session");
+        Fixture {
+            store,
+            now,
+            seed: AtomicU8::new(0),
+            latest_token: std::sync::Mutex::new(token),
+            latest_session: std::sync::Mutex::new("s0".into()),
+        }
+    }
+
+    fn host(&self) -> Host<'_> {
+        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, system: self }
     }
 
     fn token(&self, r: &Ref) -> String {
         match r {
             Ref::Seeded => seeded_token(),
-            Ref::Latest => self.latest_token.borrow().clone(),
+            Ref::Latest => self.latest_token.lock().unwrap().clone(),
             Ref::Raw(s) => s.to_string(),
         }
     }
@@ -392,149 +399,14 @@ impl MemoryHost {
     fn session_id(&self, r: &Ref) -> String {
         match r {
             Ref::Seeded => "s0".into(),
-            Ref::Latest => self.latest_session.borrow().clone(),
+            Ref::Latest => self.latest_session.lock().unwrap().clone(),
             Ref::Raw(s) => s.to_string(),
         }
     }
 
     /// Hashes of the sessions the service should still accept.
     fn live_hashes(&self) -> Vec<String> {
-        let now = self.now.get();
-        self.sessions.borrow().values().filter(|s| s.expires_at > now).map(|s| s.token_hash.clone()).collect()
-    }
-
-    fn up(&self) -> StoreResult<()> {
-        if self.down.get() { Err(StoreError::Unavailable("down".into())) } else { Ok(()) }
-    }
-}
-
-impl Host for MemoryHost {
-    fn create_user(&self, u: NewUser) -> StoreResult<User> {
-        self.up()?;
-        let mut users = self.users.borrow_mut();
-        if users.iter().any(|x| x.email == u.email) {
-            return Err(StoreError::Conflict("email".into()));
-        }
-        if users.iter().any(|x| x.username.eq_ignore_ascii_case(&u.username)) {
-            return Err(StoreError::Conflict("username".into()));
-        }
-        let user = User {
-            id: format!("u{}", users.len() + 1),
-            email: u.email,
-            username: u.username,
-            full_name: u.full_name,
-            password_hash: u.password_hash,
-            created_at: self.now.get(),
-            last_login: None,
-        };
-        users.push(user.clone());
-        Ok(user)
-    }
-    fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.up()?;
-        Ok(self.users.borrow().iter().find(|u| u.email == email).cloned())
-    }
-    fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.up()?;
-        Ok(self.users.borrow().iter().find(|u| u.id == id).cloned())
-    }
-    fn record_login(&self, id: &str, at: i64) -> StoreResult<()> {
-        self.up()?;
-        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.last_login = Some(at));
-        Ok(())
-    }
-    fn update_password(&self, id: &str, hash: &str) -> StoreResult<()> {
-        self.up()?;
-        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.password_hash = hash.to_string());
-        Ok(())
-    }
-    fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
-        self.up()?;
-        self.history.borrow_mut().push(a);
-        Ok(())
-    }
-    fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
-        self.up()?;
-        let all: Vec<LoginAttempt> =
-            self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
-        let total = all.len() as u64;
-        Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
-    }
-    fn ping_users(&self) -> StoreResult<()> {
-        self.up()
-    }
-    fn create_session(&self, s: Session, max: u32) -> StoreResult<Vec<String>> {
-        self.up()?;
-        let user = s.user_id.clone();
-        self.latest_session.replace(s.id.clone());
-        self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
-        let mut evicted = Vec::new();
-        if max > 0 {
-            let mut mine: Vec<Session> =
-                self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
-            mine.sort_by_key(|x| x.last_activity);
-            while mine.len() > max as usize {
-                let old = mine.remove(0);
-                self.sessions.borrow_mut().remove(&old.token_hash);
-                evicted.push(old.id);
-            }
-        }
-        Ok(evicted)
-    }
-    fn get_session(&self, h: &str) -> StoreResult<Option<Session>> {
-        self.up()?;
-        Ok(self.sessions.borrow().get(h).cloned())
-    }
-    fn touch_session(&self, h: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
-        self.up()?;
-        assert!(keep_until >= at, "touch keeps a session until before now");
-        Ok(self.sessions.borrow_mut().get_mut(h).map(|s| s.last_activity = at).is_some())
-    }
-    fn delete_session(&self, _user: &str, h: &str) -> StoreResult<bool> {
-        self.up()?;
-        Ok(self.sessions.borrow_mut().remove(h).is_some())
-    }
-    fn delete_other_sessions(&self, user: &str, keep: &str) -> StoreResult<u32> {
-        self.up()?;
-        let mut sessions = self.sessions.borrow_mut();
-        let before = sessions.len();
-        sessions.retain(|h, s| s.user_id != user || h == keep);
-        Ok((before - sessions.len()) as u32)
-    }
-    fn list_sessions(&self, user: &str) -> StoreResult<Vec<Session>> {
-        self.up()?;
-        Ok(self.sessions.borrow().values().filter(|s| s.user_id == user).cloned().collect())
-    }
-    fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
-        self.up()?;
-        let mut a = self.attempts.borrow_mut();
-        let c = a.entry(key.to_string()).or_default();
-        *c += 1;
-        Ok(Attempts { count: *c, retry_after_ms: window_ms })
-    }
-    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
-        self.up()?;
-        if let Some(c) = self.attempts.borrow_mut().get_mut(key) {
-            *c = c.saturating_sub(1);
-        }
-        Ok(())
-    }
-    fn reset_attempts(&self, key: &str) -> StoreResult<()> {
-        self.up()?;
-        self.attempts.borrow_mut().remove(key);
-        Ok(())
-    }
-    fn ping_sessions(&self) -> StoreResult<()> {
-        self.up()
-    }
-    fn geo_lookup(&self, _ip: &str) -> Option<GeoLocation> {
-        None
-    }
-    fn now_ms(&self) -> i64 {
-        self.now.get()
-    }
-    fn random_bytes(&self, len: usize) -> Vec<u8> {
-        self.seed.set(self.seed.get().wrapping_add(1));
-        vec![self.seed.get(); len]
+        let now = self.now.load(Ordering::SeqCst);
+        self.store.stored_sessions().into_iter().filter(|s| s.expires_at > now).map(|s| s.token_hash).collect()
     }
 }

@@ -37,9 +37,10 @@ fn check(body: &[u8]) {
     let change = validation::password_change(body);
 
     if let Ok(r) = &registration {
-        assert_eq!(r.email, normalize_email(&r.email), "emails are stored normalised");
-        assert!(!r.email.is_empty() && r.email.len() <= EMAIL_MAX && r.email.contains('@'));
-        assert!(!r.email.chars().any(char::is_control));
+        let email = r.email.as_str();
+        assert_eq!(email, normalize_email(email), "emails are stored normalised");
+        assert!(!email.is_empty() && email.len() <= EMAIL_MAX && email.contains('@'));
+        assert!(!email.chars().any(char::is_control));
         let n = r.username.chars().count();
         assert!((USERNAME_MIN..=USERNAME_MAX).contains(&n), "username of {n} characters accepted");
         assert_eq!(r.username, r.username.trim());
@@ -57,9 +58,10 @@ fn check(body: &[u8]) {
         }
     }
     if let Ok(c) = &credentials {
-        assert!(!c.email.is_empty() && !c.password.is_empty());
-        assert!(c.email.len() <= EMAIL_MAX && !c.email.chars().any(char::is_control));
-        assert_eq!(c.email, normalize_email(&c.email));
+        let email = c.email.as_str();
+        assert!(!email.is_empty() && !c.password.is_empty());
+        assert!(email.len() <= EMAIL_MAX && !email.chars().any(char::is_control));
+        assert_eq!(email, normalize_email(email));
     }
     if let Ok(p) = &change {
         // Only presence is checked here; the route checks the new password for the account.

@@ -1,12 +1,39 @@
-//! Who is calling: the address the host reports and where it is.
+//! Where a request comes from: the address the host reports, the device and the place.
 
-use crate::store::GeoLocation;
+use crate::config::Settings;
+use crate::device;
+use crate::http::Request;
+use asm_contract::{Device, Geo, Location};
 use std::net::{IpAddr, SocketAddr};
 
 /// The header in which the host passes the connection's peer address (Spin's name for it).
 /// The native host removes any copy the client sent; Spin keeps it and appends its own, so
 /// readers take the last value.
 pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+
+/// The client of a request, as recorded with a session or a login attempt.
+pub struct Client<'r> {
+    pub ip: Option<IpAddr>,
+    pub user_agent: &'r str,
+    pub device: Device,
+    pub location: String,
+}
+
+impl<'r> Client<'r> {
+    pub fn of(req: &'r Request, settings: &Settings, geo: &dyn Geo) -> Client<'r> {
+        // The host appends its own value; on hosts that keep a client-sent copy (Spin), that
+        // copy comes first, so only the last value is believed.
+        let peer = req.header_values(CLIENT_ADDR_HEADER).last().and_then(parse_addr);
+        let ip = client_ip(peer, req.header_values("x-forwarded-for"), &settings.trusted_proxies);
+        let user_agent = device::truncate(req.header_str("user-agent").unwrap_or(""), device::MAX_USER_AGENT);
+        Client { ip, user_agent, device: device::parse(user_agent), location: location(ip, |ip| geo.lookup(ip)) }
+    }
+
+    /// The address as text, empty when unknown.
+    pub fn address(&self) -> String {
+        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
 
 /// Parses the host's client-address header: `ip:port`, `[v6]:port`, or a bare address.
 pub fn parse_addr(value: &str) -> Option<IpAddr> {
@@ -66,14 +93,14 @@ pub fn is_local(ip: IpAddr) -> bool {
 }
 
 /// `City, Country` for public addresses when the host knows, `Local` for local ones, else `Unknown`.
-pub fn location(ip: Option<IpAddr>, lookup: impl FnOnce(&str) -> Option<GeoLocation>) -> String {
+pub fn location(ip: Option<IpAddr>, lookup: impl FnOnce(&str) -> Option<Location>) -> String {
     let Some(ip) = ip else { return "Unknown".into() };
     if is_local(ip) {
         return "Local".into();
     }
     match lookup(&ip.to_string()) {
-        Some(GeoLocation { city: Some(city), country: Some(country), .. }) => format!("{city}, {country}"),
-        Some(GeoLocation { city: None, country: Some(country), .. }) => country,
+        Some(Location { city: Some(city), country: Some(country), .. }) => format!("{city}, {country}"),
+        Some(Location { city: None, country: Some(country), .. }) => country,
         _ => "Unknown".into(),
     }
 }
@@ -121,13 +148,13 @@ mod tests {
 
     #[test]
     fn public_addresses_use_the_lookup() {
-        let london = GeoLocation {
+        let london = Location {
             city: Some("London".into()),
             country: Some("United Kingdom".into()),
             country_code: Some("GB".into()),
         };
         assert_eq!(location("81.2.69.1".parse().ok(), |_| Some(london.clone())), "London, United Kingdom");
-        let country_only = GeoLocation { city: None, ..london };
+        let country_only = Location { city: None, ..london };
         assert_eq!(location("81.2.69.1".parse().ok(), |_| Some(country_only)), "United Kingdom");
         assert_eq!(location("8.8.8.8".parse().ok(), |_| None), "Unknown");
         assert_eq!(location(None, |_| None), "Unknown");

@@ -1,8 +1,12 @@
-//! The thin wasm layer: wasi-http in and out, and `store::Host` on the WIT imports.
+//! The thin wasm layer: wasi-http in and out, and the [`Host`] built from the WIT imports. The
+//! records are `asm_contract`'s own types (wit-bindgen `with`), and the store traits are
+//! implemented by forwarding each operation of `asm_contract::with_store_operations!` to its
+//! import, so nothing here changes when an operation is added.
 
 use crate::config::{SettingError, Settings};
+use crate::host::{Host, Os};
 use crate::http::{Body, MAX_BODY_BYTES, Request, Response};
-use crate::store::{self, StoreResult};
+use asm_contract::*;
 use std::sync::OnceLock;
 use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -18,10 +22,11 @@ wit_bindgen::generate!({
         "wasi:io/error@0.2.4": wasip2::io::error,
         "wasi:io/poll@0.2.4": wasip2::io::poll,
         "wasi:clocks/monotonic-clock@0.2.4": wasip2::clocks::monotonic_clock,
+        "asm:auth/types@0.1.0": asm_contract::types,
     },
 });
 
-use asm::auth::{geo, session_store, types as wit, user_store};
+use asm::auth::{geo, session_store, user_store};
 
 struct Component;
 export!(Component);
@@ -29,7 +34,11 @@ export!(Component);
 impl exports::wasi::http::incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let response = match settings() {
-            Ok(settings) => crate::handle(&read_request(request), &Imports, settings),
+            Ok(settings) => {
+                let host = Host { users: &Imports, sessions: &Imports, geo: &Imports, system: &Os };
+                // Every import answers before it returns, so the logic never waits.
+                complete(crate::handle(&read_request(request), &host, settings))
+            }
             Err(e) => {
                 eprintln!("configuration error: {e}");
                 crate::envelope::error(500, "Internal server error", "service misconfigured".into())
@@ -43,6 +52,77 @@ impl exports::wasi::http::incoming_handler::Guest for Component {
 fn settings() -> &'static Result<Settings, SettingError> {
     static SETTINGS: OnceLock<Result<Settings, SettingError>> = OnceLock::new();
     SETTINGS.get_or_init(Settings::from_env)
+}
+
+/// The stores and GeoIP of the host, through the imports.
+struct Imports;
+
+/// How an owned parameter is lent to an import (wit-bindgen imports borrow strings and records).
+trait Lend {
+    type Out<'a>
+    where
+        Self: 'a;
+    fn lend(&self) -> Self::Out<'_>;
+}
+
+macro_rules! lend_by_ref {
+    ($($t:ty => $out:ty),* $(,)?) => {$(
+        impl Lend for $t {
+            type Out<'a> = &'a $out;
+            fn lend(&self) -> &$out {
+                self
+            }
+        }
+    )*};
+}
+macro_rules! lend_by_value {
+    ($($t:ty),*) => {$(
+        impl Lend for $t {
+            type Out<'a> = $t;
+            fn lend(&self) -> $t {
+                *self
+            }
+        }
+    )*};
+}
+lend_by_ref!(String => str, NewUser => NewUser, Session => Session, LoginAttempt => LoginAttempt);
+lend_by_value!(u32, u64, i64, bool);
+
+impl Lend for UserId {
+    type Out<'a> = &'a str;
+    fn lend(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Lend for TokenHash {
+    type Out<'a> = &'a str;
+    fn lend(&self) -> &str {
+        self.as_str()
+    }
+}
+
+macro_rules! forward_to_imports {
+    ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
+        $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
+    })*) => {$(
+        #[async_trait::async_trait]
+        impl $Trait for Imports {
+            $(
+                async fn $op(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    $module::$op($($arg.lend()),*)
+                }
+            )*
+        }
+    )*};
+}
+
+with_store_operations!(forward_to_imports);
+
+impl Geo for Imports {
+    fn lookup(&self, ip: &str) -> Option<Location> {
+        geo::lookup(ip)
+    }
 }
 
 fn read_request(request: IncomingRequest) -> Request {
@@ -121,173 +201,4 @@ fn write_response(out: ResponseOutparam, response: Response) {
         }
     }
     let _ = OutgoingBody::finish(body, None);
-}
-
-/// `store::Host` on the component's imports.
-struct Imports;
-
-impl store::Host for Imports {
-    fn create_user(&self, u: store::NewUser) -> StoreResult<store::User> {
-        let new = wit::NewUser {
-            email: u.email,
-            username: u.username,
-            full_name: u.full_name,
-            password_hash: u.password_hash,
-        };
-        user_store::create_user(&new).map(user_from).map_err(error_from)
-    }
-    fn find_user_by_email(&self, email: &str) -> StoreResult<Option<store::User>> {
-        user_store::find_user_by_email(email).map(|u| u.map(user_from)).map_err(error_from)
-    }
-    fn find_user_by_id(&self, id: &str) -> StoreResult<Option<store::User>> {
-        user_store::find_user_by_id(id).map(|u| u.map(user_from)).map_err(error_from)
-    }
-    fn record_login(&self, user_id: &str, at: i64) -> StoreResult<()> {
-        user_store::record_login(user_id, at).map_err(error_from)
-    }
-    fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
-        user_store::update_password(user_id, password_hash).map_err(error_from)
-    }
-    fn record_login_attempt(&self, a: store::LoginAttempt) -> StoreResult<()> {
-        let attempt = wit::LoginAttempt {
-            id: a.id,
-            user_id: a.user_id,
-            outcome: a.outcome,
-            ip_address: a.ip_address,
-            user_agent: a.user_agent,
-            device_info: a.device_info,
-            location: a.location,
-            at: a.at,
-        };
-        user_store::record_login_attempt(&attempt).map_err(error_from)
-    }
-    fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<store::LoginPage> {
-        let page = user_store::list_login_attempts(user_id, offset, limit).map_err(error_from)?;
-        let attempts = page
-            .attempts
-            .into_iter()
-            .map(|a| store::LoginAttempt {
-                id: a.id,
-                user_id: a.user_id,
-                outcome: a.outcome,
-                ip_address: a.ip_address,
-                user_agent: a.user_agent,
-                device_info: a.device_info,
-                location: a.location,
-                at: a.at,
-            })
-            .collect();
-        Ok(store::LoginPage { attempts, total: page.total })
-    }
-    fn ping_users(&self) -> StoreResult<()> {
-        user_store::ping().map_err(error_from)
-    }
-    fn create_session(&self, s: store::Session, max_sessions: u32) -> StoreResult<Vec<String>> {
-        session_store::create_session(&session_to(s), max_sessions).map_err(error_from)
-    }
-    fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
-        session_store::touch_session(token_hash, at, keep_until).map_err(error_from)
-    }
-    fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
-        session_store::delete_other_sessions(user_id, keep_token_hash).map_err(error_from)
-    }
-    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
-        session_store::uncount_attempt(key).map_err(error_from)
-    }
-    fn get_session(&self, token_hash: &str) -> StoreResult<Option<store::Session>> {
-        session_store::get_session(token_hash).map(|s| s.map(session_from)).map_err(error_from)
-    }
-    fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool> {
-        session_store::delete_session(user_id, token_hash).map_err(error_from)
-    }
-    fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<store::Session>> {
-        session_store::list_sessions(user_id).map(|l| l.into_iter().map(session_from).collect()).map_err(error_from)
-    }
-    fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<store::Attempts> {
-        session_store::count_attempt(key, window_ms)
-            .map(|a| store::Attempts { count: a.count, retry_after_ms: a.retry_after_ms })
-            .map_err(error_from)
-    }
-    fn reset_attempts(&self, key: &str) -> StoreResult<()> {
-        session_store::reset_attempts(key).map_err(error_from)
-    }
-    fn ping_sessions(&self) -> StoreResult<()> {
-        session_store::ping().map_err(error_from)
-    }
-    fn geo_lookup(&self, ip: &str) -> Option<store::GeoLocation> {
-        geo::lookup(ip).map(|l| store::GeoLocation { city: l.city, country: l.country, country_code: l.country_code })
-    }
-    fn now_ms(&self) -> i64 {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        now.as_millis() as i64
-    }
-    fn random_bytes(&self, len: usize) -> Vec<u8> {
-        wasip2::random::random::get_random_bytes(len as u64)
-    }
-}
-
-fn user_from(u: wit::User) -> store::User {
-    store::User {
-        id: u.id,
-        email: u.email,
-        username: u.username,
-        full_name: u.full_name,
-        password_hash: u.password_hash,
-        created_at: u.created_at,
-        last_login: u.last_login,
-    }
-}
-
-fn session_to(s: store::Session) -> wit::Session {
-    let d = s.device;
-    wit::Session {
-        id: s.id,
-        token_hash: s.token_hash,
-        user_id: s.user_id,
-        ip_address: s.ip_address,
-        user_agent: s.user_agent,
-        device: wit::Device {
-            browser: d.browser,
-            browser_version: d.browser_version,
-            os: d.os,
-            os_version: d.os_version,
-            category: d.category,
-            summary: d.summary,
-        },
-        location: s.location,
-        created_at: s.created_at,
-        last_activity: s.last_activity,
-        expires_at: s.expires_at,
-    }
-}
-
-fn session_from(s: wit::Session) -> store::Session {
-    let d = s.device;
-    store::Session {
-        id: s.id,
-        token_hash: s.token_hash,
-        user_id: s.user_id,
-        ip_address: s.ip_address,
-        user_agent: s.user_agent,
-        device: store::Device {
-            browser: d.browser,
-            browser_version: d.browser_version,
-            os: d.os,
-            os_version: d.os_version,
-            category: d.category,
-            summary: d.summary,
-        },
-        location: s.location,
-        created_at: s.created_at,
-        last_activity: s.last_activity,
-        expires_at: s.expires_at,
-    }
-}
-
-fn error_from(e: wit::StoreError) -> store::StoreError {
-    match e {
-        wit::StoreError::Conflict(f) => store::StoreError::Conflict(f),
-        wit::StoreError::Unavailable(d) => store::StoreError::Unavailable(d),
-        wit::StoreError::Internal(d) => store::StoreError::Internal(d),
-    }
 }

@@ -1,6 +1,7 @@
 //! Settings the component reads from its environment (`wasi:cli/environment`), so every host
-//! configures it the same way. Unset or unreadable values fall back to the defaults below;
-//! the host validates the same variables at start-up and refuses to start on a bad one.
+//! configures it the same way. Unset or empty values take the defaults below; a value that is
+//! not understood is an error naming the variable: the native host refuses to start on it, and
+//! the component answers 500 ("service misconfigured") on hosts that do not check first.
 
 use std::time::Duration;
 
@@ -20,12 +21,10 @@ pub const VARS: &[&str] = &[
     "PASSWORD_CHANGE_ENDS_SESSIONS",
     "TRUSTED_PROXIES",
     "ALLOWED_ORIGINS",
-    "ASM_FAULT_ROUTES",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub production: bool,
     pub session_lifetime: Duration,
     pub cookie_name: String,
     pub cookie_secure: bool,
@@ -45,14 +44,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins besides the service's own that may send cookie-authenticated unsafe requests.
     pub allowed_origins: Vec<String>,
-    /// Enables `/__fault/*` routes that trap or spin, for the host's isolation tests.
-    pub fault_routes: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            production: false,
             session_lifetime: Duration::from_secs(24 * 3600),
             cookie_name: "session_token".into(),
             cookie_secure: false,
@@ -66,7 +62,6 @@ impl Default for Settings {
             password_change_ends_sessions: true,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
-            fault_routes: false,
         }
     }
 }
@@ -153,9 +148,7 @@ impl Settings {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let fault_routes = boolean(&get, "ASM_FAULT_ROUTES", false)?;
         Ok(Settings {
-            production,
             session_lifetime,
             cookie_name,
             cookie_secure,
@@ -169,7 +162,6 @@ impl Settings {
             password_change_ends_sessions,
             trusted_proxies,
             allowed_origins,
-            fault_routes,
         })
     }
 

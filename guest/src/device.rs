@@ -1,6 +1,6 @@
 //! A readable device from a User-Agent string, parsed once at login and kept with the session.
 
-use crate::store::Device;
+use asm_contract::Device;
 
 const UNKNOWN: &str = "UNKNOWN";
 /// User-Agents longer than this are cut before parsing and storing.

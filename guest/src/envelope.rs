@@ -1,7 +1,7 @@
 //! The JSON envelope every response uses, and the one error type handlers return.
 
 use crate::http::Response;
-use crate::store::StoreError;
+use asm_contract::StoreError;
 use serde_json::{Value, json};
 
 /// A validation failure of one request field.

@@ -1,152 +1,46 @@
-//! Route-level tests of the logic against an in-memory host.
+//! Route-level tests of the logic against the in-memory reference store.
 
 use crate::config::Settings;
+use crate::host::{Host, System};
 use crate::http::{Body, Request, Response};
 use crate::password;
-use crate::store::*;
+use asm_contract::{NoGeo, UserStore, complete};
+use asm_stores::memory::MemoryStore;
 use serde_json::Value;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
-#[derive(Default)]
-struct MemoryHost {
-    users: RefCell<Vec<User>>,
-    sessions: RefCell<HashMap<String, Session>>,
-    attempts: RefCell<HashMap<String, u32>>,
-    history: RefCell<Vec<LoginAttempt>>,
-    now: Cell<i64>,
-    seed: Cell<u8>,
-    down: Cell<bool>,
+/// A host whose clock the test moves and whose randomness is a counter.
+struct TestHost {
+    store: MemoryStore,
+    system: FakeSystem,
 }
 
-impl MemoryHost {
-    fn up(&self) -> StoreResult<()> {
-        if self.down.get() { Err(StoreError::Unavailable("down".into())) } else { Ok(()) }
-    }
+struct FakeSystem {
+    now: Arc<AtomicI64>,
+    seed: AtomicU8,
 }
 
-impl Host for MemoryHost {
-    fn create_user(&self, u: NewUser) -> StoreResult<User> {
-        self.up()?;
-        let mut users = self.users.borrow_mut();
-        if users.iter().any(|x| x.email == u.email) {
-            return Err(StoreError::Conflict("email".into()));
-        }
-        if users.iter().any(|x| x.username.eq_ignore_ascii_case(&u.username)) {
-            return Err(StoreError::Conflict("username".into()));
-        }
-        let user = User {
-            id: format!("u{}", users.len() + 1),
-            email: u.email,
-            username: u.username,
-            full_name: u.full_name,
-            password_hash: u.password_hash,
-            created_at: self.now.get(),
-            last_login: None,
-        };
-        users.push(user.clone());
-        Ok(user)
-    }
-    fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.up()?;
-        Ok(self.users.borrow().iter().find(|u| u.email == email).cloned())
-    }
-    fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.up()?;
-        Ok(self.users.borrow().iter().find(|u| u.id == id).cloned())
-    }
-    fn record_login(&self, id: &str, at: i64) -> StoreResult<()> {
-        self.up()?;
-        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.last_login = Some(at));
-        Ok(())
-    }
-    fn update_password(&self, id: &str, hash: &str) -> StoreResult<()> {
-        self.up()?;
-        self.users.borrow_mut().iter_mut().filter(|u| u.id == id).for_each(|u| u.password_hash = hash.to_string());
-        Ok(())
-    }
-    fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
-        self.up()?;
-        self.history.borrow_mut().push(a);
-        Ok(())
-    }
-    fn list_login_attempts(&self, user: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
-        let all: Vec<LoginAttempt> =
-            self.history.borrow().iter().rev().filter(|a| a.user_id == user).cloned().collect();
-        let total = all.len() as u64;
-        Ok(LoginPage { attempts: all.into_iter().skip(offset as usize).take(limit as usize).collect(), total })
-    }
-    fn ping_users(&self) -> StoreResult<()> {
-        self.up()
-    }
-    fn create_session(&self, s: Session, max: u32) -> StoreResult<Vec<String>> {
-        self.up()?;
-        let user = s.user_id.clone();
-        self.sessions.borrow_mut().insert(s.token_hash.clone(), s);
-        let mut evicted = Vec::new();
-        if max > 0 {
-            let mut mine: Vec<Session> =
-                self.sessions.borrow().values().filter(|x| x.user_id == user).cloned().collect();
-            mine.sort_by_key(|x| x.last_activity);
-            while mine.len() > max as usize {
-                let old = mine.remove(0);
-                self.sessions.borrow_mut().remove(&old.token_hash);
-                evicted.push(old.id);
-            }
-        }
-        Ok(evicted)
-    }
-    fn touch_session(&self, h: &str, at: i64, _keep_until: i64) -> StoreResult<bool> {
-        Ok(self.sessions.borrow_mut().get_mut(h).map(|s| s.last_activity = at).is_some())
-    }
-    fn delete_other_sessions(&self, user: &str, keep: &str) -> StoreResult<u32> {
-        let mut sessions = self.sessions.borrow_mut();
-        let before = sessions.len();
-        sessions.retain(|h, s| s.user_id != user || h == keep);
-        Ok((before - sessions.len()) as u32)
-    }
-    fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
-        if let Some(c) = self.attempts.borrow_mut().get_mut(key) {
-            *c = c.saturating_sub(1);
-        }
-        Ok(())
-    }
-    fn get_session(&self, h: &str) -> StoreResult<Option<Session>> {
-        self.up()?;
-        Ok(self.sessions.borrow().get(h).cloned())
-    }
-    fn delete_session(&self, _user: &str, h: &str) -> StoreResult<bool> {
-        self.up()?;
-        Ok(self.sessions.borrow_mut().remove(h).is_some())
-    }
-    fn list_sessions(&self, user: &str) -> StoreResult<Vec<Session>> {
-        self.up()?;
-        Ok(self.sessions.borrow().values().filter(|s| s.user_id == user).cloned().collect())
-    }
-    fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
-        self.up()?;
-        let mut a = self.attempts.borrow_mut();
-        let c = a.entry(key.to_string()).or_default();
-        *c += 1;
-        Ok(Attempts { count: *c, retry_after_ms: window_ms })
-    }
-    fn reset_attempts(&self, key: &str) -> StoreResult<()> {
-        self.up()?;
-        self.attempts.borrow_mut().remove(key);
-        Ok(())
-    }
-    fn ping_sessions(&self) -> StoreResult<()> {
-        self.up()
-    }
-    fn geo_lookup(&self, _ip: &str) -> Option<GeoLocation> {
-        None
-    }
+impl System for FakeSystem {
     fn now_ms(&self) -> i64 {
-        self.now.get()
+        self.now.load(Ordering::SeqCst)
     }
     fn random_bytes(&self, len: usize) -> Vec<u8> {
-        self.seed.set(self.seed.get().wrapping_add(1));
-        vec![self.seed.get(); len]
+        vec![self.seed.fetch_add(1, Ordering::SeqCst).wrapping_add(1); len]
+    }
+}
+
+impl TestHost {
+    fn host(&self) -> Host<'_> {
+        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, system: &self.system }
+    }
+
+    fn advance(&self, ms: i64) {
+        self.system.now.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn password_hash(&self, email: &str) -> String {
+        complete(self.store.find_user_by_email(email.into())).unwrap().unwrap().password_hash
     }
 }
 
@@ -154,14 +48,15 @@ fn settings() -> Settings {
     Settings { bcrypt_cost: 4, ..Settings::default() }
 }
 
-fn host() -> MemoryHost {
-    let h = MemoryHost::default();
-    h.now.set(1_700_000_000_000);
-    h
+fn host() -> TestHost {
+    let now = Arc::new(AtomicI64::new(1_700_000_000_000));
+    let clock = now.clone();
+    let store = MemoryStore::with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+    TestHost { store, system: FakeSystem { now, seed: AtomicU8::new(0) } }
 }
 
-fn send(h: &MemoryHost, req: Request) -> (u16, Value, Response) {
-    let resp = crate::handle(&req, h, &settings());
+fn send(h: &TestHost, req: Request) -> (u16, Value, Response) {
+    let resp = complete(crate::handle(&req, &h.host(), &settings()));
     let v: Value = serde_json::from_slice(&resp.body).expect("every body is JSON");
     assert_eq!(v["status"], resp.status, "envelope status equals HTTP status");
     assert_eq!(resp.header("content-type"), Some("application/json"));
@@ -172,13 +67,13 @@ fn post(path: &str, body: &str) -> Request {
     Request::new("POST", path).body(body.as_bytes().to_vec())
 }
 
-fn register(h: &MemoryHost, email: &str, username: &str) {
+fn register(h: &TestHost, email: &str, username: &str) {
     let body =
         format!(r#"{{"email":"{email}","username":"{username}","password":"correct horse","full_name":"Test"}}"#);
     assert_eq!(send(h, post("/auth/register", &body)).0, 201);
 }
 
-fn login(h: &MemoryHost, email: &str, password: &str) -> (u16, Value, Option<String>) {
+fn login(h: &TestHost, email: &str, password: &str) -> (u16, Value, Option<String>) {
     let (status, v, resp) = send(h, post("/auth/login", &format!(r#"{{"email":"{email}","password":"{password}"}}"#)));
     let token = resp
         .header("set-cookie")
@@ -201,7 +96,7 @@ fn register_login_me_sessions_logout() {
     assert_eq!(v["data"]["user"]["email"], "ada@example.com");
     let token = token.unwrap();
     assert!(crate::token::well_formed(&token));
-    assert!(h.sessions.borrow().keys().all(|k| k != &token), "the raw token is never stored");
+    assert!(h.store.stored_sessions().iter().all(|s| s.token_hash != token), "the raw token is never stored");
 
     let (status, v, _) = send(&h, with_token(Request::new("GET", "/auth/user/me"), &token));
     assert_eq!(status, 200);
@@ -284,7 +179,7 @@ fn expired_sessions_are_refused_and_not_listed() {
     let h = host();
     register(&h, "a@b.co", "abc");
     let token = login(&h, "a@b.co", "correct horse").2.unwrap();
-    h.now.set(h.now.get() + 24 * 3600 * 1000);
+    h.advance(24 * 3600 * 1000);
     assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &token)).0, 401);
 }
 
@@ -302,14 +197,9 @@ fn routing_errors_use_the_envelope() {
 }
 
 #[test]
-fn fault_routes_exist_only_when_enabled() {
-    assert_eq!(send(&host(), Request::new("GET", "/__fault/trap")).0, 404);
-}
-
-#[test]
 fn a_store_that_is_down_is_a_503() {
     let h = host();
-    h.down.set(true);
+    h.store.set_unavailable(true);
     let (status, v, _) = send(&h, post("/auth/login", r#"{"email":"a@b.co","password":"x"}"#));
     assert_eq!(status, 503);
     assert!(v["error"].is_string());
@@ -320,7 +210,7 @@ fn a_store_that_is_down_is_a_503() {
 #[test]
 fn garbage_tokens_are_401_without_a_lookup() {
     let h = host();
-    h.down.set(true);
+    h.store.set_unavailable(true);
     for t in ["", "x", "a;b", &"A".repeat(43)] {
         let status = send(&h, with_token(Request::new("GET", "/auth/user/me"), t)).0;
         assert!(status == 401 || status == 503, "{t}: {status}");
@@ -414,9 +304,9 @@ fn login_rehashes_when_the_cost_changed() {
     let h = host();
     register(&h, "a@b.co", "abc");
     let old = password::hash("correct horse", 5).unwrap();
-    h.users.borrow_mut()[0].password_hash = old.clone();
+    h.store.edit_user("a@b.co", |u| u.password_hash = old.clone());
     assert_eq!(login(&h, "a@b.co", "correct horse").0, 200);
-    let now = h.users.borrow()[0].password_hash.clone();
+    let now = h.password_hash("a@b.co");
     assert_ne!(now, old);
     assert_eq!(password::cost_of(&now), Some(4));
 }
@@ -431,7 +321,7 @@ fn only_the_hosts_client_address_is_believed() {
         .header("spin-client-addr", "10.1.2.3:5555");
     let (status, _, _) = send(&h, req);
     assert_eq!(status, 200);
-    let s = h.sessions.borrow().values().next().unwrap().clone();
+    let s = h.store.stored_sessions()[0].clone();
     assert_eq!((s.ip_address.as_str(), s.location.as_str()), ("10.1.2.3", "Local"));
 }
 
@@ -456,16 +346,17 @@ fn the_openapi_document_lists_every_route_and_no_other() {
             }
         }
     }
-    let mut served: Vec<(String, String)> = crate::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut served: Vec<(String, String)> =
+        crate::routes::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     documented.sort();
     served.sort();
     assert_eq!(documented, served);
     // And each served route answers something other than 404/405.
     let h = host();
-    for (method, path) in crate::ROUTES {
-        let status = send(&h, Request::new(method, &path.replace("{id}", "x"))).0;
-        assert!(status != 404 || path.contains("{id}"), "{method} {path}");
-        assert_ne!(status, 405, "{method} {path}");
+    for r in crate::routes::ROUTES {
+        let status = send(&h, Request::new(r.method, &r.path.replace("{id}", "x"))).0;
+        assert!(status != 404 || r.path.contains("{id}"), "{} {}", r.method, r.path);
+        assert_ne!(status, 405, "{} {}", r.method, r.path);
     }
 }
 

@@ -9,9 +9,49 @@ pub const USERNAME_MAX: usize = 50;
 pub const FULL_NAME_MAX: usize = 200;
 pub const EMAIL_MAX: usize = 254;
 
+/// An email address, trimmed and lower-cased: the form accounts are stored and found by.
+/// Parsed once, where the request body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// An address to register: normalised, and valid, or the reason it is not.
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        let email = normalize_email(raw);
+        if email.len() > EMAIL_MAX {
+            Err(format!("must be at most {EMAIL_MAX} characters"))
+        } else if !valid_email(&email) {
+            Err("must be a valid email address".into())
+        } else {
+            Ok(Email(email))
+        }
+    }
+
+    /// An address to log in with: normalised; refused only when nothing like it could have been
+    /// registered (saying so reveals nothing, and such text must not reach a database).
+    pub fn for_login(raw: &str) -> Result<Email, &'static str> {
+        let email = normalize_email(raw);
+        if email.is_empty() {
+            Err("is required")
+        } else if email.len() > EMAIL_MAX || email.chars().any(char::is_control) {
+            Err("must be a valid email address")
+        } else {
+            Ok(Email(email))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
-    pub email: String,
+    pub email: Email,
     pub username: String,
     pub password: String,
     pub full_name: String,
@@ -19,7 +59,7 @@ pub struct Registration {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    pub email: String,
+    pub email: Email,
     pub password: String,
 }
 
@@ -58,18 +98,17 @@ fn string_field(obj: &Map<String, Value>, field: &'static str, errors: &mut Vec<
 pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
-    let email = string_field(&obj, "email", &mut errors).map(|e| normalize_email(&e));
+    let email = string_field(&obj, "email", &mut errors).and_then(|e| match Email::parse(&e) {
+        Ok(email) => Some(email),
+        Err(problem) => {
+            errors.push(FieldError::new("email", problem));
+            None
+        }
+    });
     let username = string_field(&obj, "username", &mut errors).map(|u| u.trim().to_string());
     let password = string_field(&obj, "password", &mut errors);
     let full_name = string_field(&obj, "full_name", &mut errors).map(|n| n.trim().to_string());
 
-    if let Some(email) = &email {
-        if email.len() > EMAIL_MAX {
-            errors.push(FieldError::new("email", format!("must be at most {EMAIL_MAX} characters")));
-        } else if !valid_email(email) {
-            errors.push(FieldError::new("email", "must be a valid email address"));
-        }
-    }
     if let Some(username) = &username {
         let n = username.chars().count();
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) {
@@ -83,7 +122,7 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     }
     if let Some(password) = &password {
         let problem = match (&email, &username) {
-            (Some(e), Some(u)) => password::problem_for_account(password, e, u),
+            (Some(e), Some(u)) => password::problem_for_account(password, e.as_str(), u),
             _ => password::problem(password),
         };
         if let Some(problem) = problem {
@@ -110,17 +149,14 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
 pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
-    let email = string_field(&obj, "email", &mut errors).map(|e| normalize_email(&e));
-    let password = string_field(&obj, "password", &mut errors);
-    match email.as_deref() {
-        Some("") => errors.push(FieldError::new("email", "is required")),
-        // Nothing with control characters or over the length limit was ever registered; saying
-        // so reveals nothing, and such text must not reach a database.
-        Some(e) if e.len() > EMAIL_MAX || e.chars().any(char::is_control) => {
-            errors.push(FieldError::new("email", "must be a valid email address"))
+    let email = string_field(&obj, "email", &mut errors).and_then(|e| match Email::for_login(&e) {
+        Ok(email) => Some(email),
+        Err(problem) => {
+            errors.push(FieldError::new("email", problem));
+            None
         }
-        _ => {}
-    }
+    });
+    let password = string_field(&obj, "password", &mut errors);
     if password.as_deref() == Some("") {
         errors.push(FieldError::new("password", "is required"));
     }
@@ -174,7 +210,7 @@ mod tests {
             br#"{"email":"  Ada@Example.COM ","username":" ada ","password":"correct horse","full_name":" Ada L "}"#,
         )
         .unwrap();
-        assert_eq!(r.email, "ada@example.com");
+        assert_eq!(r.email.as_str(), "ada@example.com");
         assert_eq!(r.username, "ada");
         assert_eq!(r.full_name, "Ada L");
         assert_eq!(r.password, "correct horse");
@@ -232,7 +268,7 @@ mod tests {
     fn login_needs_both_fields() {
         assert_eq!(fields(credentials(br#"{"email":"a@b.co"}"#).unwrap_err()), vec!["password"]);
         assert_eq!(fields(credentials(br#"{"email":"","password":""}"#).unwrap_err()), vec!["email", "password"]);
-        assert_eq!(credentials(br#"{"email":" A@B.co","password":"pw"}"#).unwrap().email, "a@b.co");
+        assert_eq!(credentials(br#"{"email":" A@B.co","password":"pw"}"#).unwrap().email.as_str(), "a@b.co");
         assert_eq!(
             fields(credentials(b"{\"email\":\"a\\u0000@b.co\",\"password\":\"pw\"}").unwrap_err()),
             vec!["email"]

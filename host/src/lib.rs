@@ -3,11 +3,10 @@
 //! - [`config`]: every setting, as a flag and an environment variable;
 //! - [`runtime`]: wasmtime: the engine, the cached compiled component, one instance per
 //!   request under a memory cap and an epoch deadline, and the imports wired to the stores;
-//! - [`stores`]: users in PostgreSQL, sessions in Redis, locations from a MaxMind database;
+//! - [`stores`]: the backends (PostgreSQL, Redis, SQLite, MaxMind) chosen from the configuration;
 //! - [`server`]: hyper, the client-address header, per-request logs, graceful shutdown;
 //! - [`migrate`]: the schema in `migrations/`.
 
-pub mod bindings;
 pub mod config;
 pub mod metrics;
 pub mod migrate;

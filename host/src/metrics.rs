@@ -66,22 +66,12 @@ impl Metrics {
     }
 }
 
-/// The route a path belongs to, with ids folded, so labels stay few.
+/// The route a path belongs to, with ids folded (the component's route table), so labels stay few.
 pub fn route(path: &str) -> &'static str {
-    match path {
-        "/auth/register" => "/auth/register",
-        "/auth/login" => "/auth/login",
-        "/auth/logout" => "/auth/logout",
-        "/auth/user/me" => "/auth/user/me",
-        "/auth/user/sessions" => "/auth/user/sessions",
-        "/auth/user/password" => "/auth/user/password",
-        "/auth/user/logins" => "/auth/user/logins",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        p if p.starts_with("/auth/user/sessions/") => "/auth/user/sessions/{id}",
-        _ => "other",
+    if path == "/metrics" {
+        return "/metrics";
     }
+    asm_guest::routes::template(path).unwrap_or("other")
 }
 
 #[cfg(test)]

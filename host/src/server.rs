@@ -1,18 +1,19 @@
 //! The HTTP server: accepts connections, stamps the client address, hands each request to the
-//! runtime, logs one line per request, and drains in-flight requests on shutdown.
+//! engine, logs one line per request, and drains in-flight requests on shutdown.
 
-use crate::config::{ServeConfig, redact};
+use crate::config::ServeConfig;
 use crate::native::NativeRuntime;
-use crate::runtime::{Runtime, RuntimeOptions, failure_response};
-use crate::stores::{
-    SessionStore, Stores, UserStore, geo::Geo, postgres::PgUsers, redis::RedisSessions, sqlite::SqliteStore,
-};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::stores::Stores;
 use anyhow::Context as _;
+use bytes::Bytes;
 use http::HeaderValue;
+use http_body_util::{BodyExt as _, Full};
 use hyper::server::conn::http1;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,7 +22,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// The header through which the component learns the peer address (Spin's name for it).
-pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+pub const CLIENT_ADDR_HEADER: &str = asm_guest::client::CLIENT_ADDR_HEADER;
 /// Longest the server waits for in-flight requests when it shuts down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,18 +33,39 @@ pub enum Engine {
 }
 
 impl Engine {
-    async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+    async fn handle(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        request_id: &str,
+    ) -> hyper::Response<HyperOutgoingBody> {
         match self {
-            Engine::Wasm(runtime) => match runtime.handle(req).await {
+            Engine::Wasm(runtime) => match runtime.handle(req, request_id).await {
                 Ok(resp) => resp,
                 Err(failure) => {
-                    tracing::error!(error = %failure, "request failed");
-                    failure_response(&failure)
+                    tracing::error!(request_id, error = %failure, "request failed");
+                    let (status, message) = failure.status();
+                    envelope(status, message, "the request could not be completed")
                 }
             },
             Engine::Native(native) => native.handle(req).await,
         }
     }
+}
+
+/// A response in the component's envelope, for what the host answers itself.
+pub fn envelope(status: u16, message: &str, error: &str) -> hyper::Response<HyperOutgoingBody> {
+    to_hyper(asm_guest::envelope::error(status, message, error.into()))
+}
+
+/// A response of the component's logic as hyper's.
+pub fn to_hyper(r: asm_guest::http::Response) -> hyper::Response<HyperOutgoingBody> {
+    let mut builder = hyper::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder
+        .body(Full::new(Bytes::from(r.body)).map_err(|never| match never {}).boxed_unsync())
+        .expect("the component's responses have valid status and headers")
 }
 
 /// A running server.
@@ -59,21 +81,16 @@ impl Server {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
-
-    /// Resolves when the server has stopped.
-    pub async fn stopped(self) {
-        let _ = self.task.await;
-    }
 }
 
-/// Builds the stores and the runtime from the configuration. `guest_env` overrides the
+/// Builds the stores and the engine from the configuration. `guest_env` overrides the
 /// component settings taken from the process environment.
 pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Engine> {
     let env = component_env(guest_env);
     let settings =
         asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
-    let stores = Arc::new(build_stores(cfg).await?);
+    let stores = Arc::new(Stores::from_config(cfg).await?);
     if cfg.engine == "native" {
         tracing::warn!("serving with the native engine: the benchmark baseline, without per-request isolation");
         return Ok(Engine::Native(NativeRuntime::new(stores, settings)));
@@ -90,53 +107,6 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
         stores,
     )
     .map(Engine::Wasm)
-}
-
-/// Picks the backends from the configuration alone: PostgreSQL or SQLite for users (SQLite
-/// when no database is configured), Redis for sessions when an address is given, else the
-/// SQLite database holds them too.
-pub async fn build_stores(cfg: &ServeConfig) -> anyhow::Result<Stores> {
-    let database_url = cfg.database_url();
-    let redis_url = cfg.redis_connection_url();
-    let mut sqlite: Option<Arc<SqliteStore>> = None;
-    let users: Arc<dyn UserStore> =
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            Arc::new(
-                PgUsers::new(&database_url, cfg.store_timeout, cfg.database_max_connections)
-                    .context("DATABASE_URL is not a usable PostgreSQL URL")?,
-            )
-        } else if database_url.starts_with("sqlite:") {
-            let store = Arc::new(
-                SqliteStore::open(&database_url, cfg.store_timeout)
-                    .await
-                    .with_context(|| format!("cannot open the SQLite database {database_url}"))?,
-            );
-            sqlite = Some(store.clone());
-            store
-        } else {
-            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
-        };
-    let sessions: Arc<dyn SessionStore> = match (&redis_url, &sqlite) {
-        (Some(url), _) => Arc::new(
-            RedisSessions::new(url, &cfg.redis_key_prefix, cfg.store_timeout)
-                .context("the Redis address is not usable")?,
-        ),
-        (None, Some(store)) => store.clone(),
-        (None, None) => anyhow::bail!(
-            "sessions need Redis when users live in PostgreSQL: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379"
-        ),
-    };
-    let geo = match &cfg.geoip_db {
-        Some(path) => Geo::open(path)?,
-        None => Geo::none(),
-    };
-    tracing::info!(
-        user_store = %redact(&database_url),
-        session_store = %redis_url.as_deref().map(redact).unwrap_or_else(|| redact(&database_url)),
-        geoip = geo.is_loaded(),
-        "stores configured"
-    );
-    Ok(Stores { users, sessions, geo })
 }
 
 /// The component's environment: its variables from the process, then the overrides.
@@ -213,23 +183,25 @@ async fn serve_connection(
 }
 
 fn metrics_response() -> hyper::Response<HyperOutgoingBody> {
-    use http_body_util::BodyExt as _;
     hyper::Response::builder()
         .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            http_body_util::Full::new(bytes::Bytes::from(crate::metrics::METRICS.encode()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
+        .body(Full::new(Bytes::from(crate::metrics::METRICS.encode())).map_err(|never| match never {}).boxed_unsync())
         .expect("static response parts are valid")
+}
+
+/// A short id per request, for the log lines that belong to it.
+fn next_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn serve_request(
     engine: &Engine,
     mut req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
-) -> hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody> {
+) -> hyper::Response<HyperOutgoingBody> {
     let started = Instant::now();
+    let request_id = next_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     // Only the host may say who the client is: drop any copy the client sent.
@@ -240,8 +212,11 @@ async fn serve_request(
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
     let route = crate::metrics::route(&path);
-    let resp =
-        if route == "/metrics" && method == http::Method::GET { metrics_response() } else { engine.handle(req).await };
+    let resp = if route == "/metrics" && method == http::Method::GET {
+        metrics_response()
+    } else {
+        engine.handle(req, &request_id).await
+    };
     let m = &crate::metrics::METRICS;
     m.requests
         .get_or_create(&crate::metrics::RequestLabels {
@@ -252,6 +227,7 @@ async fn serve_request(
         .inc();
     m.latency.get_or_create(&crate::metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     tracing::info!(
+        request_id,
         %method,
         %path,
         status = resp.status().as_u16(),

@@ -1,56 +1,77 @@
-//! The store implementations behind the component's imports. Each backend implements the
-//! `UserStore` and/or `SessionStore` contract of `wit/asm.wit`; the configuration picks them:
-//! - users: PostgreSQL (`postgres://`) or SQLite (`sqlite://`, the default with no database);
+//! The stores behind the component's imports, chosen from the configuration alone:
+//! - users: PostgreSQL (`postgres://`) or the embedded SQLite file (`sqlite://`, the default);
 //! - sessions and login-attempt counters: Redis when an address is given, else SQLite;
 //! - locations: a MaxMind database file, loaded once.
+//!
+//! The PostgreSQL and Redis stores themselves are `asm_stores::{postgres, redis}`; this module
+//! gives them their drivers (sqlx, the redis crate). SQLite is a store of its own here.
 
 pub mod geo;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
-pub use crate::bindings::asm::auth::types::{
-    Attempts, Device, LoginAttempt, LoginPage, NewUser, Session, StoreError, User,
-};
+use crate::config::{ServeConfig, redact};
+use anyhow::Context as _;
+pub use asm_contract::*;
+use std::sync::Arc;
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Accounts and login history; each method is one atomic operation of the backend.
-#[async_trait::async_trait]
-pub trait UserStore: Send + Sync {
-    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-    async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()>;
-    async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()>;
-    async fn record_login_attempt(&self, attempt: LoginAttempt) -> StoreResult<()>;
-    async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage>;
-    async fn ping(&self) -> StoreResult<()>;
-}
-
-/// Sessions and login-attempt counters; each method is one atomic operation of the backend.
-#[async_trait::async_trait]
-pub trait SessionStore: Send + Sync {
-    async fn create_session(&self, session: Session, max_sessions: u32) -> StoreResult<Vec<String>>;
-    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
-    async fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool>;
-    async fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool>;
-    async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32>;
-    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;
-    async fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts>;
-    async fn uncount_attempt(&self, key: &str) -> StoreResult<()>;
-    async fn reset_attempts(&self, key: &str) -> StoreResult<()>;
-    async fn ping(&self) -> StoreResult<()>;
-}
-
-/// Everything a request's imports reach, shared by all requests.
+/// Everything a request's imports reach, shared by all requests. The fields are named after
+/// the WIT interfaces they answer.
 pub struct Stores {
-    pub users: std::sync::Arc<dyn UserStore>,
-    pub sessions: std::sync::Arc<dyn SessionStore>,
-    pub geo: geo::Geo,
+    pub user_store: Arc<dyn UserStore>,
+    pub session_store: Arc<dyn SessionStore>,
+    pub geo: Arc<dyn Geo>,
+}
+
+impl Stores {
+    /// PostgreSQL or SQLite for users (SQLite when no database is configured); Redis for
+    /// sessions when an address is given, else the SQLite database holds them too.
+    pub async fn from_config(cfg: &ServeConfig) -> anyhow::Result<Stores> {
+        let database_url = cfg.database_url();
+        let redis_url = cfg.redis_connection_url();
+        let mut sqlite: Option<Arc<sqlite::SqliteStore>> = None;
+        let user_store: Arc<dyn UserStore> =
+            if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+                Arc::new(
+                    postgres::connect(&database_url, cfg.store_timeout, cfg.database_max_connections)
+                        .context("DATABASE_URL is not a usable PostgreSQL URL")?,
+                )
+            } else if database_url.starts_with("sqlite:") {
+                let store = Arc::new(
+                    sqlite::SqliteStore::open(&database_url, cfg.store_timeout)
+                        .await
+                        .with_context(|| format!("cannot open the SQLite database {}", redact(&database_url)))?,
+                );
+                sqlite = Some(store.clone());
+                store
+            } else {
+                anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
+            };
+        let session_store: Arc<dyn SessionStore> = match (&redis_url, &sqlite) {
+            (Some(url), _) => Arc::new(
+                redis::connect(url, &cfg.redis_key_prefix, cfg.store_timeout)
+                    .context("the Redis address is not usable")?,
+            ),
+            (None, Some(store)) => store.clone(),
+            (None, None) => anyhow::bail!(
+                "sessions need Redis when users live in PostgreSQL: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379"
+            ),
+        };
+        let geo: Arc<dyn Geo> = match &cfg.geoip_db {
+            Some(path) => Arc::new(geo::open(path)?),
+            None => Arc::new(NoGeo),
+        };
+        tracing::info!(
+            user_store = %redact(&database_url),
+            session_store = %redis_url.as_deref().map(redact).unwrap_or_else(|| redact(&database_url)),
+            geoip = cfg.geoip_db.is_some(),
+            "stores configured"
+        );
+        Ok(Stores { user_store, session_store, geo })
+    }
 }
 
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    now.as_millis() as i64
+    asm_stores::now_ms()
 }

@@ -2,9 +2,9 @@
 //! file (schema in `migrations/sqlite/`). SQLite runs one writer at a time; every operation is
 //! one statement or one `BEGIN IMMEDIATE` transaction, so each is atomic.
 
-use super::{
-    Attempts, LoginAttempt, LoginPage, NewUser, Session, SessionStore, StoreError, StoreResult, User, UserStore, now_ms,
-};
+use super::now_ms;
+use asm_contract::*;
+use asm_stores::record;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
 use std::str::FromStr;
@@ -75,18 +75,10 @@ impl UserStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(error)?;
-        Ok(User {
-            id,
-            email: u.email,
-            username: u.username,
-            full_name: u.full_name,
-            password_hash: u.password_hash,
-            created_at: now,
-            last_login: None,
-        })
+        Ok(u.into_user(id, now))
     }
 
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+    async fn find_user_by_email(&self, email: String) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE lower(email) = lower(?1)")
             .bind(email)
             .fetch_optional(&self.pool)
@@ -95,18 +87,18 @@ impl UserStore for SqliteStore {
         row.as_ref().map(user).transpose()
     }
 
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+    async fn find_user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE id = ?1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(error)?;
         row.as_ref().map(user).transpose()
     }
 
-    async fn record_login(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
+    async fn record_login(&self, user_id: UserId, at_ms: i64) -> StoreResult<()> {
         sqlx::query("UPDATE users SET last_login = ?2 WHERE id = ?1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(at_ms)
             .execute(&self.pool)
             .await
@@ -114,9 +106,9 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn update_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<()> {
         sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(password_hash)
             .bind(now_ms())
             .execute(&self.pool)
@@ -131,7 +123,7 @@ impl UserStore for SqliteStore {
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1)",
         )
         .bind(&a.user_id)
-        .bind(&a.outcome)
+        .bind(a.outcome.as_str())
         .bind(&a.ip_address)
         .bind(&a.user_agent)
         .bind(&a.device_info)
@@ -143,18 +135,18 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_login_attempts(&self, user_id: &str, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+    async fn list_login_attempts(&self, user_id: UserId, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         let rows = sqlx::query(
             "SELECT * FROM login_attempts WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?2",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(offset as i64)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE user_id = ?1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(error)?;
@@ -163,8 +155,8 @@ impl UserStore for SqliteStore {
             .map(|r| {
                 Ok(LoginAttempt {
                     id: r.try_get::<i64, _>("id").map_err(row_error)?.to_string(),
-                    user_id: user_id.to_string(),
-                    outcome: r.try_get("outcome").map_err(row_error)?,
+                    user_id: user_id.as_str().to_string(),
+                    outcome: outcome(r.try_get("outcome").map_err(row_error)?)?,
                     ip_address: r.try_get("ip_address").map_err(row_error)?,
                     user_agent: r.try_get("user_agent").map_err(row_error)?,
                     device_info: r.try_get("device_info").map_err(row_error)?,
@@ -185,7 +177,7 @@ impl UserStore for SqliteStore {
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
-        let json = serde_json::to_string(&s).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let json = record::encode(&s);
         let now = now_ms();
         let mut conn = self.pool.acquire().await.map_err(error)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
@@ -229,12 +221,12 @@ impl SessionStore for SqliteStore {
         Ok(evicted)
     }
 
-    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
         let now = now_ms();
         let row = sqlx::query(
             "SELECT data, last_activity FROM sessions WHERE token_hash = ?1 AND keep_until > ?2 AND expires_at > ?2",
         )
-        .bind(token_hash)
+        .bind(token_hash.as_str())
         .bind(now)
         .fetch_optional(&self.pool)
         .await
@@ -242,12 +234,12 @@ impl SessionStore for SqliteStore {
         row.as_ref().map(session).transpose()
     }
 
-    async fn touch_session(&self, token_hash: &str, at: i64, keep_until: i64) -> StoreResult<bool> {
+    async fn touch_session(&self, token_hash: TokenHash, at: i64, keep_until: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE sessions SET last_activity = ?2, keep_until = min(?3, expires_at) \
              WHERE token_hash = ?1 AND keep_until > ?4 AND expires_at > ?4",
         )
-        .bind(token_hash)
+        .bind(token_hash.as_str())
         .bind(at)
         .bind(keep_until)
         .bind(now_ms())
@@ -257,10 +249,10 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected() == 1 && keep_until > now_ms())
     }
 
-    async fn delete_session(&self, user_id: &str, token_hash: &str) -> StoreResult<bool> {
+    async fn delete_session(&self, user_id: UserId, token_hash: TokenHash) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1 AND user_id = ?2 AND keep_until > ?3")
-            .bind(token_hash)
-            .bind(user_id)
+            .bind(token_hash.as_str())
+            .bind(user_id.as_str())
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -268,12 +260,12 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_other_sessions(&self, user_id: &str, keep_token_hash: &str) -> StoreResult<u32> {
+    async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
         let done = sqlx::query(
             "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3",
         )
-        .bind(user_id)
-        .bind(keep_token_hash)
+        .bind(user_id.as_str())
+        .bind(keep_token_hash.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -281,11 +273,11 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected() as u32)
     }
 
-    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+    async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
         let rows = sqlx::query(
             "SELECT data, last_activity FROM sessions WHERE user_id = ?1 AND keep_until > ?2 AND expires_at > ?2",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now_ms())
         .fetch_all(&self.pool)
         .await
@@ -293,7 +285,7 @@ impl SessionStore for SqliteStore {
         rows.iter().map(session).collect()
     }
 
-    async fn count_attempt(&self, key: &str, window_ms: u64) -> StoreResult<Attempts> {
+    async fn count_attempt(&self, key: String, window_ms: u64) -> StoreResult<Attempts> {
         let now = now_ms();
         let (count, ends): (i64, i64) = sqlx::query_as(
             "INSERT INTO login_counters (key, count, window_ends) VALUES (?1, 1, ?2 + ?3) \
@@ -302,7 +294,7 @@ impl SessionStore for SqliteStore {
                window_ends = CASE WHEN window_ends <= ?2 THEN ?2 + ?3 ELSE window_ends END \
              RETURNING count, window_ends",
         )
-        .bind(key)
+        .bind(&key)
         .bind(now)
         .bind(window_ms.max(1) as i64)
         .fetch_one(&self.pool)
@@ -311,17 +303,17 @@ impl SessionStore for SqliteStore {
         Ok(Attempts { count: count.clamp(0, u32::MAX as i64) as u32, retry_after_ms: (ends - now).max(0) as u64 })
     }
 
-    async fn uncount_attempt(&self, key: &str) -> StoreResult<()> {
+    async fn uncount_attempt(&self, key: String) -> StoreResult<()> {
         sqlx::query("UPDATE login_counters SET count = max(count - 1, 0) WHERE key = ?1")
-            .bind(key)
+            .bind(&key)
             .execute(&self.pool)
             .await
             .map_err(error)?;
         Ok(())
     }
 
-    async fn reset_attempts(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_counters WHERE key = ?1").bind(key).execute(&self.pool).await.map_err(error)?;
+    async fn reset_attempts(&self, key: String) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_counters WHERE key = ?1").bind(&key).execute(&self.pool).await.map_err(error)?;
         Ok(())
     }
 
@@ -348,9 +340,11 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
 
 fn session(row: &SqliteRow) -> StoreResult<Session> {
     let data: String = row.try_get("data").map_err(row_error)?;
-    let mut s: Session = serde_json::from_str(&data).map_err(|e| StoreError::Internal(format!("session json: {e}")))?;
-    s.last_activity = row.try_get("last_activity").map_err(row_error)?;
-    Ok(s)
+    record::decode(&data, Some(row.try_get("last_activity").map_err(row_error)?))
+}
+
+fn outcome(name: String) -> StoreResult<LoginOutcome> {
+    LoginOutcome::parse(&name).ok_or_else(|| StoreError::Internal(format!("sqlite: unknown login outcome {name:?}")))
 }
 
 /// Unique violations name the index (`users_email_key`, `users_username_key`) in the message.

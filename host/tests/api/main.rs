@@ -6,7 +6,6 @@ mod faults;
 mod geo;
 mod isolation;
 mod login;
-mod mmdb;
 mod register;
 mod routing;
 mod security;

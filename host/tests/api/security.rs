@@ -163,7 +163,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies_and_locates_the_cli
     let dir = std::env::temp_dir().join(unique("asm-geo-"));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("city.mmdb");
-    crate::mmdb::write_city_db(&db, &[("81.2.69.0/24", "London", "United Kingdom", "GB")]).unwrap();
+    asm_stores::testing::mmdb::write_city_db(&db, &[("81.2.69.0/24", "London", "United Kingdom", "GB")]).unwrap();
 
     let untrusted = spawn_with(Options::default().arg("--geoip-db", db.to_str().unwrap())).await;
     let creds = untrusted.new_user().await;

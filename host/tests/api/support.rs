@@ -29,6 +29,18 @@ pub fn component() -> PathBuf {
     path
 }
 
+/// The component that misbehaves on purpose (`host/tests/fault-component`), built beside the
+/// auth component.
+pub fn fault_component() -> PathBuf {
+    let path = component().with_file_name("asm_fault_component.wasm");
+    assert!(
+        path.exists(),
+        "the fault component is not built at {}: run `make test` (or `make build-test-components` first)",
+        path.display()
+    );
+    path
+}
+
 /// A URL for `database` on the test server.
 pub fn database_url_for(database: &str) -> String {
     let admin = admin_database_url();

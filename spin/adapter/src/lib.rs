@@ -1,24 +1,37 @@
 //! The asm stores on Spin: a component that exports what the auth component imports
-//! (`asm:auth/{types,user-store,session-store,geo}@0.1.0`) and implements it with Spin's own
-//! PostgreSQL (`spin:postgres/postgres@4.0.0`), Redis (`fermyon:spin/redis@2.0.0`) and
-//! variables, running the SQL and Lua of `asm-store-queries`, the same text the native host
-//! runs. Spin composes it into the auth component at load time (`spin.toml`, dependencies).
+//! (`asm:auth/{types,user-store,session-store,geo}@0.1.0`) and implements it with the stores of
+//! `asm-stores`, driven by Spin's own PostgreSQL (`spin:postgres/postgres@4.0.0`) and Redis
+//! (`fermyon:spin/redis@2.0.0`) clients: the same statements and scripts as the native host.
+//! Spin composes it into the auth component at load time (`spin.toml`, dependencies).
 //!
-//! Everything that can be decided without Spin (statements and their parameters, script
-//! arguments, reply decoding, error mapping, GeoIP lookups) lives in the plain modules below
-//! and is unit-tested natively; `component` is the thin layer that calls Spin.
+//! - [`pg`] and [`redis`]: the drivers, Spin's errors mapped to the contract's (natively
+//!   unit-tested with the shapes Spin reports);
+//! - [`vars`]: the Spin variables it reads;
+//! - `component`: the exports, one forwarding function per operation of
+//!   `asm_contract::with_store_operations!`.
 
 pub mod bindings {
-    //! The adapter's world (`wit/adapter.wit` over the repository's `wit/asm.wit`). Records
-    //! derive serde like the native host's, so a session is stored as the same JSON.
+    //! The adapter's world (`wit/adapter.wit` over the repository's `wit/asm.wit`), with the
+    //! records mapped to `asm_contract`'s types. (An exported interface cannot be mapped as a
+    //! whole, so each record is.)
     wit_bindgen::generate!({
         path: ["../../wit", "wit"],
         world: "asm:spin-adapter/adapter",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "asm:auth/types@0.1.0/user": asm_contract::User,
+            "asm:auth/types@0.1.0/new-user": asm_contract::NewUser,
+            "asm:auth/types@0.1.0/device": asm_contract::Device,
+            "asm:auth/types@0.1.0/session": asm_contract::Session,
+            "asm:auth/types@0.1.0/login-outcome": asm_contract::LoginOutcome,
+            "asm:auth/types@0.1.0/login-attempt": asm_contract::LoginAttempt,
+            "asm:auth/types@0.1.0/login-page": asm_contract::LoginPage,
+            "asm:auth/types@0.1.0/attempts": asm_contract::Attempts,
+            "asm:auth/types@0.1.0/location": asm_contract::Location,
+            "asm:auth/types@0.1.0/store-error": asm_contract::StoreError,
+        },
     });
 }
 
-pub mod geo;
 pub mod pg;
 pub mod redis;
 pub mod vars;
@@ -26,15 +39,7 @@ pub mod vars;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
-// The native host's test writer of small City databases, reused rather than copied.
-#[cfg(test)]
-#[allow(dead_code, clippy::all)]
-#[path = "../../../host/tests/api/mmdb.rs"]
-mod mmdb_fixture;
-
-pub use bindings::exports::asm::auth::types::StoreError;
-
-pub type StoreResult<T> = Result<T, StoreError>;
+use asm_contract::{StoreError, StoreResult};
 
 /// The variable's value, or `internal` naming it when it is unset or blank.
 pub fn required(name: &str, value: Option<String>) -> StoreResult<String> {

@@ -1,7 +1,7 @@
 //! The names of the Spin variables the adapter reads (`spin_sdk::variables::get`). Spin resolves
 //! them against the *auth* component's `[component.auth.variables]`, because the adapter is
-//! composed into it with `dependencies_inherit_configuration = true`. No dependencies: the
-//! manifest check (`spin/check`) includes this file to verify that spin.toml passes each one.
+//! composed into it with `dependencies_inherit_configuration = true`. The manifest check
+//! (`spin/check`) verifies that spin.toml passes each one.
 
 /// PostgreSQL connection string (`postgres://user:pw@host:5432/db` or `host=… dbname=…`).
 pub const DB_URL: &str = "db_url";

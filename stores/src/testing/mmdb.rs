@@ -17,15 +17,8 @@
 //!   An empty city (or country name, or iso code) leaves that field out.
 //! * `"\xAB\xCD\xEFMaxMind.com"` followed by the metadata map.
 //!
-//! Usage from an integration test (e.g. `tests/common/mmdb_fixture.rs`):
-//! ```ignore
-//! mod mmdb_fixture;
-//! mmdb_fixture::write_city_db(&path, &[
-//!     ("81.2.69.0/24", "London", "United Kingdom", "GB"),
-//!     ("2001:db8::/32", "Berlin", "Germany", "DE"),
-//! ])?;
-//! ```
-#![allow(dead_code)]
+//! Usage: `asm_stores::testing::mmdb::write_city_db(&path, &[("81.2.69.0/24", "London",
+//! "United Kingdom", "GB")])`, or `build_city_db` for the bytes.
 
 use std::collections::HashMap;
 use std::io;

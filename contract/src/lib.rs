@@ -1,0 +1,192 @@
+//! The contract between the auth component and the hosts that run it, in Rust.
+//!
+//! `wit/asm.wit` is the contract; this crate is its one Rust rendering, shared by every side:
+//! - [`types`]: the records that cross the boundary, field for field as in the WIT. The
+//!   component's bindings (wit-bindgen) and the native host's (wasmtime, with the `wasmtime`
+//!   feature) are told to use these very types, so nothing converts between copies of them;
+//! - [`UserStore`], [`SessionStore`] and [`Geo`]: what a backend implements, one async method
+//!   per WIT function, generated from the one list in [`with_store_operations!`];
+//! - [`UserId`] and [`TokenHash`]: the identifiers a store is addressed by, as types of their
+//!   own, so a session token or a session id cannot be passed where they are expected.
+//!
+//! Store implementations live in `asm-stores` (the in-memory reference store and the
+//! driver-independent PostgreSQL and Redis logic), the native host and the Spin adapter.
+
+pub mod types;
+
+pub use types::*;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// What every store operation answers.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Every store operation of `wit/asm.wit`, written once. Expands `$then! { … }` with the list,
+/// so the traits below, the component's calls to its imports, the native host's answers to
+/// them and the Spin adapter's exports are all generated from it and cannot drift: a function
+/// added here and not to the WIT (or the reverse) does not compile.
+///
+/// Per interface: its WIT name as a Rust module, the trait, a short label for logs and
+/// metrics, then the operations. Parameters are single identifiers: a WIT `string` that names
+/// a user or a session is written [`UserId`] or [`TokenHash`] ([`wit_type!`] maps them back).
+#[macro_export]
+macro_rules! with_store_operations {
+    ($then:ident) => {
+        $then! {
+            /// Accounts and login history. Each method is one atomic operation of the backend.
+            user_store UserStore "users" {
+                /// Inserts a user; a taken email or username is `Conflict` naming the field.
+                fn create_user(user: NewUser) -> User;
+                /// The user with this email (compared case-insensitively), if any.
+                fn find_user_by_email(email: String) -> Option<User>;
+                /// The user with this id, if any; an id the backend could never issue is none.
+                fn find_user_by_id(id: UserId) -> Option<User>;
+                /// Stamps a successful login.
+                fn record_login(user_id: UserId, at: i64) -> ();
+                /// Replaces the user's password hash.
+                fn update_password(user_id: UserId, password_hash: String) -> ();
+                /// Appends to the user's login history.
+                fn record_login_attempt(attempt: LoginAttempt) -> ();
+                /// A page of the user's login history, newest first, with the total.
+                fn list_login_attempts(user_id: UserId, offset: u32, limit: u32) -> LoginPage;
+                /// Answers when the store is reachable.
+                fn ping() -> ();
+            }
+            /// Sessions and login-attempt counters. Each method is one atomic operation of the backend.
+            session_store SessionStore "sessions" {
+                /// Stores the session until `expires_at` and indexes it under its user, in one
+                /// step. With `max_sessions` above 0, the user's least recently active sessions
+                /// beyond that many end in the same step; their public ids are returned.
+                fn create_session(session: Session, max_sessions: u32) -> Vec<String>;
+                /// The live session with this token hash; expired sessions are never returned.
+                fn get_session(token_hash: TokenHash) -> Option<Session>;
+                /// Sets `last_activity` to `at` and keeps the session only until `keep_until`
+                /// (never past its `expires_at`). False when the session no longer exists.
+                fn touch_session(token_hash: TokenHash, at: i64, keep_until: i64) -> bool;
+                /// Removes the session and its index entry, in one step. True when it existed.
+                fn delete_session(user_id: UserId, token_hash: TokenHash) -> bool;
+                /// Removes every session of the user but `keep_token_hash`, in one step.
+                /// Returns how many ended.
+                fn delete_other_sessions(user_id: UserId, keep_token_hash: TokenHash) -> u32;
+                /// The user's live sessions, in any order.
+                fn list_sessions(user_id: UserId) -> Vec<Session>;
+                /// Counts one attempt under `key`; the first opens a window of `window_ms`.
+                /// Returns the count including this one and the time left in the window.
+                fn count_attempt(key: String, window_ms: u64) -> Attempts;
+                /// Takes back one attempt counted under `key` (never below zero).
+                fn uncount_attempt(key: String) -> ();
+                /// Forgets the attempts counted under `key`.
+                fn reset_attempts(key: String) -> ();
+                /// Answers when the store is reachable.
+                fn ping() -> ();
+            }
+        }
+    };
+}
+
+/// The Rust type a parameter has at the WIT boundary: identifiers travel as strings.
+#[macro_export]
+macro_rules! wit_type {
+    (UserId) => {
+        ::std::string::String
+    };
+    (TokenHash) => {
+        ::std::string::String
+    };
+    ($other:ident) => {
+        $other
+    };
+}
+
+macro_rules! define_traits {
+    ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
+        $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
+    })*) => {$(
+        $(#[$trait_doc])*
+        #[async_trait::async_trait]
+        pub trait $Trait: Send + Sync {
+            $( $(#[$doc])* async fn $op(&self, $($arg: $ty),*) -> StoreResult<$ret>; )*
+        }
+    )*};
+}
+
+with_store_operations!(define_traits);
+
+/// Offline IP geolocation. A lookup is a read of a database the host loaded once.
+pub trait Geo: Send + Sync {
+    /// Where a public address (v4 or v6, textual) is; none when unknown.
+    fn lookup(&self, ip: &str) -> Option<Location>;
+}
+
+/// No GeoIP database: every address is unknown.
+pub struct NoGeo;
+
+impl Geo for NoGeo {
+    fn lookup(&self, _ip: &str) -> Option<Location> {
+        None
+    }
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        /// Stores receive identifiers as text from the component, and read them from rows.
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// A user's id, as the user store issued it.
+    UserId
+);
+identifier!(
+    /// The hex SHA-256 of a session token: what stores keep and look sessions up by. The
+    /// token itself never leaves the component.
+    TokenHash
+);
+
+/// Runs a future that cannot wait: a store call that answers at once (the component's
+/// imports, the in-memory store, the Spin adapter's synchronous clients). Panics if it would
+/// wait, which only a store that really waits could make it do.
+pub fn complete<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("asm_contract::complete: the future waited; only synchronous stores can be completed"),
+    }
+}

@@ -1,0 +1,207 @@
+//! The records of `wit/asm.wit` (interface `types`), field for field and in the same order:
+//! wit-bindgen and wasmtime lift and lower them by their fields. Times are Unix milliseconds.
+
+/// A record of the WIT `types` interface: the Rust struct, plus wasmtime's component-model
+/// derives under the `wasmtime` feature, with each field's WIT name beside it.
+macro_rules! wit_record {
+    ($(#[$meta:meta])* $name:ident { $( $(#[$field_meta:meta])* $field:ident $wit:literal : $ty:ty, )* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[cfg_attr(
+            feature = "wasmtime",
+            derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+            component(record)
+        )]
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                #[cfg_attr(feature = "wasmtime", component(name = $wit))]
+                pub $field: $ty,
+            )*
+        }
+    };
+}
+
+wit_record!(
+    /// A stored account. `email` is trimmed and lower-cased before it gets here.
+    User {
+        id "id": String,
+        email "email": String,
+        username "username": String,
+        full_name "full-name": String,
+        password_hash "password-hash": String,
+        created_at "created-at": i64,
+        last_login "last-login": Option<i64>,
+    }
+);
+
+wit_record!(
+    /// An account to create.
+    NewUser {
+        email "email": String,
+        username "username": String,
+        full_name "full-name": String,
+        password_hash "password-hash": String,
+    }
+);
+
+impl NewUser {
+    /// The account this becomes once a store has given it an id.
+    pub fn into_user(self, id: String, created_at: i64) -> User {
+        User {
+            id,
+            email: self.email,
+            username: self.username,
+            full_name: self.full_name,
+            password_hash: self.password_hash,
+            created_at,
+            last_login: None,
+        }
+    }
+}
+
+wit_record!(
+    /// The parsed User-Agent, kept with the session so listing never parses again.
+    #[derive(Default)]
+    Device {
+        browser "browser": String,
+        browser_version "browser-version": String,
+        os "os": String,
+        os_version "os-version": String,
+        category "category": String,
+        summary "summary": String,
+    }
+);
+
+wit_record!(
+    /// A live session. `token_hash` is the hex SHA-256 of the bearer token; `id` is the public
+    /// id used to list and revoke it.
+    Session {
+        id "id": String,
+        token_hash "token-hash": String,
+        user_id "user-id": String,
+        ip_address "ip-address": String,
+        user_agent "user-agent": String,
+        device "device": Device,
+        location "location": String,
+        created_at "created-at": i64,
+        last_activity "last-activity": i64,
+        expires_at "expires-at": i64,
+    }
+);
+
+/// How a login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    component(enum)
+)]
+#[repr(u8)]
+pub enum LoginOutcome {
+    #[cfg_attr(feature = "wasmtime", component(name = "success"))]
+    Success,
+    #[cfg_attr(feature = "wasmtime", component(name = "invalid-credentials"))]
+    InvalidCredentials,
+    #[cfg_attr(feature = "wasmtime", component(name = "locked"))]
+    Locked,
+}
+
+impl LoginOutcome {
+    pub const ALL: [LoginOutcome; 3] = [LoginOutcome::Success, LoginOutcome::InvalidCredentials, LoginOutcome::Locked];
+
+    /// The name in the login history (the API, and the `outcome` column of the SQL stores).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::InvalidCredentials => "invalid_credentials",
+            LoginOutcome::Locked => "locked",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LoginOutcome> {
+        LoginOutcome::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// wit-bindgen's lifting calls this on enums it did not generate itself.
+    ///
+    /// # Safety
+    /// `value` is a discriminant the component model checked: below the number of cases.
+    #[doc(hidden)]
+    pub unsafe fn _lift(value: u8) -> LoginOutcome {
+        LoginOutcome::ALL[value as usize]
+    }
+}
+
+wit_record!(
+    /// One login attempt for an existing account, for the user's login history.
+    LoginAttempt {
+        /// Empty when recording; the store's id when listing.
+        id "id": String,
+        user_id "user-id": String,
+        outcome "outcome": LoginOutcome,
+        ip_address "ip-address": String,
+        user_agent "user-agent": String,
+        device_info "device-info": String,
+        location "location": String,
+        at "at": i64,
+    }
+);
+
+wit_record!(
+    /// One page of a user's login history, newest first, and how many there are in all.
+    LoginPage {
+        attempts "attempts": Vec<LoginAttempt>,
+        total "total": u64,
+    }
+);
+
+wit_record!(
+    /// A login-attempt counter after one more attempt was counted.
+    #[derive(Copy)]
+    Attempts {
+        count "count": u32,
+        /// Milliseconds until the counter's window ends.
+        retry_after_ms "retry-after-ms": u64,
+    }
+);
+
+wit_record!(
+    /// Where an address is, as far as the host's GeoIP database knows.
+    Location {
+        city "city": Option<String>,
+        country "country": Option<String>,
+        country_code "country-code": Option<String>,
+    }
+);
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    component(variant)
+)]
+pub enum StoreError {
+    /// A unique constraint was violated; the payload names the field (`email`, `username`).
+    #[cfg_attr(feature = "wasmtime", component(name = "conflict"))]
+    Conflict(String),
+    /// The backing service did not answer; the component answers 503.
+    #[cfg_attr(feature = "wasmtime", component(name = "unavailable"))]
+    Unavailable(String),
+    /// Anything else; the component answers 500 and the host logs the detail.
+    #[cfg_attr(feature = "wasmtime", component(name = "internal"))]
+    Internal(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(field) => write!(f, "conflict on {field}"),
+            StoreError::Unavailable(detail) => write!(f, "unavailable: {detail}"),
+            StoreError::Internal(detail) => write!(f, "internal: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

@@ -1,0 +1,143 @@
+//! The route table and the handlers, one module per capability. The table is the only list of
+//! routes: the router, the `Allow` header of a 405, the host's metric labels and the test that
+//! compares `docs/openapi.yaml` with what is served all read it.
+
+mod account;
+mod health;
+mod login;
+mod password;
+mod registration;
+mod sessions;
+pub mod views;
+
+use crate::config::Settings;
+use crate::envelope::ApiError;
+use crate::host::Host;
+use crate::http::{Body, Request, Response};
+
+/// What every handler gets: the request, the host and the settings.
+pub struct Ctx<'a> {
+    pub req: &'a Request,
+    pub host: &'a Host<'a>,
+    pub settings: &'a Settings,
+}
+
+impl Ctx<'_> {
+    /// The request body, unless it was too large to read.
+    pub fn body(&self) -> Result<&[u8], ApiError> {
+        match &self.req.body {
+            Body::Empty => Ok(&[]),
+            Body::Bytes(b) => Ok(b),
+            Body::TooLarge => Err(ApiError::PayloadTooLarge),
+        }
+    }
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Register,
+    Login,
+    Logout,
+    Me,
+    ListSessions,
+    RevokeOtherSessions,
+    RevokeSession,
+    ChangePassword,
+    LoginHistory,
+    Healthz,
+    Readyz,
+}
+
+/// A method and a path template; `{id}` stands for one non-empty path segment.
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub action: Action,
+}
+
+const fn route(method: &'static str, path: &'static str, action: Action) -> Route {
+    Route { method, path, action }
+}
+
+/// Every route the component serves.
+pub const ROUTES: &[Route] = &[
+    route("POST", "/auth/register", Action::Register),
+    route("POST", "/auth/login", Action::Login),
+    route("POST", "/auth/logout", Action::Logout),
+    route("GET", "/auth/user/me", Action::Me),
+    route("GET", "/auth/user/sessions", Action::ListSessions),
+    route("DELETE", "/auth/user/sessions", Action::RevokeOtherSessions),
+    route("DELETE", "/auth/user/sessions/{id}", Action::RevokeSession),
+    route("POST", "/auth/user/password", Action::ChangePassword),
+    route("GET", "/auth/user/logins", Action::LoginHistory),
+    route("GET", "/healthz", Action::Healthz),
+    route("GET", "/readyz", Action::Readyz),
+];
+
+/// The `{id}` a path gives a template, or None when the path does not fit it.
+fn fit<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    let mut id = None;
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(id),
+            (Some("{id}"), Some(seg)) if !seg.is_empty() => id = Some(seg),
+            (Some(a), Some(b)) if a == b => {}
+            _ => return None,
+        }
+    }
+}
+
+/// The template a path falls under, for labels that must stay few (metrics).
+pub fn template(path: &str) -> Option<&'static str> {
+    ROUTES.iter().find(|r| fit(r.path, path).is_some()).map(|r| r.path)
+}
+
+/// Routes the request to its handler.
+pub async fn serve(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let (method, path) = (cx.req.method.as_str(), cx.req.path.as_str());
+    let mut allowed = Vec::new();
+    for r in ROUTES {
+        if let Some(id) = fit(r.path, path) {
+            if r.method == method {
+                return dispatch(r.action, id.unwrap_or_default(), cx).await;
+            }
+            allowed.push(r.method);
+        }
+    }
+    if allowed.is_empty() { Err(ApiError::NotFound) } else { Err(ApiError::MethodNotAllowed(allowed.join(", "))) }
+}
+
+async fn dispatch(action: Action, id: &str, cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    match action {
+        Action::Register => registration::register(cx).await,
+        Action::Login => login::login(cx).await,
+        Action::Logout => sessions::logout(cx).await,
+        Action::Me => account::me(cx).await,
+        Action::ListSessions => sessions::list(cx).await,
+        Action::RevokeOtherSessions => sessions::revoke_others(cx).await,
+        Action::RevokeSession => sessions::revoke(cx, id).await,
+        Action::ChangePassword => password::change(cx).await,
+        Action::LoginHistory => account::login_history(cx).await,
+        Action::Healthz => health::healthz(),
+        Action::Readyz => health::readyz(cx).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fit_whole_segments() {
+        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/abc"), Some(Some("abc")));
+        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/"), None);
+        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/a/b"), None);
+        assert_eq!(fit("/auth/user/sessions", "/auth/user/sessions"), Some(None));
+        assert_eq!(fit("/auth/user/sessions", "/auth/user/sessions/"), None);
+        assert_eq!(template("/auth/user/sessions/xyz"), Some("/auth/user/sessions/{id}"));
+        assert_eq!(template("/wp-admin"), None);
+    }
+}

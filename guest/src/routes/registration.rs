@@ -1,0 +1,18 @@
+//! `POST /auth/register`.
+
+use super::{Ctx, views};
+use crate::envelope::{self, ApiError};
+use crate::http::Response;
+use crate::{csrf, password, validation};
+use asm_contract::NewUser;
+
+pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    // A cross-site page must not create accounts in a visitor's browser either.
+    csrf::check(cx.req, &cx.settings.allowed_origins)?;
+    let reg = validation::registration(cx.body()?)?;
+    let password_hash = password::hash(&reg.password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
+    let new =
+        NewUser { email: reg.email.into_string(), username: reg.username, full_name: reg.full_name, password_hash };
+    let user = cx.host.users.create_user(new).await?;
+    Ok(envelope::success(201, "User registered successfully", views::user_summary(&user)))
+}

@@ -1,0 +1,63 @@
+//! What one request's store holds, and the component's imports answered from it: WASI from
+//! wasmtime-wasi, and the `asm:auth` interfaces from the shared stores, one forwarding method per
+//! operation of `asm_contract::with_store_operations!`.
+
+use super::bindings::asm::auth as wit;
+use crate::stores::Stores;
+use asm_contract::*;
+use std::sync::Arc;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub struct RequestState {
+    pub(super) wasi: WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) stores: Arc<Stores>,
+    pub(super) ticks: u64,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// Passes a store's answer to the component, counting failures for `/metrics`.
+fn counted<T>(store: &'static str, r: StoreResult<T>) -> wasmtime::Result<StoreResult<T>> {
+    if let Err(e) = &r {
+        crate::metrics::METRICS.store_error(store, e);
+    }
+    Ok(r)
+}
+
+macro_rules! answer_from_stores {
+    ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
+        $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
+    })*) => {$(
+        impl wit::$module::Host for RequestState {
+            $(
+                async fn $op(&mut self, $($arg: asm_contract::wit_type!($ty)),*) -> wasmtime::Result<StoreResult<$ret>> {
+                    counted($label, self.stores.$module.$op($(<$ty>::from($arg)),*).await)
+                }
+            )*
+        }
+    )*};
+}
+
+with_store_operations!(answer_from_stores);
+
+impl wit::geo::Host for RequestState {
+    fn lookup(&mut self, ip: String) -> wasmtime::Result<Option<Location>> {
+        Ok(self.stores.geo.lookup(&ip))
+    }
+}

@@ -1,0 +1,24 @@
+//! The stores that need no particular driver.
+//!
+//! - [`memory`]: the in-memory reference implementation of the whole contract;
+//! - [`postgres`]: the user store on PostgreSQL, and [`redis`]: the session store on Redis,
+//!   each written once over a small driver trait that the native host implements with sqlx and
+//!   the redis crate, and the Spin adapter with Spin's own clients;
+//! - [`record`]: the stored form of a session, which outlives any one release's WIT record;
+//! - [`geo`]: lookups in a MaxMind database held in memory.
+//!
+//! The native host's embedded SQLite store is in `host/src/stores/sqlite.rs`.
+
+pub mod geo;
+pub mod memory;
+pub mod postgres;
+pub mod record;
+pub mod redis;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+/// The wall clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.as_millis() as i64
+}

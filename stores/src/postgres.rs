@@ -1,0 +1,342 @@
+//! The user store on PostgreSQL, over whichever client the host has: the native host drives it
+//! with sqlx, the Spin adapter with Spin's `spin:postgres`. Both run the same statements with
+//! the same parameters and read the same columns, so they can share one database.
+//!
+//! Times cross as Unix milliseconds (`float8` in, `int8` out) and ids as text, so any client
+//! reads every column without timestamp or uuid types. Schema: `migrations/`.
+
+use asm_contract::*;
+
+/// A statement parameter. Uuids are bound as `uuid`, in canonical text form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Uuid(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// One value of a result row, as far as these statements need to tell them apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Null,
+    /// Any other type, described for the error message.
+    Other(String),
+}
+
+/// A result: column names, and rows of values in that order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// What a host supplies: a PostgreSQL client. Failures come back already mapped to
+/// [`StoreError`] (see [`db_error`] and [`is_unavailable`] for the shared rules).
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync {
+    /// Runs a statement that returns rows.
+    async fn query(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows>;
+    /// Runs a statement that returns none.
+    async fn execute(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<()>;
+}
+
+macro_rules! user_columns {
+    () => {
+        "id::text AS id, email, username, full_name, password_hash, \
+         (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
+         (extract(epoch FROM last_login) * 1000)::int8 AS last_login"
+    };
+}
+
+/// `$1` email, `$2` username, `$3` full name, `$4` password hash. Returns the user's columns.
+pub const CREATE_USER: &str = concat!(
+    "INSERT INTO users (email, username, full_name, password_hash) VALUES ($1, $2, $3, $4) RETURNING ",
+    user_columns!()
+);
+/// `$1` email (matched case-insensitively, through the `lower(email)` index).
+pub const FIND_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower($1)");
+/// `$1` id (uuid).
+pub const FIND_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+/// `$1` id (uuid), `$2` Unix ms (float8).
+pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1";
+/// `$1` id (uuid), `$2` password hash.
+pub const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1";
+/// `$1` user id (uuid), `$2` outcome, `$3` ip, `$4` user agent, `$5` device, `$6` location, `$7` Unix ms (float8).
+pub const INSERT_LOGIN_ATTEMPT: &str = "INSERT INTO login_attempts \
+    (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::float8 / 1000))";
+/// `$1` user id (uuid), `$2` offset (int8), `$3` limit (int8). Newest first, with the total.
+pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
+    (extract(epoch FROM created_at) * 1000)::int8 AS at, count(*) OVER () AS total \
+    FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3";
+/// `$1` user id (uuid): the total when the page asked for is past the end.
+pub const COUNT_LOGIN_ATTEMPTS: &str = "SELECT count(*) AS total FROM login_attempts WHERE user_id = $1";
+pub const PING: &str = "SELECT 1::int8 AS one";
+
+/// SQLSTATE 23505: a unique constraint was violated.
+pub const UNIQUE_VIOLATION: &str = "23505";
+
+/// The field a unique-constraint violation is about (constraints of `migrations/`).
+pub fn conflict_field(constraint: Option<&str>) -> &'static str {
+    match constraint {
+        Some("users_email_key") => "email",
+        Some("users_username_key") => "username",
+        _ => "unknown",
+    }
+}
+
+/// SQLSTATEs that mean the server is going away or not accepting work: class 08 (connection
+/// exception), 57P01-57P03 (shutdown, cannot connect now), 53300 (too many connections).
+pub fn is_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// An error the server reported: unique violations are conflicts naming the field, SQLSTATEs of
+/// a server going away are `Unavailable`, anything else `Internal`.
+pub fn db_error(sqlstate: &str, constraint: Option<&str>, message: &str) -> StoreError {
+    if sqlstate == UNIQUE_VIOLATION {
+        StoreError::Conflict(conflict_field(constraint).into())
+    } else if is_unavailable(sqlstate) {
+        StoreError::Unavailable(format!("postgres: {message} (SQLSTATE {sqlstate})"))
+    } else {
+        StoreError::Internal(format!("postgres: {message} (SQLSTATE {sqlstate})"))
+    }
+}
+
+/// The user store on a PostgreSQL client.
+pub struct PostgresUsers<D> {
+    driver: D,
+}
+
+impl<D: Driver> PostgresUsers<D> {
+    pub fn new(driver: D) -> Self {
+        PostgresUsers { driver }
+    }
+}
+
+/// Ids are uuids; anything else names no user (and must not become a SQL error).
+fn uuid(id: &str) -> Option<Param> {
+    uuid::Uuid::parse_str(id).ok().map(|u| Param::Uuid(u.hyphenated().to_string()))
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> UserStore for PostgresUsers<D> {
+    async fn create_user(&self, u: NewUser) -> StoreResult<User> {
+        let params =
+            vec![Param::Text(u.email), Param::Text(u.username), Param::Text(u.full_name), Param::Text(u.password_hash)];
+        let rows = self.driver.query(CREATE_USER, params).await?;
+        rows.first(user)?.ok_or_else(|| row_error("INSERT … RETURNING returned no row".into()))
+    }
+
+    async fn find_user_by_email(&self, email: String) -> StoreResult<Option<User>> {
+        self.driver.query(FIND_USER_BY_EMAIL, vec![Param::Text(email)]).await?.first(user)
+    }
+
+    async fn find_user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let Some(id) = uuid(id.as_str()) else { return Ok(None) };
+        self.driver.query(FIND_USER_BY_ID, vec![id]).await?.first(user)
+    }
+
+    async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<()> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
+        self.driver.execute(RECORD_LOGIN, vec![id, Param::Float(at as f64)]).await
+    }
+
+    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<()> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
+        self.driver.execute(UPDATE_PASSWORD, vec![id, Param::Text(password_hash)]).await
+    }
+
+    async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+        let Some(id) = uuid(&a.user_id) else { return Ok(()) };
+        let params = vec![
+            id,
+            Param::Text(a.outcome.as_str().into()),
+            Param::Text(a.ip_address),
+            Param::Text(a.user_agent),
+            Param::Text(a.device_info),
+            Param::Text(a.location),
+            Param::Float(a.at as f64),
+        ];
+        self.driver.execute(INSERT_LOGIN_ATTEMPT, params).await
+    }
+
+    async fn list_login_attempts(&self, user_id: UserId, offset: u32, limit: u32) -> StoreResult<LoginPage> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
+        let params = vec![id.clone(), Param::Int(offset as i64), Param::Int(limit as i64)];
+        let rows = self.driver.query(LIST_LOGIN_ATTEMPTS, params).await?;
+        let mut total = 0;
+        let mut attempts = Vec::with_capacity(rows.rows.len());
+        for row in &rows.rows {
+            total = rows.int(row, "total")?;
+            let outcome = rows.text(row, "outcome")?;
+            attempts.push(LoginAttempt {
+                id: rows.text(row, "id")?,
+                user_id: user_id.as_str().to_string(),
+                outcome: LoginOutcome::parse(&outcome)
+                    .ok_or_else(|| row_error(format!("unknown login outcome {outcome:?}")))?,
+                ip_address: rows.text(row, "ip_address")?,
+                user_agent: rows.text(row, "user_agent")?,
+                device_info: rows.text(row, "device_info")?,
+                location: rows.text(row, "location")?,
+                at: rows.int(row, "at")?,
+            });
+        }
+        if attempts.is_empty() && offset > 0 {
+            let count = self.driver.query(COUNT_LOGIN_ATTEMPTS, vec![id]).await?;
+            total = count.first(|rows, row| rows.int(row, "total"))?.unwrap_or(0);
+        }
+        Ok(LoginPage { attempts, total: total.max(0) as u64 })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.driver.query(PING, vec![]).await.map(drop)
+    }
+}
+
+fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
+    Ok(User {
+        id: rows.text(row, "id")?,
+        email: rows.text(row, "email")?,
+        username: rows.text(row, "username")?,
+        full_name: rows.text(row, "full_name")?,
+        password_hash: rows.text(row, "password_hash")?,
+        created_at: rows.int(row, "created_at")?,
+        last_login: rows.opt_int(row, "last_login")?,
+    })
+}
+
+impl Rows {
+    /// The first row decoded, if there is one.
+    pub fn first<T>(&self, decode: impl FnOnce(&Rows, &[Value]) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        self.rows.first().map(|row| decode(self, row)).transpose()
+    }
+
+    fn value(&self, row: &[Value], column: &str) -> StoreResult<Value> {
+        let i = self
+            .columns
+            .iter()
+            .position(|c| c == column)
+            .ok_or_else(|| row_error(format!("no column named {column:?}")))?;
+        row.get(i).cloned().ok_or_else(|| row_error(format!("no value for column {column:?}")))
+    }
+
+    pub fn text(&self, row: &[Value], column: &str) -> StoreResult<String> {
+        match self.value(row, column)? {
+            Value::Text(s) => Ok(s),
+            other => Err(mismatch(column, "text", &other)),
+        }
+    }
+
+    pub fn int(&self, row: &[Value], column: &str) -> StoreResult<i64> {
+        match self.value(row, column)? {
+            Value::Int(n) => Ok(n),
+            other => Err(mismatch(column, "int8", &other)),
+        }
+    }
+
+    pub fn opt_int(&self, row: &[Value], column: &str) -> StoreResult<Option<i64>> {
+        match self.value(row, column)? {
+            Value::Int(n) => Ok(Some(n)),
+            Value::Null => Ok(None),
+            other => Err(mismatch(column, "int8", &other)),
+        }
+    }
+}
+
+fn row_error(detail: String) -> StoreError {
+    StoreError::Internal(format!("postgres row: {detail}"))
+}
+
+fn mismatch(column: &str, expected: &str, got: &Value) -> StoreError {
+    row_error(format!("column {column:?}: expected {expected}, got {got:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    const ID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+
+    /// Records what would be sent and answers with canned rows.
+    #[derive(Default)]
+    struct Recorder {
+        sent: Mutex<Vec<(&'static str, Vec<Param>)>>,
+        answer: Mutex<Rows>,
+    }
+
+    #[async_trait::async_trait]
+    impl Driver for Recorder {
+        async fn query(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows> {
+            self.sent.lock().unwrap().push((sql, params));
+            Ok(self.answer.lock().unwrap().clone())
+        }
+        async fn execute(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<()> {
+            self.sent.lock().unwrap().push((sql, params));
+            Ok(())
+        }
+    }
+
+    fn user_rows(last_login: Value) -> Rows {
+        Rows {
+            columns: ["id", "email", "username", "full_name", "password_hash", "created_at", "last_login"]
+                .map(String::from)
+                .to_vec(),
+            rows: vec![vec![
+                Value::Text(ID.into()),
+                Value::Text("ada@example.com".into()),
+                Value::Text("ada".into()),
+                Value::Text("Ada Lovelace".into()),
+                Value::Text("$2b$12$hash".into()),
+                Value::Int(1_700_000_000_123),
+                last_login,
+            ]],
+        }
+    }
+
+    #[test]
+    fn statements_are_sent_with_typed_parameters() {
+        let store = PostgresUsers::new(Recorder::default());
+        *store.driver.answer.lock().unwrap() = user_rows(Value::Null);
+        let u = complete(store.find_user_by_id(ID.to_uppercase().into())).unwrap().unwrap();
+        assert_eq!((u.id.as_str(), u.last_login), (ID, None));
+        complete(store.record_login(ID.into(), 1_700_000_000_123)).unwrap();
+        let sent = store.driver.sent.lock().unwrap().clone();
+        // Upper-case uuids are accepted as uuid::Uuid::parse_str does, and bound in canonical form.
+        assert_eq!(sent[0], (FIND_USER_BY_ID, vec![Param::Uuid(ID.into())]));
+        assert_eq!(sent[1], (RECORD_LOGIN, vec![Param::Uuid(ID.into()), Param::Float(1_700_000_000_123.0)]));
+    }
+
+    #[test]
+    fn ids_that_are_not_uuids_name_nothing_and_send_nothing() {
+        let store = PostgresUsers::new(Recorder::default());
+        assert_eq!(complete(store.find_user_by_id("42".into())).unwrap(), None);
+        complete(store.record_login("' OR 1=1 --".into(), 0)).unwrap();
+        let page = complete(store.list_login_attempts("x".into(), 0, 10)).unwrap();
+        assert_eq!((page.attempts.len(), page.total), (0, 0));
+        assert!(store.driver.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_decode_strictly() {
+        let rows = user_rows(Value::Other("Datetime".into()));
+        let Err(StoreError::Internal(m)) = rows.first(user) else { panic!() };
+        assert!(m.contains("last_login"), "{m}");
+        assert_eq!(user_rows(Value::Int(5)).first(user).unwrap().unwrap().last_login, Some(5));
+        assert_eq!(Rows::default().first(user).unwrap(), None);
+    }
+
+    #[test]
+    fn errors_map_by_sqlstate_and_constraint() {
+        assert_eq!(db_error("23505", Some("users_email_key"), "dup"), StoreError::Conflict("email".into()));
+        assert_eq!(db_error("23505", Some("users_username_key"), "dup"), StoreError::Conflict("username".into()));
+        assert_eq!(db_error("23505", None, "dup"), StoreError::Conflict("unknown".into()));
+        assert!(matches!(db_error("57P01", None, "terminating"), StoreError::Unavailable(_)));
+        assert!(matches!(db_error("08006", None, "gone"), StoreError::Unavailable(_)));
+        assert!(matches!(db_error("42P01", None, "no such table"), StoreError::Internal(_)));
+    }
+}

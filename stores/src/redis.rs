@@ -1,0 +1,464 @@
+//! The session store on Redis, over whichever client the host has: the native host drives it
+//! with the redis crate, the Spin adapter with Spin's `fermyon:spin/redis`. Both run the same
+//! scripts with the same keys and arguments, so they can share one Redis.
+//!
+//! Keys, under a configurable prefix `P`:
+//! - `P session:<token-hash>`: a hash with `data` (the session, [`crate::record`]) and `la` (its
+//!   last activity, Unix ms, kept apart so a touch rewrites one field), expiring with the session;
+//! - `P user-sessions:<user-id>`: a sorted set of the user's token hashes scored by expiry,
+//!   pruned of expired entries whenever it changes or is read;
+//! - `P attempts:<key>`: a login-attempt counter that expires with its window.
+//!
+//! Every operation that reads and writes, or touches more than one key, is one script, so no
+//! reader ever sees a session without its index entry or the reverse. Scripts return flat
+//! arrays only, which every Redis client (Spin's too) passes through unchanged. (They name
+//! session keys derived from the index, so on Redis Cluster a user's sessions and index would
+//! need a shared hash tag; that layout is not implemented yet.)
+
+use crate::record;
+use asm_contract::*;
+use std::sync::OnceLock;
+
+/// A command argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// One element of a reply. Nested arrays arrive flattened into one list, as Spin returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Nil,
+    Status(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+/// A Lua script, with its SHA-1 for `EVALSHA`.
+pub struct Script {
+    pub source: &'static str,
+    sha1: OnceLock<String>,
+}
+
+impl Script {
+    pub const fn new(source: &'static str) -> Script {
+        Script { source, sha1: OnceLock::new() }
+    }
+
+    pub fn sha1(&self) -> &str {
+        self.sha1.get_or_init(|| sha1_smol::Sha1::from(self.source).digest().to_string())
+    }
+}
+
+/// What a host supplies: a Redis client. Failures come back already mapped to [`StoreError`]:
+/// a server that cannot be reached is `Unavailable`, anything else `Internal`.
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync {
+    /// Runs a script (by `EVALSHA`, or `EVAL`: the same script, the same atomicity).
+    async fn eval(&self, script: &'static Script, keys: Vec<String>, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
+    async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
+}
+
+/// KEYS: session, index. ARGV: json, ttl ms, token hash, expires at, now, last activity,
+/// max sessions (0: no cap), session key prefix. Returns the evicted sessions' JSON.
+pub static CREATE_SESSION: Script = Script::new(
+    r"
+local function key(h) return ARGV[8] .. h end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'la', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+local evicted = {}
+local max = tonumber(ARGV[7])
+if max > 0 then
+  local live = {}
+  for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local la = redis.call('HGET', key(h), 'la')
+    if la then table.insert(live, {h, tonumber(la)}) else redis.call('ZREM', KEYS[2], h) end
+  end
+  if #live > max then
+    table.sort(live, function(a, b) return a[2] < b[2] end)
+    local n = #live - max
+    for _, entry in ipairs(live) do
+      if n == 0 then break end
+      if entry[1] ~= ARGV[3] then
+        table.insert(evicted, redis.call('HGET', key(entry[1]), 'data'))
+        redis.call('DEL', key(entry[1]))
+        redis.call('ZREM', KEYS[2], entry[1])
+        n = n - 1
+      end
+    end
+  end
+end
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end
+return evicted
+",
+);
+
+/// The fields of a session hash, in the order a reader asks for them with `HMGET`.
+pub const SESSION_FIELDS: [&str; 2] = ["data", "la"];
+
+/// KEYS: session. ARGV: last activity, ttl ms. Returns 1, or 0 when the session is gone.
+pub static TOUCH_SESSION: Script = Script::new(
+    r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'la', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+",
+);
+
+/// KEYS: session, index. ARGV: token hash. Returns 1 when the session existed.
+pub static DELETE_SESSION: Script = Script::new(
+    r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n
+",
+);
+
+/// KEYS: index. ARGV: token hash to keep ('' keeps none), session key prefix. Returns how many ended.
+pub static DELETE_OTHER_SESSIONS: Script = Script::new(
+    r"
+local n = 0
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if h ~= ARGV[1] then
+    n = n + redis.call('DEL', ARGV[2] .. h)
+    redis.call('ZREM', KEYS[1], h)
+  end
+end
+return n
+",
+);
+
+/// KEYS: index. ARGV: session key prefix, now. Returns data, la, data, la, ...
+pub static LIST_SESSIONS: Script = Script::new(
+    r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local out = {}
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('HMGET', ARGV[1] .. h, 'data', 'la')
+  if v[1] then
+    table.insert(out, v[1]); table.insert(out, v[2])
+  else
+    redis.call('ZREM', KEYS[1], h)
+  end
+end
+return out
+",
+);
+
+/// KEYS: counter. ARGV: window ms. Returns {count, ms left in the window}.
+pub static COUNT_ATTEMPT: Script = Script::new(
+    r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+",
+);
+
+/// KEYS: counter. Takes back one attempt (never below zero).
+pub static UNCOUNT_ATTEMPT: Script = Script::new(
+    r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+",
+);
+
+/// The key layout under a prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_string() }
+    }
+
+    /// What every session key starts with (the scripts append a token hash).
+    pub fn session_prefix(&self) -> String {
+        format!("{}session:", self.prefix)
+    }
+
+    pub fn session(&self, token_hash: &str) -> String {
+        format!("{}session:{token_hash}", self.prefix)
+    }
+
+    pub fn index(&self, user_id: &str) -> String {
+        format!("{}user-sessions:{user_id}", self.prefix)
+    }
+
+    pub fn attempts(&self, key: &str) -> String {
+        format!("{}attempts:{key}", self.prefix)
+    }
+}
+
+/// The session store on a Redis client.
+pub struct RedisSessions<D> {
+    driver: D,
+    keys: Keys,
+}
+
+impl<D: Driver> RedisSessions<D> {
+    pub fn new(driver: D, prefix: &str) -> Self {
+        RedisSessions { driver, keys: Keys::new(prefix) }
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> SessionStore for RedisSessions<D> {
+    async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+        let now = crate::now_ms();
+        let ttl = s.expires_at - now;
+        if ttl <= 0 {
+            return Ok(Vec::new());
+        }
+        let keys = vec![self.keys.session(&s.token_hash), self.keys.index(&s.user_id)];
+        let args = vec![
+            Arg::Text(record::encode(&s)),
+            Arg::Int(ttl),
+            Arg::Text(s.token_hash.clone()),
+            Arg::Int(s.expires_at),
+            Arg::Int(now),
+            Arg::Int(s.last_activity),
+            Arg::Int(max_sessions as i64),
+            Arg::Text(self.keys.session_prefix()),
+        ];
+        let evicted = self.driver.eval(&CREATE_SESSION, keys, args).await?;
+        evicted.into_iter().map(|r| record::decode(&string(r)?, None).map(|s| s.id)).collect()
+    }
+
+    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
+        let mut args = vec![Arg::Text(self.keys.session(token_hash.as_str()))];
+        args.extend(SESSION_FIELDS.iter().map(|f| Arg::Text(f.to_string())));
+        let reply = self.driver.command("HMGET", args).await?;
+        let [data, la] = <[Reply; 2]>::try_from(reply).map_err(|r| unexpected("HMGET", &r))?;
+        let Some(data) = opt_string(data)? else { return Ok(None) };
+        let la = match opt_string(la)? {
+            Some(l) => Some(l.parse::<i64>().map_err(|_| internal(format!("last activity {l:?} is not an integer")))?),
+            None => None,
+        };
+        let s = record::decode(&data, la)?;
+        Ok((s.expires_at > crate::now_ms()).then_some(s))
+    }
+
+    async fn touch_session(&self, token_hash: TokenHash, at: i64, keep_until: i64) -> StoreResult<bool> {
+        let key = self.keys.session(token_hash.as_str());
+        let ttl = keep_until - crate::now_ms();
+        if ttl <= 0 {
+            self.driver.command("DEL", vec![Arg::Text(key)]).await?;
+            return Ok(false);
+        }
+        int(self.driver.eval(&TOUCH_SESSION, vec![key], vec![Arg::Int(at), Arg::Int(ttl)]).await?).map(|n| n == 1)
+    }
+
+    async fn delete_session(&self, user_id: UserId, token_hash: TokenHash) -> StoreResult<bool> {
+        let keys = vec![self.keys.session(token_hash.as_str()), self.keys.index(user_id.as_str())];
+        let reply = self.driver.eval(&DELETE_SESSION, keys, vec![Arg::Text(token_hash.into_string())]).await?;
+        int(reply).map(|n| n > 0)
+    }
+
+    async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
+        let keys = vec![self.keys.index(user_id.as_str())];
+        let args = vec![Arg::Text(keep_token_hash.into_string()), Arg::Text(self.keys.session_prefix())];
+        let n = int(self.driver.eval(&DELETE_OTHER_SESSIONS, keys, args).await?)?;
+        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+    }
+
+    async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
+        let keys = vec![self.keys.index(user_id.as_str())];
+        let args = vec![Arg::Text(self.keys.session_prefix()), Arg::Int(crate::now_ms())];
+        let reply = self.driver.eval(&LIST_SESSIONS, keys, args).await?;
+        let raw = reply.into_iter().map(opt_string).collect::<StoreResult<Vec<_>>>()?;
+        // data, la pairs; a pair without data is skipped, a last activity that is not a number ignored.
+        raw.chunks(2)
+            .filter_map(|pair| Some((pair[0].as_deref()?, pair.get(1).cloned().flatten())))
+            .map(|(data, la)| record::decode(data, la.and_then(|l| l.parse().ok())))
+            .collect()
+    }
+
+    async fn count_attempt(&self, key: String, window_ms: u64) -> StoreResult<Attempts> {
+        // u64 as text: an i64 argument could not carry every u64, and Lua reads text anyway.
+        let args = vec![Arg::Text(window_ms.max(1).to_string())];
+        let reply = self.driver.eval(&COUNT_ATTEMPT, vec![self.keys.attempts(&key)], args).await?;
+        match reply.as_slice() {
+            [Reply::Int(n), Reply::Int(ttl)] if *n >= 0 => {
+                Ok(Attempts { count: (*n as u64).min(u32::MAX as u64) as u32, retry_after_ms: (*ttl).max(0) as u64 })
+            }
+            _ => Err(unexpected("COUNT_ATTEMPT", &reply)),
+        }
+    }
+
+    async fn uncount_attempt(&self, key: String) -> StoreResult<()> {
+        self.driver.eval(&UNCOUNT_ATTEMPT, vec![self.keys.attempts(&key)], vec![]).await.map(drop)
+    }
+
+    async fn reset_attempts(&self, key: String) -> StoreResult<()> {
+        self.driver.command("DEL", vec![Arg::Text(self.keys.attempts(&key))]).await.map(drop)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.driver.command("PING", vec![]).await.map(drop)
+    }
+}
+
+fn opt_string(r: Reply) -> StoreResult<Option<String>> {
+    match r {
+        Reply::Nil => Ok(None),
+        Reply::Bytes(b) => String::from_utf8(b).map(Some).map_err(|_| internal("reply is not UTF-8".into())),
+        Reply::Status(s) => Ok(Some(s)),
+        Reply::Int(n) => Ok(Some(n.to_string())),
+    }
+}
+
+fn string(r: Reply) -> StoreResult<String> {
+    opt_string(r)?.ok_or_else(|| internal("unexpected nil".into()))
+}
+
+/// The single integer most scripts return.
+fn int(reply: Vec<Reply>) -> StoreResult<i64> {
+    match reply.as_slice() {
+        [Reply::Int(n)] => Ok(*n),
+        _ => Err(unexpected("a script", &reply)),
+    }
+}
+
+fn internal(detail: String) -> StoreError {
+    StoreError::Internal(format!("redis: {detail}"))
+}
+
+fn unexpected(what: &str, reply: &[Reply]) -> StoreError {
+    internal(format!("unexpected reply to {what}: {reply:?}"))
+}
+
+/// Tells a failure that means "the server cannot be reached" from any other, by the words
+/// clients put in their messages (Spin passes only the message of its client's error).
+pub fn is_unreachable(message: &str) -> bool {
+    const GONE: [&str; 12] = [
+        "os error",
+        "refused",
+        "reset",
+        "broken pipe",
+        "closed",
+        "timed out",
+        "terminated",
+        "dropped",
+        "connection",
+        "i/o error",
+        "io error",
+        "unexpected end of file",
+    ];
+    let m = message.to_ascii_lowercase();
+    GONE.iter().any(|g| m.contains(g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A call as sent: the script's SHA-1 or the command's name, the keys, the arguments.
+    type Sent = (String, Vec<String>, Vec<Arg>);
+
+    /// Records what would be sent and answers with canned replies, one per call.
+    #[derive(Default)]
+    struct Recorder {
+        sent: Mutex<Vec<Sent>>,
+        replies: Mutex<Vec<Vec<Reply>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Driver for Recorder {
+        async fn eval(&self, script: &'static Script, keys: Vec<String>, args: Vec<Arg>) -> StoreResult<Vec<Reply>> {
+            self.sent.lock().unwrap().push((script.sha1().to_string(), keys, args));
+            Ok(self.replies.lock().unwrap().remove(0))
+        }
+        async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>> {
+            self.sent.lock().unwrap().push((name.to_string(), vec![], args));
+            Ok(self.replies.lock().unwrap().remove(0))
+        }
+    }
+
+    fn store(replies: Vec<Vec<Reply>>) -> RedisSessions<Recorder> {
+        let s = RedisSessions::new(Recorder::default(), "p:");
+        *s.driver.replies.lock().unwrap() = replies;
+        s
+    }
+
+    fn session(expires_at: i64) -> Session {
+        Session {
+            id: "pub1".into(),
+            token_hash: "ab12".into(),
+            user_id: "u1".into(),
+            ip_address: "1.2.3.4".into(),
+            user_agent: "ua".into(),
+            device: Device { browser: "Firefox".into(), summary: "Firefox on Linux".into(), ..Device::default() },
+            location: "Local".into(),
+            created_at: 10,
+            last_activity: 20,
+            expires_at,
+        }
+    }
+
+    fn bytes(s: &str) -> Reply {
+        Reply::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn scripts_know_their_sha1() {
+        assert_eq!(Script::new("return 1").sha1(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[test]
+    fn create_passes_keys_and_arguments_and_decodes_the_evicted() {
+        let far = crate::now_ms() + 600_000;
+        let json = record::encode(&session(far));
+        let s = store(vec![vec![bytes(&json)]]);
+        let evicted = complete(s.create_session(session(far), 3)).unwrap();
+        assert_eq!(evicted, vec!["pub1"]);
+        let (sha, keys, args) = s.driver.sent.lock().unwrap()[0].clone();
+        assert_eq!(sha, CREATE_SESSION.sha1());
+        assert_eq!(keys, vec!["p:session:ab12", "p:user-sessions:u1"]);
+        assert_eq!(args[0], Arg::Text(json));
+        assert_eq!(args[2..4], [Arg::Text("ab12".into()), Arg::Int(far)]);
+        assert_eq!(args[5..], [Arg::Int(20), Arg::Int(3), Arg::Text("p:session:".into())]);
+        let s = store(vec![]);
+        assert!(complete(s.create_session(session(1), 0)).unwrap().is_empty(), "an expired session is not stored");
+        assert!(s.driver.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn replies_decode() {
+        let far = crate::now_ms() + 600_000;
+        let json = record::encode(&session(far));
+        let got = complete(store(vec![vec![bytes(&json), bytes("77")]]).get_session("ab12".into())).unwrap();
+        assert_eq!(got.unwrap().last_activity, 77, "the separately kept last activity wins");
+        let expired = record::encode(&session(5));
+        assert_eq!(complete(store(vec![vec![bytes(&expired), Reply::Nil]]).get_session("h".into())).unwrap(), None);
+        assert_eq!(complete(store(vec![vec![Reply::Nil, Reply::Nil]]).get_session("h".into())).unwrap(), None);
+        assert!(complete(store(vec![vec![bytes(&json), bytes("x")]]).get_session("h".into())).is_err());
+
+        let listed = vec![bytes(&json), bytes("5"), Reply::Nil, Reply::Nil, bytes(&json), bytes("x")];
+        let list = complete(store(vec![listed]).list_sessions("u".into())).unwrap();
+        assert_eq!(list.iter().map(|s| s.last_activity).collect::<Vec<_>>(), vec![5, 20]);
+
+        let counted = complete(store(vec![vec![Reply::Int(3), Reply::Int(900)]]).count_attempt("k".into(), 0));
+        assert_eq!(counted.unwrap(), Attempts { count: 3, retry_after_ms: 900 });
+        assert!(complete(store(vec![vec![Reply::Int(1)]]).count_attempt("k".into(), 9)).is_err());
+        assert!(complete(store(vec![vec![Reply::Int(-1)]]).delete_other_sessions("u".into(), "h".into())).is_err());
+    }
+
+    #[test]
+    fn unreachable_servers_are_told_by_their_message() {
+        assert!(is_unreachable("Connection refused (os error 111)"));
+        assert!(is_unreachable("broken pipe"));
+        assert!(!is_unreachable("ERR user_script:1: Script attempted to access nonexistent global"));
+        assert!(!is_unreachable("WRONGTYPE Operation against a key holding the wrong kind of value"));
+    }
+}
