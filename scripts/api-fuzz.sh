@@ -23,7 +23,7 @@ base="http://127.0.0.1:$port"
 log=$(mktemp)
 
 "$host" migrate up >/dev/null
-"$host" serve --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+"$host" serve --host 127.0.0.1 --port "$port" --metrics-addr off >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

@@ -20,7 +20,7 @@ base="http://127.0.0.1:$port"
 out=${SOAK_OUT:-target/soak}
 mkdir -p "$out"
 "$host" migrate up >/dev/null
-"$host" serve --host 127.0.0.1 --port "$port" >"$out/server.log" 2>&1 &
+"$host" serve --host 127.0.0.1 --port "$port" --metrics-addr off >"$out/server.log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

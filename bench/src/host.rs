@@ -31,6 +31,8 @@ impl fmt::Display for Engine {
 #[derive(Clone)]
 pub struct HostConfig {
     pub bin: PathBuf,
+    /// The native baseline's server (`asm-native`, built with the benchmark).
+    pub native_bin: PathBuf,
     pub component: PathBuf,
     pub database_url: String,
     pub redis_addr: String,
@@ -53,11 +55,9 @@ impl Host {
         let port = free_port()?;
         let log = cfg.workdir.join(format!("host-{engine}-{tag}.log"));
         let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new(&cfg.bin);
+        let bin = if engine == Engine::Native { &cfg.native_bin } else { &cfg.bin };
+        let mut cmd = Command::new(bin);
         cmd.arg("serve");
-        if engine == Engine::Native {
-            cmd.args(["--engine", "native"]);
-        }
         // A clean environment: only what is set here reaches the server.
         cmd.env_clear()
             .current_dir(&cfg.workdir)
@@ -69,12 +69,13 @@ impl Host {
             .env("ASM_COMPONENT", &cfg.component)
             .env("ASM_CACHE_DIR", cache_dir)
             .env("BCRYPT_COST", BCRYPT_COST.to_string())
+            .env("METRICS_ADDR", "off")
             // One log line per request would be part of every figure; warnings only.
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
-        let child = cmd.spawn().with_context(|| format!("starting {}", cfg.bin.display()))?;
+        let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
         Ok(Host { child, engine, addr: SocketAddr::from(([127, 0, 0, 1], port)), log })
     }
 
@@ -202,16 +203,6 @@ pub fn clock_ticks_per_second() -> i64 {
 /// A port nobody listens on right now.
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Whether this build of the host has the native engine (`asm serve --engine native`).
-pub fn has_native_engine(bin: &Path) -> anyhow::Result<bool> {
-    let out = Command::new(bin)
-        .args(["serve", "--help"])
-        .env_clear()
-        .output()
-        .with_context(|| format!("running {}", bin.display()))?;
-    Ok(String::from_utf8_lossy(&out.stdout).contains("--engine"))
 }
 
 /// `asm migrate up`: creates the database and applies the schema.

@@ -150,25 +150,23 @@ fn read_request(request: IncomingRequest) -> Request {
 }
 
 /// Bodies beyond the limit are still read (and dropped) up to this size, so the client finishes
-/// sending and sees the 413 instead of a broken connection.
+/// sending and sees the 413 instead of a broken connection (the native host reads bodies itself
+/// first; other hosts may not).
 const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
-/// Keeps at most `MAX_BODY_BYTES`; anything longer makes the body `TooLarge`.
+/// Keeps one byte more than `MAX_BODY_BYTES` at most: enough to know the body is too large.
 fn read_body(request: &IncomingRequest) -> Body {
     let Ok(body) = request.consume() else { return Body::Empty };
     let mut bytes = Vec::new();
     let mut seen = 0usize;
     {
         let Ok(stream) = body.stream() else { return Body::Empty };
-        loop {
+        while seen <= DRAIN_LIMIT {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => {
                     seen += chunk.len();
-                    if seen <= MAX_BODY_BYTES {
-                        bytes.extend_from_slice(&chunk);
-                    } else if seen > DRAIN_LIMIT {
-                        break;
-                    }
+                    let room = (MAX_BODY_BYTES + 1).saturating_sub(bytes.len());
+                    bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(_)) => return Body::Empty,
@@ -176,13 +174,7 @@ fn read_body(request: &IncomingRequest) -> Body {
         }
     }
     let _ = IncomingBody::finish(body);
-    if seen > MAX_BODY_BYTES {
-        Body::TooLarge
-    } else if bytes.is_empty() {
-        Body::Empty
-    } else {
-        Body::Bytes(bytes)
-    }
+    Body::from_bytes(bytes)
 }
 
 fn write_response(out: ResponseOutparam, response: Response) {

@@ -25,6 +25,19 @@ pub enum Body {
     TooLarge,
 }
 
+impl Body {
+    /// A body as read whole: `TooLarge` beyond the limit.
+    pub fn from_bytes(bytes: Vec<u8>) -> Body {
+        if bytes.len() > MAX_BODY_BYTES {
+            Body::TooLarge
+        } else if bytes.is_empty() {
+            Body::Empty
+        } else {
+            Body::Bytes(bytes)
+        }
+    }
+}
+
 impl Request {
     pub fn new(method: &str, path_with_query: &str) -> Self {
         let (path, query) = path_with_query.split_once('?').unwrap_or((path_with_query, ""));

@@ -105,11 +105,19 @@ pub struct ServeConfig {
     /// Requests served at once; more wait for a free instance slot.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: u32,
-
-    /// `wasm` (the component, per-request instances) or `native` (the same logic compiled into
-    /// the host, without isolation: the benchmark baseline only).
-    #[arg(long, env = "ASM_ENGINE", default_value = "wasm", value_parser = ["wasm", "native"])]
-    pub engine: String,
+    /// Open connections at once; more wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: u32,
+    /// Longest a client may take to send a request's line and headers, and longest an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request's body (408 after it).
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+    /// Where `/metrics` is served (Prometheus text), apart from the service; `off` for nowhere.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
 
     /// `text` or `json` (default: json in production, text otherwise).
     #[arg(long, env = "LOG_FORMAT")]
@@ -151,6 +159,12 @@ impl ServeConfig {
         base.join("asm")
     }
 
+    /// The metrics listener's address, unless metrics are off.
+    pub fn metrics_addr(&self) -> Option<&str> {
+        let a = self.metrics_addr.trim();
+        (!a.is_empty() && a != "off").then_some(a)
+    }
+
     pub fn json_logs(&self) -> bool {
         match self.log_format.as_deref() {
             Some("json") => true,
@@ -173,12 +187,31 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// A URL with any password replaced, for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
+/// A URL with its secrets replaced, for logs: the password of its user, and the value of any
+/// query parameter whose name says it is one (`password=`, `sslpassword=`, `token=`, …).
+pub fn redact(raw: &str) -> String {
+    const SECRET_NAMES: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "auth"];
+    let Ok(mut url) = url::Url::parse(raw) else {
+        // Not a URL we can take apart: keep only what cannot hold a secret.
+        return match raw.find("://") {
+            Some(i) => format!("{}://***", &raw[..i]),
+            None => "***".into(),
+        };
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let secret = SECRET_NAMES.iter().any(|s| k.to_ascii_lowercase().contains(s));
+            (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+        })
+        .collect();
+    if !pairs.is_empty() {
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -204,7 +237,14 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(redact("postgres://u:secret@db:5432/x"), "postgres://u:***@db:5432/x");
         assert_eq!(redact("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(
+            redact("postgres://u@db/x?sslmode=require&password=hunter2&sslpassword=p%40ss"),
+            "postgres://u@db/x?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(redact("rediss://:s3cret@cache:6380/1?protocol=resp3"), "rediss://:***@cache:6380/1?protocol=resp3");
+        assert_eq!(redact("sqlite://./data/asm.db"), "sqlite://./data/asm.db");
+        assert_eq!(redact("not a url with a password"), "***");
     }
 }

@@ -10,7 +10,6 @@
 pub mod config;
 pub mod metrics;
 pub mod migrate;
-pub mod native;
 pub mod runtime;
 pub mod server;
 pub mod stores;

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: &'static str,
     pub status: u16,
 }
@@ -66,6 +66,25 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the ones HTTP defines for APIs, and `other` for anything else (a
+/// client chooses the method, so its text must not become a label).
+pub fn method(m: &http::Method) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN.into_iter().find(|k| *k == m.as_str()).unwrap_or("other")
+}
+
+/// At most `max` bytes of client-chosen text for a log line, cut on a character boundary.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// The route a path belongs to, with ids folded (the component's route table), so labels stay few.
 pub fn route(path: &str) -> &'static str {
     if path == "/metrics" {
@@ -77,6 +96,14 @@ pub fn route(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_chosen_text_is_bounded() {
+        assert_eq!(method(&http::Method::POST), "POST");
+        assert_eq!(method(&http::Method::from_bytes(&[b'X'; 8000]).unwrap()), "other");
+        assert_eq!(shorten("héllo", 2), "h…");
+        assert_eq!(shorten("abc", 10), "abc");
+    }
 
     #[test]
     fn routes_fold_ids_and_unknown_paths() {

@@ -1,22 +1,26 @@
-//! The HTTP server: accepts connections, stamps the client address, hands each request to the
-//! engine, logs one line per request, and drains in-flight requests on shutdown.
+//! The HTTP server: accepts connections (a bounded number), reads each request whole under
+//! time limits before any instance is taken, stamps the client address, hands the request to
+//! the engine, logs one line per request, and drains in-flight requests on shutdown. Metrics
+//! are served on a listener of their own.
 
 use crate::config::ServeConfig;
-use crate::native::NativeRuntime;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::stores::Stores;
 use anyhow::Context as _;
-use bytes::Bytes;
+use asm_guest::envelope::ApiError;
+use asm_guest::http::MAX_BODY_BYTES;
+use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http_body_util::{BodyExt as _, Full};
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -25,29 +29,28 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub const CLIENT_ADDR_HEADER: &str = asm_guest::client::CLIENT_ADDR_HEADER;
 /// Longest the server waits for in-flight requests when it shuts down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies beyond the limit are still read (and dropped) up to this size, so the client finishes
+/// sending and sees the 413 instead of a broken connection; past it the connection is closed.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// The most bytes of request line and headers a connection may buffer.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// What runs the auth logic: the component (always, in production) or the native baseline.
-pub enum Engine {
-    Wasm(Runtime),
-    Native(NativeRuntime),
+/// What answers a request once the server has read it whole.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync {
+    async fn handle(&self, req: http::Request<Bytes>, request_id: &str) -> hyper::Response<HyperOutgoingBody>;
 }
 
-impl Engine {
-    async fn handle(
-        &self,
-        req: hyper::Request<hyper::body::Incoming>,
-        request_id: &str,
-    ) -> hyper::Response<HyperOutgoingBody> {
-        match self {
-            Engine::Wasm(runtime) => match runtime.handle(req, request_id).await {
-                Ok(resp) => resp,
-                Err(failure) => {
-                    tracing::error!(request_id, error = %failure, "request failed");
-                    let (status, message) = failure.status();
-                    envelope(status, message, "the request could not be completed")
-                }
-            },
-            Engine::Native(native) => native.handle(req).await,
+#[async_trait::async_trait]
+impl Engine for Runtime {
+    async fn handle(&self, req: http::Request<Bytes>, request_id: &str) -> hyper::Response<HyperOutgoingBody> {
+        match Runtime::handle(self, req, request_id).await {
+            Ok(resp) => resp,
+            Err(failure) => {
+                tracing::error!(request_id, error = %failure, "request failed");
+                let (status, message) = failure.status();
+                envelope(status, message, "the request could not be completed")
+            }
         }
     }
 }
@@ -71,6 +74,8 @@ pub fn to_hyper(r: asm_guest::http::Response) -> hyper::Response<HyperOutgoingBo
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -83,18 +88,28 @@ impl Server {
     }
 }
 
-/// Builds the stores and the engine from the configuration. `guest_env` overrides the
-/// component settings taken from the process environment.
-pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Engine> {
-    let env = component_env(guest_env);
+/// The component's settings and environment: its variables from the process, then the
+/// overrides; refused when one is not understood.
+pub fn guest_settings(
+    overrides: &[(String, String)],
+) -> anyhow::Result<(asm_guest::config::Settings, Vec<(String, String)>)> {
+    let mut env: Vec<(String, String)> =
+        asm_guest::config::VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    for (k, v) in overrides {
+        env.retain(|(n, _)| n != k);
+        env.push((k.clone(), v.clone()));
+    }
     let settings =
         asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
+    Ok((settings, env))
+}
+
+/// Builds the stores and the component runtime from the configuration. `guest_env` overrides
+/// the component settings taken from the process environment.
+pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
+    let (_, env) = guest_settings(guest_env)?;
     let stores = Arc::new(Stores::from_config(cfg).await?);
-    if cfg.engine == "native" {
-        tracing::warn!("serving with the native engine: the benchmark baseline, without per-request isolation");
-        return Ok(Engine::Native(NativeRuntime::new(stores, settings)));
-    }
     Runtime::new(
         RuntimeOptions {
             component: &cfg.component,
@@ -106,50 +121,73 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
         },
         stores,
     )
-    .map(Engine::Wasm)
 }
 
-/// The component's environment: its variables from the process, then the overrides.
-fn component_env(overrides: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> =
-        asm_guest::config::VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
-    for (k, v) in overrides {
-        env.retain(|(n, _)| n != k);
-        env.push((k.clone(), v.clone()));
-    }
-    env
+/// How connections are read: the limits that keep slow or idle clients from holding resources.
+#[derive(Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 /// Binds and serves until `shutdown` is called.
-pub async fn start(cfg: &ServeConfig, engine: Engine) -> anyhow::Result<Server> {
+pub async fn start(cfg: &ServeConfig, engine: Arc<dyn Engine>) -> anyhow::Result<Server> {
     let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
     let addr = listener.local_addr()?;
-    let engine = Arc::new(engine);
     let (shutdown, signal) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, engine, signal));
+    let metrics_addr = match cfg.metrics_addr() {
+        Some(wanted) => {
+            let l = TcpListener::bind(wanted).await.with_context(|| format!("cannot serve metrics on {wanted}"))?;
+            let at = l.local_addr()?;
+            tokio::spawn(serve_metrics(l, signal.clone()));
+            tracing::info!(addr = %at, "metrics at /metrics");
+            Some(at)
+        }
+        None => None,
+    };
+    let limits = Limits { header_read_timeout: cfg.header_read_timeout, body_read_timeout: cfg.body_read_timeout };
+    let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1) as usize));
+    let task = tokio::spawn(accept_loop(listener, engine, limits, connections, signal));
     tracing::info!(%addr, "listening");
-    Ok(Server { addr, shutdown, task })
+    Ok(Server { addr, metrics_addr, shutdown, task })
 }
 
-async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, mut signal: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    engine: Arc<dyn Engine>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    mut signal: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
-        tokio::select! {
+        // A connection slot first: past the limit, new connections wait in the kernel's queue.
+        let slot = tokio::select! {
             _ = signal.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, peer, engine.clone(), signal.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let accepted = loop {
+            tokio::select! {
+                _ = signal.changed() => break None,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => break Some(pair),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        };
+        let Some((stream, peer)) = accepted else { break };
+        let _ = stream.set_nodelay(true);
+        let (engine, signal) = (engine.clone(), signal.clone());
+        connections.spawn(async move {
+            serve_connection(stream, peer, engine, limits, signal).await;
+            drop(slot);
+        });
     }
     drop(listener);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} });
@@ -162,14 +200,22 @@ async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, mut signal: wat
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    engine: Arc<Engine>,
+    engine: Arc<dyn Engine>,
+    limits: Limits,
     mut signal: watch::Receiver<bool>,
 ) {
     let service = hyper::service::service_fn(move |req| {
         let engine = engine.clone();
-        async move { Ok::<_, Infallible>(serve_request(&engine, req, peer).await) }
+        async move { Ok::<_, Infallible>(serve_request(&*engine, req, peer, limits).await) }
     });
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+    // The header timeout also ends idle keep-alive connections: it runs while hyper waits for
+    // the next request's head.
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -182,11 +228,33 @@ async fn serve_connection(
     }
 }
 
-fn metrics_response() -> hyper::Response<HyperOutgoingBody> {
-    hyper::Response::builder()
-        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-        .body(Full::new(Bytes::from(crate::metrics::METRICS.encode())).map_err(|never| match never {}).boxed_unsync())
-        .expect("static response parts are valid")
+async fn serve_metrics(listener: TcpListener, mut signal: watch::Receiver<bool>) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = signal.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+        };
+        let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+            let resp = if req.uri().path() == "/metrics" {
+                hyper::Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                    .body(Full::new(Bytes::from(crate::metrics::METRICS.encode())))
+            } else {
+                hyper::Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n")))
+            };
+            Ok::<_, Infallible>(resp.expect("static response parts are valid"))
+        });
+        tokio::spawn(async move {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = conn.await;
+        });
+    }
 }
 
 /// A short id per request, for the log lines that belong to it.
@@ -195,44 +263,117 @@ fn next_request_id() -> String {
     format!("{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Why a body could not be read.
+enum BodyFailure {
+    /// It did not arrive within the body timeout.
+    TimedOut,
+    /// Longer than the drain limit.
+    TooLarge,
+    /// The client broke the framing or the connection.
+    Broken,
+}
+
+/// Reads a body whole, keeping at most one byte more than the component accepts (so it can
+/// still say 413) and dropping the rest, all within `timeout`.
+async fn read_body(mut body: hyper::body::Incoming, timeout: Duration) -> Result<Bytes, BodyFailure> {
+    let read = async {
+        let mut kept = BytesMut::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyFailure::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_LIMIT {
+                    return Err(BodyFailure::TooLarge);
+                }
+                let room = (MAX_BODY_BYTES + 1).saturating_sub(kept.len());
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        Ok(kept.freeze())
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(Err(BodyFailure::TimedOut))
+}
+
+/// A `Host` that is a valid authority (ASCII, no spaces or stray characters).
+fn valid_host(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|s| s.parse::<http::uri::Authority>().is_ok())
+}
+
 async fn serve_request(
-    engine: &Engine,
-    mut req: hyper::Request<hyper::body::Incoming>,
+    engine: &dyn Engine,
+    req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
+    limits: Limits,
 ) -> hyper::Response<HyperOutgoingBody> {
     let started = Instant::now();
     let request_id = next_request_id();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    // Only the host may say who the client is: drop any copy the client sent.
-    let headers = req.headers_mut();
-    headers.remove(CLIENT_ADDR_HEADER);
-    headers.insert(CLIENT_ADDR_HEADER, HeaderValue::from_str(&peer.to_string()).expect("socket addresses are ASCII"));
-    if !headers.contains_key(http::header::HOST) {
-        headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
-    }
-    let route = crate::metrics::route(&path);
-    let resp = if route == "/metrics" && method == http::Method::GET {
-        metrics_response()
-    } else {
-        engine.handle(req, &request_id).await
+    let (mut parts, body) = req.into_parts();
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    let resp = match parts.headers.get(http::header::HOST) {
+        Some(host) if !valid_host(host) => {
+            envelope(400, "Invalid request", "the Host header is not a valid host name").with_close()
+        }
+        _ => match read_body(body, limits.body_read_timeout).await {
+            Err(BodyFailure::TimedOut) => {
+                envelope(408, "Request timeout", "the request body did not arrive in time").with_close()
+            }
+            Err(BodyFailure::TooLarge) => to_hyper(ApiError::PayloadTooLarge.into_response()).with_close(),
+            Err(BodyFailure::Broken) => envelope(400, "Invalid request", "the request body is malformed").with_close(),
+            Ok(body) => {
+                // Only the host may say who the client is: drop any copy the client sent.
+                let headers = &mut parts.headers;
+                headers.remove(CLIENT_ADDR_HEADER);
+                let peer_value = HeaderValue::from_str(&peer.to_string()).expect("socket addresses are ASCII");
+                headers.insert(CLIENT_ADDR_HEADER, peer_value);
+                if !headers.contains_key(http::header::HOST) {
+                    headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
+                }
+                engine.handle(http::Request::from_parts(parts, body), &request_id).await
+            }
+        },
     };
+    let route = crate::metrics::route(&path);
+    let status = resp.status().as_u16();
     let m = &crate::metrics::METRICS;
-    m.requests
-        .get_or_create(&crate::metrics::RequestLabels {
-            method: method.to_string(),
-            route,
-            status: resp.status().as_u16(),
-        })
-        .inc();
+    let method = crate::metrics::method(&method);
+    m.requests.get_or_create(&crate::metrics::RequestLabels { method, route, status }).inc();
     m.latency.get_or_create(&crate::metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     tracing::info!(
         request_id,
-        %method,
-        %path,
-        status = resp.status().as_u16(),
+        method,
+        path = %crate::metrics::shorten(&path, 200),
+        status,
         latency_us = started.elapsed().as_micros() as u64,
         "request"
     );
     resp
+}
+
+trait CloseAfter {
+    fn with_close(self) -> Self;
+}
+
+impl CloseAfter for hyper::Response<HyperOutgoingBody> {
+    /// The connection ends after this response: what is left of the request is not read.
+    fn with_close(mut self) -> Self {
+        self.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        self
+    }
+}
+
+/// Resolves at SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

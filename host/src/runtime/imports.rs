@@ -17,7 +17,6 @@ pub struct RequestState {
     pub(super) table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) stores: Arc<Stores>,
-    pub(super) ticks: u64,
 }
 
 impl WasiView for RequestState {

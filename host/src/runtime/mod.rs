@@ -21,7 +21,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-/// How often the epoch advances: the granularity of both yielding and the deadline.
+/// How often the epoch advances: how often a running instance yields and checks its deadline.
 const TICK: Duration = Duration::from_millis(1);
 
 pub struct RuntimeOptions<'a> {
@@ -39,9 +39,9 @@ pub struct Runtime {
     stores: Arc<Stores>,
     guest_env: Vec<(String, String)>,
     memory_bytes: usize,
-    max_ticks: u64,
     request_timeout: Duration,
-    permits: Semaphore,
+    /// One per instance slot of the pool.
+    permits: Arc<Semaphore>,
 }
 
 impl Runtime {
@@ -75,15 +75,13 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("the component does not fit the host: is it built from this tree's wit/?")?;
 
-        let max_ticks = (opts.request_timeout.as_millis() / TICK.as_millis()).max(1) as u64;
         Ok(Runtime {
             pre,
             stores,
             guest_env: opts.guest_env,
             memory_bytes: opts.instance_memory_bytes as usize,
-            max_ticks,
             request_timeout: opts.request_timeout,
-            permits: Semaphore::new(n as usize),
+            permits: Arc::new(Semaphore::new(n as usize)),
         })
     }
 }

@@ -5,7 +5,8 @@
 use super::Runtime;
 use super::imports::RequestState;
 use bytes::Bytes;
-use std::time::Duration;
+use http_body_util::{BodyExt as _, Full};
+use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -40,31 +41,24 @@ impl RequestFailure {
 }
 
 impl Runtime {
-    /// Runs the component on one request.
-    pub async fn handle<B>(
+    /// Runs the component on one request whose body the server has already read.
+    ///
+    /// The request may take `request_timeout` of wall-clock time from here on: waiting for an
+    /// instance slot, running, and writing its body. At the deadline the instance is stopped
+    /// wherever it is (running wasm: the epoch callback interrupts it; waiting on a store or
+    /// the client: its task drops it) and its slot is free again at once.
+    pub async fn handle(
         &self,
-        req: hyper::Request<B>,
-        request_id: &str,
-    ) -> Result<hyper::Response<HyperOutgoingBody>, RequestFailure>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-    {
-        let deadline = self.request_timeout + Duration::from_secs(1);
-        let call = async {
-            let _permit = self.permits.acquire().await.map_err(|e| RequestFailure::Instantiate(e.into()))?;
-            self.call(req, request_id).await
-        };
-        tokio::time::timeout(deadline, call).await.map_err(|_| RequestFailure::Timeout(self.request_timeout))?
-    }
-
-    async fn call(
-        &self,
-        req: hyper::Request<
-            impl hyper::body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + 'static,
-        >,
+        req: http::Request<Bytes>,
         request_id: &str,
     ) -> Result<hyper::Response<HyperOutgoingBody>, RequestFailure> {
+        let timeout = self.request_timeout;
+        let deadline = Instant::now() + timeout;
+        let permit = tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| RequestFailure::Timeout(timeout))?
+            .map_err(|e| RequestFailure::Instantiate(e.into()))?;
+
         let output = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let state = RequestState {
             wasi: WasiCtx::builder().envs(&self.guest_env).stdout(output.clone()).stderr(output.clone()).build(),
@@ -72,18 +66,14 @@ impl Runtime {
             table: wasmtime::component::ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(self.memory_bytes).trap_on_grow_failure(true).build(),
             stores: self.stores.clone(),
-            ticks: 0,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
-        // Yield to the executor at every tick, so a long bcrypt does not hold a worker;
-        // stop the instance once it has run for the whole request timeout.
-        let max_ticks = self.max_ticks;
+        // At every tick: stop at the deadline (wall-clock time, however often this instance got
+        // to run), else yield to the executor, so a long bcrypt does not hold a worker.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| {
-            let s = cx.data_mut();
-            s.ticks += 1;
-            if s.ticks >= max_ticks {
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
             // tokio's own yield defers the wake-up until the worker has polled for I/O; a plain
@@ -92,23 +82,27 @@ impl Runtime {
         });
 
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = req.map(|body| {
+            Full::new(body).map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
+        });
         let incoming =
             store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(RequestFailure::Guest)?;
         let out = store.data_mut().http().new_response_outparam(tx).map_err(RequestFailure::Guest)?;
         let pre = self.pre.clone();
         let id = request_id.to_string();
-        // The guest keeps writing the body after it hands over the response, so it runs as its own task.
+        // The guest keeps writing the body after it hands over the response, so it runs as a task
+        // of its own, which owns the instance and its slot until the guest is done or the deadline.
         let task = tokio::task::spawn(async move {
-            let result = async {
+            let call = async move {
                 let proxy = pre.instantiate_async(&mut store).await.map_err(RequestFailure::Instantiate)?;
                 crate::metrics::METRICS.instances.inc();
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming, out)
-                    .await
-                    .map_err(RequestFailure::Guest)
-            }
-            .await;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, out).await.map_err(|e| {
+                    if Instant::now() >= deadline { RequestFailure::Timeout(timeout) } else { RequestFailure::Guest(e) }
+                })
+            };
+            let result =
+                tokio::time::timeout_at(deadline.into(), call).await.unwrap_or(Err(RequestFailure::Timeout(timeout)));
+            drop(permit);
             log_output(&id, &output);
             result
         });

@@ -4,6 +4,7 @@
 mod conformance;
 mod faults;
 mod geo;
+mod hardening;
 mod isolation;
 mod login;
 mod register;

@@ -129,6 +129,8 @@ impl Options {
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener's `/metrics`.
+    pub metrics: String,
     pub prefix: String,
     pub redis_url: String,
     pub database_url: String,
@@ -157,6 +159,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("--redis-key-prefix", prefix.as_str()),
         ("--component", component.to_str().unwrap()),
         ("--cache-dir", cache.to_str().unwrap()),
+        ("--metrics-addr", "127.0.0.1:0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -175,9 +178,10 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         _ => unreachable!(),
     };
     let runtime = server::build_runtime(&cfg, &opts.env).await.expect("the runtime starts");
-    let server = server::start(&cfg, runtime).await.expect("the server starts");
+    let server = server::start(&cfg, std::sync::Arc::new(runtime)).await.expect("the server starts");
     TestApp {
         base: format!("http://{}", server.addr),
+        metrics: server.metrics_addr.map(|a| format!("http://{a}/metrics")).unwrap_or_default(),
         prefix,
         redis_url,
         database_url,

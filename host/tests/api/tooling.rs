@@ -106,3 +106,48 @@ async fn the_compiled_component_is_cached_for_the_next_start() {
     assert_eq!(std::fs::metadata(&cached[0]).unwrap().modified().unwrap(), modified, "loaded, not rewritten");
     std::fs::remove_dir_all(cache).unwrap();
 }
+
+/// The binary that `make run` builds serves the component only: the native engine (no
+/// isolation, no deadline) exists only in the benchmark's own binary.
+#[test]
+fn the_shipped_binary_has_no_native_engine() {
+    let (ok, help) = asm(&["serve", "--help"], &[]);
+    assert!(ok, "{help}");
+    assert!(!help.contains("--engine") && !help.to_lowercase().contains("native"), "{help}");
+    let (ok, out) = asm(&["serve", "--engine", "native"], &[]);
+    assert!(!ok && out.contains("--engine"), "{out}");
+}
+
+/// Passwords in the stores' URLs, in the user part or as query parameters, never reach the log.
+#[test]
+fn passwords_in_store_urls_are_not_logged() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let db = "postgres://postgres:pg-hunter2@127.0.0.1:1/asm?sslmode=disable&password=pq-hunter2";
+    let redis = "redis://:rd-hunter2@127.0.0.1:1/0";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_asm"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--metrics-addr", "off"])
+        .args(["--component", component().to_str().unwrap()])
+        .env("DATABASE_URL", db)
+        .env("REDIS_URL", redis)
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It starts (stores connect lazily) and logs where its stores are; then a request that needs
+    // them fails, which logs the stores' errors too.
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the host did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("curl").args(["-s", &format!("http://127.0.0.1:{port}/readyz")]).output();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(log.contains("stores configured"), "{log}");
+    assert!(!log.contains("hunter2"), "a password reached the log:\n{log}");
+    assert!(log.contains("password=***") && log.contains(":***@"), "{log}");
+}

@@ -5,6 +5,7 @@
 //! - `/trap`: panics (a wasm trap);
 //! - `/loop`: spins forever;
 //! - `/alloc`: allocates until the instance's memory cap stops it;
+//! - `/sleep`: waits a minute in the host (a blocking WASI poll), where no epoch deadline fires;
 //! - `/echo`: reads the whole body and answers with its length;
 //! - anything else: 200 `ok`.
 
@@ -33,6 +34,10 @@ mod component {
                         hoard.push(vec![1u8; 1 << 20]);
                         std::hint::black_box(&hoard);
                     }
+                }
+                "/sleep" => {
+                    wasip2::clocks::monotonic_clock::subscribe_duration(60_000_000_000).block();
+                    "slept".to_string()
                 }
                 "/echo" => {
                     let body = request.consume().expect("a body");
