@@ -45,10 +45,15 @@ macro_rules! with_store_operations {
                 fn find_user_by_id(id: UserId) -> Option<User>;
                 /// Stamps a successful login.
                 fn record_login(user_id: UserId, at: i64) -> ();
-                /// Replaces the user's password hash.
-                fn update_password(user_id: UserId, password_hash: String) -> ();
-                /// Appends to the user's login history.
-                fn record_login_attempt(attempt: LoginAttempt) -> ();
+                /// Replaces the password hash and raises the credential version, in one step.
+                /// Returns the new version.
+                fn update_password(user_id: UserId, password_hash: String) -> u64;
+                /// Replaces the hash with one of the same password at another cost, only while
+                /// the stored hash is still `current_hash`. True when replaced.
+                fn rehash_password(user_id: UserId, current_hash: String, new_hash: String) -> bool;
+                /// Appends to the history of the account with the attempt's email, if any, and
+                /// drops that account's history beyond `retention`.
+                fn record_login_attempt(attempt: AttemptRecord, retention: Retention) -> ();
                 /// A page of the user's login history, newest first, with the total.
                 fn list_login_attempts(user_id: UserId, offset: u32, limit: u32) -> LoginPage;
                 /// Answers when the store is reachable.
@@ -57,9 +62,10 @@ macro_rules! with_store_operations {
             /// Sessions and login-attempt counters. Each method is one atomic operation of the backend.
             session_store SessionStore "sessions" {
                 /// Stores the session until `expires_at` and indexes it under its user, in one
-                /// step. With `max_sessions` above 0, the user's least recently active sessions
-                /// beyond that many end in the same step; their public ids are returned.
-                fn create_session(session: Session, max_sessions: u32) -> Vec<String>;
+                /// step, unless the store knows a credential version of the user above
+                /// `credential_version` (`Stale`). With `max_sessions` above 0, the user's least
+                /// recently active sessions beyond that many end in the same step.
+                fn create_session(session: Session, max_sessions: u32, credential_version: u64) -> SessionCreated;
                 /// The live session with this token hash; expired sessions are never returned.
                 fn get_session(token_hash: TokenHash) -> Option<Session>;
                 /// Sets `last_activity` to `at` and keeps the session only until `keep_until`
@@ -72,12 +78,16 @@ macro_rules! with_store_operations {
                 fn delete_other_sessions(user_id: UserId, keep_token_hash: TokenHash) -> u32;
                 /// The user's live sessions, in any order.
                 fn list_sessions(user_id: UserId) -> Vec<Session>;
-                /// Counts one attempt under `key`; the first opens a window of `window_ms`.
-                /// Returns the count including this one and the time left in the window.
-                fn count_attempt(key: String, window_ms: u64) -> Attempts;
-                /// Takes back one attempt counted under `key` (never below zero).
-                fn uncount_attempt(key: String) -> ();
-                /// Forgets the attempts counted under `key`.
+                /// From now on, refuses sessions for credential versions of the user below
+                /// `version` (a lower version than one already set changes nothing).
+                fn set_credential_version(user_id: UserId, version: u64) -> ();
+                /// Asks to check one password under the counter `key`: admitted (and counted as
+                /// in flight) unless `limit` failures were reported in the window, or failures
+                /// and attempts in flight together could reach it.
+                fn begin_attempt(key: String, limit: u32, window_ms: u64) -> AttemptGate;
+                /// Reports an admitted attempt's end; the first failure opens a window.
+                fn end_attempt(key: String, failed: bool, window_ms: u64) -> ();
+                /// Forgets the failures counted under `key` (attempts in flight stay counted).
                 fn reset_attempts(key: String) -> ();
                 /// Answers when the store is reachable.
                 fn ping() -> ();
@@ -118,6 +128,14 @@ with_store_operations!(define_traits);
 pub trait Geo: Send + Sync {
     /// Where a public address (v4 or v6, textual) is; none when unknown.
     fn lookup(&self, ip: &str) -> Option<Location>;
+}
+
+/// Keys the host holds: the component asks for MACs and never sees a key.
+pub trait Keyring: Send + Sync {
+    /// A MAC of `message` under the current key, derived for `purpose`.
+    fn sign(&self, purpose: &str, message: &[u8]) -> Vec<u8>;
+    /// Whether `tag` is a MAC of `message` for `purpose` under the current key or a previous one.
+    fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool;
 }
 
 /// No GeoIP database: every address is unknown.

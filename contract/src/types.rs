@@ -32,6 +32,8 @@ wit_record!(
         password_hash "password-hash": String,
         created_at "created-at": i64,
         last_login "last-login": Option<i64>,
+        /// Raised by every password change; see `SessionStore::create_session`.
+        credential_version "credential-version": u64,
     }
 );
 
@@ -56,6 +58,7 @@ impl NewUser {
             password_hash: self.password_hash,
             created_at,
             last_login: None,
+            credential_version: 0,
         }
     }
 }
@@ -134,9 +137,31 @@ impl LoginOutcome {
 }
 
 wit_record!(
-    /// One login attempt for an existing account, for the user's login history.
+    /// One login attempt to record, by the email it was made for: stores keep it when that
+    /// email has an account, and do the same work when it has none.
+    AttemptRecord {
+        email "email": String,
+        outcome "outcome": LoginOutcome,
+        ip_address "ip-address": String,
+        user_agent "user-agent": String,
+        device_info "device-info": String,
+        location "location": String,
+        at "at": i64,
+    }
+);
+
+wit_record!(
+    /// How much login history a user keeps: nothing older, and no more rows.
+    #[derive(Copy)]
+    Retention {
+        max_age_ms "max-age-ms": u64,
+        max_count "max-count": u32,
+    }
+);
+
+wit_record!(
+    /// One recorded login attempt, as listed.
     LoginAttempt {
-        /// Empty when recording; the store's id when listing.
         id "id": String,
         user_id "user-id": String,
         outcome "outcome": LoginOutcome,
@@ -156,15 +181,50 @@ wit_record!(
     }
 );
 
+/// What `SessionStore::begin_attempt` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    component(variant)
+)]
+pub enum AttemptGate {
+    /// Counted as in flight: check the password, then report with `end_attempt`.
+    #[cfg_attr(feature = "wasmtime", component(name = "admitted"))]
+    Admitted,
+    /// Attempts in flight could reach the limit if they fail: ask again shortly.
+    #[cfg_attr(feature = "wasmtime", component(name = "busy"))]
+    Busy,
+    /// The limit of failures in the window is reached.
+    #[cfg_attr(feature = "wasmtime", component(name = "locked"))]
+    Locked(Lock),
+}
+
 wit_record!(
-    /// A login-attempt counter after one more attempt was counted.
     #[derive(Copy)]
-    Attempts {
-        count "count": u32,
-        /// Milliseconds until the counter's window ends.
+    Lock {
+        /// Milliseconds until the window of failures ends.
         retry_after_ms "retry-after-ms": u64,
+        /// True for the first attempt refused by this lock, so it is recorded once.
+        first "first": bool,
     }
 );
+
+/// What `SessionStore::create_session` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    component(variant)
+)]
+pub enum SessionCreated {
+    /// Stored; the public ids of the sessions the cap ended to make room.
+    #[cfg_attr(feature = "wasmtime", component(name = "created"))]
+    Created(Vec<String>),
+    /// Refused: the user's credentials changed since the version the login verified.
+    #[cfg_attr(feature = "wasmtime", component(name = "stale"))]
+    Stale,
+}
 
 wit_record!(
     /// Where an address is, as far as the host's GeoIP database knows.

@@ -4,8 +4,9 @@
 //   npm start       # PORT=3001 HOST=127.0.0.1 by default
 //
 // What this host provides to the component:
-// - asm:auth/user-store, session-store and geo: the in-memory stores of stores.js, wired in
-//   at build time by `jco transpile --map ...`;
+// - asm:auth/user-store, session-store, geo and keyring: the in-memory stores and the key of
+//   stores.js, wired in at build time by `jco transpile --map ...` (the key is ASM_SECRET_KEY,
+//   base64, or a random one for the life of the process);
 // - wasi:cli/environment: exactly the settings the component reads (GUEST_VARS), taken from
 //   this process's environment, with BCRYPT_COST defaulting to 10;
 // - wasi:http/incoming-handler: every request, with `spin-client-addr: <ip>:<port>` set from the
@@ -41,6 +42,9 @@ export const GUEST_VARS = [
   'PASSWORD_CHANGE_ENDS_SESSIONS',
   'TRUSTED_PROXIES',
   'ALLOWED_ORIGINS',
+  'PUBLIC_URL',
+  'LOGIN_HISTORY_RETENTION',
+  'LOGIN_HISTORY_MAX',
 ];
 
 /** Defaults of this example where they differ from the component's own. */
@@ -85,7 +89,12 @@ async function main() {
   // (Without this the shim would hand the guest this process's whole environment.)
   _setEnv(guestEnv());
   const { incomingHandler } = await import('./gen/asm_guest.js');
-  const { sweep } = await import('./stores.js');
+  const { setSecretKey, sweep } = await import('./stores.js');
+  if (process.env.ASM_SECRET_KEY) {
+    const key = Buffer.from(process.env.ASM_SECRET_KEY, 'base64');
+    if (key.length < 32) fail('ASM_SECRET_KEY must be base64 of at least 32 bytes (openssl rand -base64 32)');
+    setSecretKey(key);
+  }
   setInterval(sweep, 60_000).unref();
 
   // The component's own server: preview2-shim's HTTPServer, on a Unix socket in a directory

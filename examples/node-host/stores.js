@@ -16,7 +16,7 @@
 // before any other request) sees the state: each one is atomic, like the Lua scripts of the
 // Redis store and the statements of the PostgreSQL store. Data lives as long as the process.
 
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /** The error a store operation throws; jco lowers `payload` into `store-error`. */
 export class StoreError extends Error {
@@ -58,8 +58,14 @@ const loginHistory = new Map();
 let loginSeq = 0;
 // The WIT enum `login-outcome`, as jco passes its cases.
 const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked']);
-/** Memory bound of this example: older entries beyond this many per user are dropped. */
-const MAX_HISTORY = 1000;
+
+/** Newest first: by time, then by id (insertion order), as the SQL stores order them. */
+function newestFirst(list) {
+  return list
+    .map((a, i) => [a, i])
+    .sort(([a, i], [b, j]) => (a.at === b.at ? j - i : a.at < b.at ? 1 : -1))
+    .map(([a]) => a);
+}
 
 export const userStore = {
   /** Inserts a user; a taken email or username (case-insensitive) is `conflict` naming it. */
@@ -76,6 +82,7 @@ export const userStore = {
       passwordHash: nu.passwordHash,
       createdAt: BigInt(now()),
       lastLogin: undefined,
+      credentialVersion: 0n,
     };
     users.set(user.id, user);
     usersByEmail.set(email, user.id);
@@ -99,21 +106,39 @@ export const userStore = {
     if (user) user.lastLogin = BigInt(at);
   }),
 
-  /** Replaces the password hash; an unknown id is not an error (as with PostgreSQL). */
+  /**
+   * Replaces the password hash and raises the credential version; returns the new version
+   * (0 for an unknown id, which is not an error, as with PostgreSQL).
+   */
   updatePassword: op('update-password', (userId, passwordHash) => {
     const user = users.get(userId);
-    if (user) user.passwordHash = passwordHash;
+    if (!user) return 0n;
+    user.passwordHash = passwordHash;
+    user.credentialVersion += 1n;
+    return user.credentialVersion;
   }),
 
-  /** Appends to the user's login history (attempts for unknown users are not kept). */
-  recordLoginAttempt: op('record-login-attempt', (a) => {
+  /** Replaces the hash only while it is still `currentHash`; true when replaced. */
+  rehashPassword: op('rehash-password', (userId, currentHash, newHash) => {
+    const user = users.get(userId);
+    if (!user || user.passwordHash !== currentHash) return false;
+    user.passwordHash = newHash;
+    return true;
+  }),
+
+  /**
+   * Appends to the history of the account with the attempt's email (none kept for an email
+   * without one), then drops what `retention` does not keep.
+   */
+  recordLoginAttempt: op('record-login-attempt', (a, retention) => {
     if (!OUTCOMES.has(a.outcome)) throw new StoreError('internal', `unknown outcome ${a.outcome}`);
-    if (!users.has(a.userId)) return;
-    let list = loginHistory.get(a.userId);
-    if (!list) loginHistory.set(a.userId, (list = []));
+    const userId = usersByEmail.get(key(a.email));
+    if (userId === undefined) return;
+    let list = loginHistory.get(userId);
+    if (!list) loginHistory.set(userId, (list = []));
     list.push({
       id: String(++loginSeq),
-      userId: a.userId,
+      userId,
       outcome: a.outcome,
       ipAddress: a.ipAddress,
       userAgent: a.userAgent,
@@ -121,17 +146,16 @@ export const userStore = {
       location: a.location,
       at: BigInt(a.at),
     });
-    if (list.length > MAX_HISTORY) list.splice(0, list.length - MAX_HISTORY);
+    const oldest = BigInt(a.at) - BigInt(retention.maxAgeMs);
+    const kept = newestFirst(list).filter((e) => e.at >= oldest).slice(0, retention.maxCount);
+    const keep = new Set(kept.map((e) => e.id));
+    loginHistory.set(userId, list.filter((e) => keep.has(e.id)));
   }),
 
   /** One page of the user's login history, newest first, and the total. */
   listLoginAttempts: op('list-login-attempts', (userId, offset, limit) => {
     const list = loginHistory.get(userId) ?? [];
-    // Stored oldest first; newest first is by time, then by id (insertion order).
-    const newest = list
-      .map((a, i) => [a, i])
-      .sort(([a, i], [b, j]) => (a.at === b.at ? j - i : a.at < b.at ? 1 : -1))
-      .map(([a]) => ({ ...a }));
+    const newest = newestFirst(list).map((a) => ({ ...a }));
     return { attempts: newest.slice(offset, offset + limit), total: BigInt(list.length) };
   }),
 
@@ -148,7 +172,12 @@ export const userStore = {
 const sessions = new Map();
 /** user id -> Set of token hashes: the per-user index. */
 const sessionsByUser = new Map();
-/** attempt key -> { count, until } with `until` in Unix ms (Number). */
+/** user id -> the lowest credential version (BigInt) a new session may have. */
+const credentialVersions = new Map();
+/**
+ * attempt key -> { failures, inFlight, windowEnd, refused } (Numbers, times in Unix ms): a
+ * login-attempt counter. Failures count within the window that the first one opened.
+ */
 const attempts = new Map();
 
 const nowBig = () => BigInt(now());
@@ -185,13 +214,14 @@ function liveHashes(userId) {
 
 export const sessionStore = {
   /**
-   * Stores the session until `expiresAt` and indexes it under its user, in one step. With
-   * `maxSessions` above 0 the user's least recently active sessions beyond that many end in
-   * the same step (never the new one); their public ids are returned.
-   * (The older contract calls this without `maxSessions` and ignores the result.)
+   * Stores the session until `expiresAt` and indexes it under its user, in one step, unless
+   * the user's credentials changed since `credentialVersion` (`stale`). With `maxSessions`
+   * above 0 the user's least recently active sessions beyond that many end in the same step
+   * (never the new one); their public ids are returned.
    */
-  createSession: op('create-session', (session, maxSessions = 0) => {
-    if (session.expiresAt <= nowBig()) return []; // already expired: nothing to keep
+  createSession: op('create-session', (session, maxSessions, credentialVersion) => {
+    if ((credentialVersions.get(session.userId) ?? 0n) > credentialVersion) return { tag: 'stale' };
+    if (session.expiresAt <= nowBig()) return { tag: 'created', val: [] }; // already expired
     removeSession(session.tokenHash); // a reused hash replaces the old session
     sessions.set(session.tokenHash, { session: copySession(session), until: session.expiresAt });
     let index = sessionsByUser.get(session.userId);
@@ -210,7 +240,7 @@ export const sessionStore = {
         evicted.push(s.id);
       }
     }
-    return evicted;
+    return { tag: 'created', val: evicted };
   }),
 
   /** The live session with this token hash; expired ones are dropped, never returned. */
@@ -270,32 +300,49 @@ export const sessionStore = {
     liveHashes(userId).map((h) => copySession(sessions.get(h).session)),
   ),
 
+  /** From now on refuses sessions for versions below `version` (never lowers it). */
+  setCredentialVersion: op('set-credential-version', (userId, version) => {
+    const known = credentialVersions.get(userId) ?? 0n;
+    if (version > known) credentialVersions.set(userId, version);
+  }),
+
   /**
-   * Counts one attempt; the first one (count 1) opens a window of `windowMs` (BigInt).
-   * Returns the count including this attempt and the time left in the window.
+   * Admits a password check unless `limit` failures are in the window, or failures and checks
+   * in flight together could reach it.
    */
-  countAttempt: op('count-attempt', (attemptKey, windowMs) => {
+  beginAttempt: op('begin-attempt', (attemptKey, limit, _windowMs) => {
     const at = now();
-    const window = Math.max(1, Math.min(Number(windowMs), Number.MAX_SAFE_INTEGER - at));
     let entry = attempts.get(attemptKey);
-    if (!entry || entry.until <= at) {
-      entry = { count: 0, until: at };
-      attempts.set(attemptKey, entry);
+    if (!entry) attempts.set(attemptKey, (entry = { failures: 0, inFlight: 0, windowEnd: 0, refused: 0 }));
+    const failures = entry.windowEnd > at ? entry.failures : 0;
+    if (failures >= limit) {
+      entry.refused += 1;
+      return { tag: 'locked', val: { retryAfterMs: BigInt(entry.windowEnd - at), first: entry.refused === 1 } };
     }
-    entry.count = Math.min(entry.count + 1, 0xffff_ffff);
-    if (entry.count === 1) entry.until = at + window;
-    return { count: entry.count, retryAfterMs: BigInt(Math.max(0, entry.until - at)) };
+    if (failures + entry.inFlight >= limit) return { tag: 'busy' };
+    entry.inFlight += 1;
+    return { tag: 'admitted' };
   }),
 
-  /** Takes back one attempt counted under `key`; the window is unchanged. */
-  uncountAttempt: op('uncount-attempt', (attemptKey) => {
-    const entry = attempts.get(attemptKey);
-    if (entry && entry.until > now() && entry.count > 0) entry.count -= 1;
+  /** Reports an admitted check's end; the first failure opens a window of `windowMs` (BigInt). */
+  endAttempt: op('end-attempt', (attemptKey, failed, windowMs) => {
+    const at = now();
+    let entry = attempts.get(attemptKey);
+    if (!entry) attempts.set(attemptKey, (entry = { failures: 0, inFlight: 0, windowEnd: 0, refused: 0 }));
+    entry.inFlight = Math.max(0, entry.inFlight - 1);
+    if (!failed) return;
+    if (entry.windowEnd > at) {
+      entry.failures += 1;
+    } else {
+      const window = Math.max(1, Math.min(Number(windowMs), Number.MAX_SAFE_INTEGER - at));
+      Object.assign(entry, { failures: 1, windowEnd: at + window, refused: 0 });
+    }
   }),
 
-  /** Forgets the attempts counted under `key`. */
+  /** Forgets the failures counted under `key`; checks in flight stay counted. */
   resetAttempts: op('reset-attempts', (attemptKey) => {
-    attempts.delete(attemptKey);
+    const entry = attempts.get(attemptKey);
+    if (entry) Object.assign(entry, { failures: 0, windowEnd: 0, refused: 0 });
   }),
 
   ping: op('ping', () => {}),
@@ -310,13 +357,39 @@ export const geo = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Keyring: MACs under this process's key (ASM_SECRET_KEY, base64, or a random one per process:
+// then device cookies last as long as the process), a key derived per purpose as the native
+// host derives it.
+
+let secretKey = null;
+
+/** Sets the key (bytes); `null` picks a random one. */
+export function setSecretKey(bytes) {
+  secretKey = bytes ?? null;
+}
+
+function mac(purpose, message) {
+  if (secretKey === null) secretKey = Buffer.from(randomUUID() + randomUUID());
+  const derived = createHmac('sha256', secretKey).update(`asm-keyring/${purpose}`).digest();
+  return createHmac('sha256', derived).update(message).digest();
+}
+
+export const keyring = {
+  sign: (purpose, message) => new Uint8Array(mac(purpose, message)),
+  verify: (purpose, message, tag) => {
+    const expected = mac(purpose, message);
+    return tag.length === expected.length && timingSafeEqual(expected, Buffer.from(tag));
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
 
 /** Forgets expired sessions and attempt windows; reads already ignore them, this frees memory. */
 export function sweep() {
   const at = now();
   const atBig = BigInt(at);
   for (const [h, entry] of sessions) if (!live(entry, atBig)) removeSession(h);
-  for (const [k, e] of attempts) if (e.until <= at) attempts.delete(k);
+  for (const [k, e] of attempts) if (e.windowEnd <= at && e.inFlight === 0) attempts.delete(k);
 }
 
 /** Empties every store (for tests). */
@@ -328,6 +401,7 @@ export function clear() {
   loginSeq = 0;
   sessions.clear();
   sessionsByUser.clear();
+  credentialVersions.clear();
   attempts.clear();
 }
 

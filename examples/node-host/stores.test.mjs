@@ -3,7 +3,7 @@
 
 import { beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clear, geo, sessionStore, StoreError, userStore } from './stores.js';
+import { clear, geo, keyring, sessionStore, setSecretKey, StoreError, userStore } from './stores.js';
 
 beforeEach(clear);
 
@@ -68,10 +68,10 @@ test('find-user-by-email is case-insensitive; find-user-by-id; record-login', ()
 });
 
 test('sessions: get only live ones, list per user, delete says whether it existed', () => {
-  sessionStore.createSession(session('h1', 'u1'));
-  sessionStore.createSession(session('h2', 'u1'));
-  sessionStore.createSession(session('h3', 'u2'));
-  sessionStore.createSession(session('old', 'u1', -1)); // already expired: not stored
+  sessionStore.createSession(session('h1', 'u1'), 0, 0n);
+  sessionStore.createSession(session('h2', 'u1'), 0, 0n);
+  sessionStore.createSession(session('h3', 'u2'), 0, 0n);
+  sessionStore.createSession(session('old', 'u1', -1), 0, 0n); // already expired: not stored
 
   assert.equal(sessionStore.getSession('h1').userId, 'u1');
   assert.equal(sessionStore.getSession('old'), undefined);
@@ -85,7 +85,7 @@ test('sessions: get only live ones, list per user, delete says whether it existe
 });
 
 test('sessions expire while stored', async () => {
-  sessionStore.createSession(session('soon', 'u1', 30));
+  sessionStore.createSession(session('soon', 'u1', 30), 0, 0n);
   assert.ok(sessionStore.getSession('soon'));
   await sleep(60);
   assert.equal(sessionStore.getSession('soon'), undefined);
@@ -94,27 +94,38 @@ test('sessions expire while stored', async () => {
 });
 
 test('returned sessions are copies', () => {
-  sessionStore.createSession(session('h1', 'u1'));
+  sessionStore.createSession(session('h1', 'u1'), 0, 0n);
   sessionStore.getSession('h1').device.os = 'changed';
   assert.equal(sessionStore.getSession('h1').device.os, 'o');
 });
 
-test('count-attempt: the first attempt opens the window, later ones count inside it', async () => {
-  const a1 = sessionStore.countAttempt('k', 50n);
-  assert.equal(a1.count, 1);
-  assert.equal(typeof a1.retryAfterMs, 'bigint');
-  assert.ok(a1.retryAfterMs > 0n && a1.retryAfterMs <= 50n);
-  const a2 = sessionStore.countAttempt('k', 10_000n); // the open window is kept
-  assert.equal(a2.count, 2);
-  assert.ok(a2.retryAfterMs <= 50n);
-  assert.equal(sessionStore.countAttempt('other', 50n).count, 1);
-
+test('attempt gates: at most the limit in flight, only failures count, a window ends', async () => {
+  const gate = () => sessionStore.beginAttempt('k', 2, 50n);
+  assert.deepEqual([gate(), gate(), gate()], [{ tag: 'admitted' }, { tag: 'admitted' }, { tag: 'busy' }]);
+  sessionStore.endAttempt('k', false, 50n); // a success gives its place back
+  assert.deepEqual(gate(), { tag: 'admitted' });
+  sessionStore.endAttempt('k', true, 50n);
+  sessionStore.endAttempt('k', true, 50n);
+  const locked = gate();
+  assert.equal(locked.tag, 'locked');
+  assert.ok(locked.val.first && locked.val.retryAfterMs > 0n && locked.val.retryAfterMs <= 50n);
+  assert.equal(gate().val.first, false, 'only the first refusal is the first');
   await sleep(80);
-  assert.equal(sessionStore.countAttempt('k', 50n).count, 1, 'a new window after the old one ended');
-
-  sessionStore.countAttempt('k', 50n);
+  assert.deepEqual(gate(), { tag: 'admitted' }, 'a new window');
+  sessionStore.endAttempt('k', true, 10_000n);
   sessionStore.resetAttempts('k');
-  assert.equal(sessionStore.countAttempt('k', 50n).count, 1);
+  assert.deepEqual(sessionStore.beginAttempt('k', 1, 50n), { tag: 'admitted' });
+});
+
+test('credential versions: sessions for older ones are refused', () => {
+  const created = (r) => assert.equal(r.tag, 'created');
+  created(sessionStore.createSession(session('v0', 'u1'), 0, 0n));
+  sessionStore.setCredentialVersion('u1', 3n);
+  sessionStore.setCredentialVersion('u1', 1n); // never lowered
+  assert.deepEqual(sessionStore.createSession(session('v2', 'u1'), 0, 2n), { tag: 'stale' });
+  assert.equal(sessionStore.getSession('v2'), undefined);
+  created(sessionStore.createSession(session('v3', 'u1'), 0, 3n));
+  created(sessionStore.createSession(session('other', 'u2'), 0, 0n));
 });
 
 test('create-session with max-sessions ends the least recently active others', () => {
@@ -124,19 +135,20 @@ test('create-session with max-sessions ends the least recently active others', (
   a.lastActivity -= 3000n;
   b.lastActivity -= 1000n;
   c.lastActivity -= 2000n;
-  assert.deepEqual(sessionStore.createSession(a, 0), []);
-  assert.deepEqual(sessionStore.createSession(b, 0), []);
-  assert.deepEqual(sessionStore.createSession(c, 0), []);
+  const none = { tag: 'created', val: [] };
+  assert.deepEqual(sessionStore.createSession(a, 0, 0n), none);
+  assert.deepEqual(sessionStore.createSession(b, 0, 0n), none);
+  assert.deepEqual(sessionStore.createSession(c, 0, 0n), none);
   const d = session('d', 'u1');
   d.lastActivity -= 10_000n; // the new session is never the one to go
-  assert.deepEqual(sessionStore.createSession(d, 2), ['id-a', 'id-c']);
+  assert.deepEqual(sessionStore.createSession(d, 2, 0n), { tag: 'created', val: ['id-a', 'id-c'] });
   assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash).sort(), ['b', 'd']);
-  assert.deepEqual(sessionStore.createSession(session('e', 'u1')), [], 'no limit without max-sessions');
+  assert.deepEqual(sessionStore.createSession(session('e', 'u1'), 0, 0n), none, 'no limit without max-sessions');
 });
 
 test('touch-session moves last activity and may shorten, never extend, the session', async () => {
   const s = session('t', 'u1', 60_000);
-  sessionStore.createSession(s, 0);
+  sessionStore.createSession(s, 0, 0n);
   const at = BigInt(Date.now());
   assert.equal(sessionStore.touchSession('t', at, s.expiresAt + 100_000n), true);
   assert.equal(sessionStore.getSession('t').lastActivity, at);
@@ -148,14 +160,14 @@ test('touch-session moves last activity and may shorten, never extend, the sessi
   assert.equal(sessionStore.listSessions('u1').length, 0);
   assert.equal(sessionStore.touchSession('t', at, at + 60_000n), false);
 
-  sessionStore.createSession(session('t2', 'u1'), 0);
+  sessionStore.createSession(session('t2', 'u1'), 0, 0n);
   assert.equal(sessionStore.touchSession('t2', at, at - 1n), false, 'keep-until in the past ends it');
   assert.equal(sessionStore.getSession('t2'), undefined);
 });
 
 test('delete-other-sessions keeps one (or none) and counts the rest', () => {
-  for (const h of ['x', 'y', 'z']) sessionStore.createSession(session(h, 'u1'), 0);
-  sessionStore.createSession(session('w', 'u2'), 0);
+  for (const h of ['x', 'y', 'z']) sessionStore.createSession(session(h, 'u1'), 0, 0n);
+  sessionStore.createSession(session('w', 'u2'), 0, 0n);
   assert.equal(sessionStore.deleteOtherSessions('u1', 'y'), 2);
   assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash), ['y']);
   assert.equal(sessionStore.deleteOtherSessions('u1', ''), 1);
@@ -163,23 +175,17 @@ test('delete-other-sessions keeps one (or none) and counts the rest', () => {
   assert.equal(sessionStore.listSessions('u2').length, 1);
 });
 
-test('uncount-attempt takes one back inside the window', () => {
-  sessionStore.countAttempt('ip', 10_000n);
-  sessionStore.countAttempt('ip', 10_000n);
-  sessionStore.uncountAttempt('ip');
-  assert.equal(sessionStore.countAttempt('ip', 10_000n).count, 2);
-  sessionStore.uncountAttempt('never-counted');
-  assert.equal(sessionStore.countAttempt('never-counted', 10_000n).count, 1);
-});
-
-test('update-password and the login history', () => {
+test('update-password raises the credential version; rehash yields to it; the login history', () => {
   const u = userStore.createUser(newUser());
-  userStore.updatePassword(u.id, '$2b$04$new');
+  assert.equal(u.credentialVersion, 0n);
+  assert.equal(userStore.updatePassword(u.id, '$2b$04$new'), 1n);
   assert.equal(userStore.findUserById(u.id).passwordHash, '$2b$04$new');
+  assert.equal(userStore.rehashPassword(u.id, '$2b$04$old', '$2b$05$x'), false, 'not the current hash');
+  assert.equal(userStore.rehashPassword(u.id, '$2b$04$new', '$2b$05$new'), true);
+  assert.equal(userStore.findUserById(u.id).credentialVersion, 1n, 'a rehash keeps the version');
 
-  const attempt = (outcome, at) => ({
-    id: '',
-    userId: u.id,
+  const attempt = (outcome, at, email = 'ADA@example.com') => ({
+    email,
     outcome,
     ipAddress: '127.0.0.1',
     userAgent: 'test',
@@ -187,11 +193,12 @@ test('update-password and the login history', () => {
     location: 'Local',
     at,
   });
-  userStore.recordLoginAttempt(attempt('invalid-credentials', 1000n));
-  userStore.recordLoginAttempt(attempt('success', 2000n));
-  userStore.recordLoginAttempt(attempt('success', 2000n));
-  userStore.recordLoginAttempt({ ...attempt('success', 3000n), userId: 'unknown' }); // not kept
-  assert.equal(payloadOf(() => userStore.recordLoginAttempt(attempt('maybe', 1n))).tag, 'internal');
+  const keepAll = { maxAgeMs: 1n << 50n, maxCount: 1000 };
+  userStore.recordLoginAttempt(attempt('invalid-credentials', 1000n), keepAll);
+  userStore.recordLoginAttempt(attempt('success', 2000n), keepAll);
+  userStore.recordLoginAttempt(attempt('success', 2000n), keepAll);
+  userStore.recordLoginAttempt(attempt('success', 3000n, 'nobody@example.com'), keepAll); // not kept
+  assert.equal(payloadOf(() => userStore.recordLoginAttempt(attempt('maybe', 1n), keepAll)).tag, 'internal');
 
   const page = userStore.listLoginAttempts(u.id, 0, 2);
   assert.equal(page.total, 3n);
@@ -201,8 +208,23 @@ test('update-password and the login history', () => {
   ]);
   assert.deepEqual(userStore.listLoginAttempts(u.id, 2, 2).attempts.map((a) => a.id), ['1']);
   assert.deepEqual(userStore.listLoginAttempts(u.id, 5, 2), { attempts: [], total: 3n });
+
+  // Retention: the newest two, and nothing more than 1.5 s older than the newest.
+  userStore.recordLoginAttempt(attempt('success', 3000n), { maxAgeMs: 1500n, maxCount: 2 });
+  assert.deepEqual(userStore.listLoginAttempts(u.id, 0, 10).attempts.map((a) => a.at), [3000n, 2000n]);
 });
 
 test('geo knows no address', () => {
   assert.equal(geo.lookup('81.2.69.1'), undefined);
+});
+
+test('keyring: MACs verify for their purpose and message, under the key in use', () => {
+  setSecretKey(Buffer.alloc(32, 1));
+  const tag = keyring.sign('device-cookie', new Uint8Array([1, 2, 3]));
+  assert.equal(tag.length, 32);
+  assert.equal(keyring.verify('device-cookie', new Uint8Array([1, 2, 3]), tag), true);
+  assert.equal(keyring.verify('device-cookie', new Uint8Array([1, 2, 4]), tag), false);
+  assert.equal(keyring.verify('other', new Uint8Array([1, 2, 3]), tag), false);
+  setSecretKey(Buffer.alloc(32, 2));
+  assert.equal(keyring.verify('device-cookie', new Uint8Array([1, 2, 3]), tag), false);
 });

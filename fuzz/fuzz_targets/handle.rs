@@ -17,6 +17,7 @@ use asm_guest::config::Settings;
 use asm_guest::http::{self, Request};
 use asm_guest::token::{self, SessionToken};
 use asm_guest::{Host, System, password};
+use asm_stores::keyring::SecretKeys;
 use asm_stores::memory::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
@@ -317,14 +318,14 @@ fn check(
 
 /// The token a response sets as the session cookie, if any (not a clearing one).
 fn issued_token(resp: &http::Response) -> Option<String> {
-    let cookie = resp.header("set-cookie")?;
-    let value = cookie.split(';').next()?.split_once('=')?.1;
+    let value = resp.cookie("session_token")?;
     (!value.is_empty()).then(|| value.to_string())
 }
 
 /// The reference store, a clock the input moves, and randomness from a counter.
 struct Fixture {
     store: MemoryStore,
+    keys: SecretKeys,
     now: Arc<AtomicI64>,
     seed: AtomicU8,
     latest_token: std::sync::Mutex<String>,
@@ -337,6 +338,9 @@ impl System for Fixture {
     }
     fn random_bytes(&self, len: usize) -> Vec<u8> {
         vec![self.seed.fetch_add(1, Ordering::SeqCst).wrapping_add(1); len]
+    }
+    fn sleep_ms(&self, ms: u64) {
+        self.now.fetch_add(ms as i64, Ordering::SeqCst);
     }
 }
 
@@ -374,9 +378,10 @@ impl Fixture {
             last_activity: START_MS,
             expires_at: START_MS + 24 * 3600 * 1000,
         };
-        complete(store.create_session(session, 0)).expect("the seeded session");
+        complete(store.create_session(session, 0, 0)).expect("the seeded session");
         Fixture {
             store,
+            keys: SecretKeys::parse(&SecretKeys::encode(&[3; 32]), "").expect("a valid key"),
             now,
             seed: AtomicU8::new(0),
             latest_token: std::sync::Mutex::new(token),
@@ -385,7 +390,7 @@ impl Fixture {
     }
 
     fn host(&self) -> Host<'_> {
-        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, system: self }
+        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, system: self }
     }
 
     fn token(&self, r: &Ref) -> String {

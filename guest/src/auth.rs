@@ -27,11 +27,16 @@ pub async fn authenticate(cx: &Ctx<'_>) -> Result<Caller, ApiError> {
     // request never falls back to the cookie past a header it sent.
     let (presented, via_cookie) = match cx.req.header_str("authorization") {
         Some(_) => (bearer_token(cx.req), false),
-        None => (cookie_value(cx.req, &cx.settings.cookie_name), true),
+        None => match cookie_values(cx.req, &cx.settings.cookie_name)[..] {
+            [] => (None, true),
+            [one] => (Some(one), true),
+            // A second copy can be planted from a sibling domain; neither is believed.
+            _ => return Err(ApiError::BadRequest("the session cookie was sent more than once".into())),
+        },
     };
     let token = presented.and_then(SessionToken::parse).ok_or(ApiError::Unauthorized)?;
     if via_cookie {
-        csrf::check(cx.req, &cx.settings.allowed_origins)?;
+        csrf::check(cx.req, cx.settings)?;
     }
     let token_hash = token.hash();
     let sessions = cx.host.sessions;
@@ -65,13 +70,19 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
-/// The value of the named cookie in any `Cookie` header.
+/// The value of the named cookie in any `Cookie` header (the first, if it was sent twice).
 pub fn cookie_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    cookie_values(req, name).into_iter().next()
+}
+
+/// Every value of the named cookie, in all `Cookie` headers.
+pub fn cookie_values<'r>(req: &'r Request, name: &str) -> Vec<&'r str> {
     req.header_values("cookie")
         .flat_map(|h| h.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| k.trim() == name)
+        .filter(|(k, _)| k.trim() == name)
         .map(|(_, v)| v.trim().trim_matches('"'))
+        .collect()
 }
 
 /// The session cookie carrying `value` for `max_age` seconds (0 and an empty value clear it).

@@ -26,7 +26,7 @@ wit_bindgen::generate!({
     },
 });
 
-use asm::auth::{geo, session_store, user_store};
+use asm::auth::{geo, keyring, session_store, user_store};
 
 struct Component;
 export!(Component);
@@ -35,7 +35,7 @@ impl exports::wasi::http::incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let response = match settings() {
             Ok(settings) => {
-                let host = Host { users: &Imports, sessions: &Imports, geo: &Imports, system: &Os };
+                let host = Host { users: &Imports, sessions: &Imports, geo: &Imports, keyring: &Imports, system: &Os };
                 // Every import answers before it returns, so the logic never waits.
                 complete(crate::handle(&read_request(request), &host, settings))
             }
@@ -85,8 +85,8 @@ macro_rules! lend_by_value {
         }
     )*};
 }
-lend_by_ref!(String => str, NewUser => NewUser, Session => Session, LoginAttempt => LoginAttempt);
-lend_by_value!(u32, u64, i64, bool);
+lend_by_ref!(String => str, NewUser => NewUser, Session => Session, AttemptRecord => AttemptRecord);
+lend_by_value!(u32, u64, i64, bool, Retention);
 
 impl Lend for UserId {
     type Out<'a> = &'a str;
@@ -122,6 +122,16 @@ with_store_operations!(forward_to_imports);
 impl Geo for Imports {
     fn lookup(&self, ip: &str) -> Option<Location> {
         geo::lookup(ip)
+    }
+}
+
+impl Keyring for Imports {
+    fn sign(&self, purpose: &str, message: &[u8]) -> Vec<u8> {
+        keyring::sign(purpose, message)
+    }
+
+    fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool {
+        keyring::verify(purpose, message, tag)
     }
 }
 

@@ -21,6 +21,9 @@ pub const VARS: &[&str] = &[
     "PASSWORD_CHANGE_ENDS_SESSIONS",
     "TRUSTED_PROXIES",
     "ALLOWED_ORIGINS",
+    "PUBLIC_URL",
+    "LOGIN_HISTORY_RETENTION",
+    "LOGIN_HISTORY_MAX",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +45,23 @@ pub struct Settings {
     pub password_change_ends_sessions: bool,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Origins besides the service's own that may send cookie-authenticated unsafe requests.
+    /// Origins besides the service's own that may send cookie-authenticated unsafe requests,
+    /// normalised (`scheme://host:port`).
     pub allowed_origins: Vec<String>,
+    /// Where clients reach the service (`https://auth.example.com`), when known, without a
+    /// trailing slash.
+    pub public_url: Option<String>,
+    /// Its origin (`scheme://host:port`): the service's own for CSRF checks, scheme and port included.
+    pub public_origin: Option<String>,
+    /// Login history older than this is dropped.
+    pub login_history_retention: Duration,
+    /// At most this many login-history entries are kept per user.
+    pub login_history_max: u32,
 }
+
+/// A person rarely has more than a handful of browsers and devices; twenty leaves room for API
+/// clients and keeps the session list short. The oldest unused session makes room.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: u32 = 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -58,10 +75,14 @@ impl Default for Settings {
             login_ip_max_attempts: 100,
             login_ip_window: Duration::from_secs(15 * 60),
             session_idle_timeout: None,
-            max_sessions_per_user: 0,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             password_change_ends_sessions: true,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            public_url: None,
+            public_origin: None,
+            login_history_retention: Duration::from_secs(90 * 24 * 3600),
+            login_history_max: 1000,
         }
     }
 }
@@ -108,6 +129,14 @@ impl Settings {
             _ => d.cookie_name,
         };
         let cookie_secure = boolean(&get, "SESSION_COOKIE_SECURE", production)?;
+        if (cookie_name.starts_with("__Host-") || cookie_name.starts_with("__Secure-")) && !cookie_secure {
+            return Err(SettingError {
+                var: "SESSION_COOKIE_NAME",
+                message:
+                    "a __Host- or __Secure- cookie must be Secure: set APP_ENV=production or SESSION_COOKIE_SECURE=true"
+                        .into(),
+            });
+        }
         let bcrypt_cost = number(&get, "BCRYPT_COST", d.bcrypt_cost)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(SettingError { var: "BCRYPT_COST", message: "must be between 4 and 31".into() });
@@ -126,7 +155,7 @@ impl Settings {
             None | Some("") | Some("0") | Some("off") => None,
             Some(_) => Some(duration(&get, "SESSION_IDLE_TIMEOUT", d.session_lifetime)?),
         };
-        let max_sessions_per_user = number(&get, "MAX_SESSIONS_PER_USER", 0)?;
+        let max_sessions_per_user = number(&get, "MAX_SESSIONS_PER_USER", d.max_sessions_per_user)?;
         let password_change_ends_sessions = boolean(&get, "PASSWORD_CHANGE_ENDS_SESSIONS", true)?;
         let trusted_proxies = list(&get, "TRUSTED_PROXIES")
             .map(|p| {
@@ -136,18 +165,33 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let allowed_origins = list(&get, "ALLOWED_ORIGINS")
-            .map(|o| {
-                let o = o.trim_end_matches('/').to_ascii_lowercase();
-                if o.starts_with("http://") || o.starts_with("https://") {
-                    Ok(o)
-                } else {
-                    Err(SettingError {
-                        var: "ALLOWED_ORIGINS",
-                        message: format!("not an origin (scheme://host[:port]): {o:?}"),
-                    })
-                }
+            .map(|o| match crate::csrf::origin(o.trim_end_matches('/')) {
+                Some((origin, "")) => Ok(origin),
+                _ => Err(SettingError {
+                    var: "ALLOWED_ORIGINS",
+                    message: format!("not an origin (scheme://host[:port]): {o:?}"),
+                }),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let (public_url, public_origin) = match get("PUBLIC_URL").as_deref().map(str::trim) {
+            None | Some("") => (None, None),
+            Some(url) => match crate::csrf::origin(url) {
+                Some((origin, path)) if !path.contains(['?', '#']) => {
+                    (Some(url.trim_end_matches('/').to_string()), Some(origin))
+                }
+                _ => {
+                    return Err(SettingError {
+                        var: "PUBLIC_URL",
+                        message: format!("not a URL (https://host[:port][/path]): {url:?}"),
+                    });
+                }
+            },
+        };
+        let login_history_retention = duration(&get, "LOGIN_HISTORY_RETENTION", d.login_history_retention)?;
+        let login_history_max = number(&get, "LOGIN_HISTORY_MAX", d.login_history_max)?;
+        if login_history_max == 0 {
+            return Err(SettingError { var: "LOGIN_HISTORY_MAX", message: "must be at least 1".into() });
+        }
         Ok(Settings {
             session_lifetime,
             cookie_name,
@@ -162,6 +206,10 @@ impl Settings {
             password_change_ends_sessions,
             trusted_proxies,
             allowed_origins,
+            public_url,
+            public_origin,
+            login_history_retention,
+            login_history_max,
         })
     }
 
@@ -245,6 +293,12 @@ mod tests {
         assert_eq!(from(&[("TRUSTED_PROXIES", "10.0.0.0/8, nope")]).unwrap_err().var, "TRUSTED_PROXIES");
         assert_eq!(from(&[("ALLOWED_ORIGINS", "example.com")]).unwrap_err().var, "ALLOWED_ORIGINS");
         assert_eq!(from(&[("SESSION_IDLE_TIMEOUT", "soon")]).unwrap_err().var, "SESSION_IDLE_TIMEOUT");
+        assert_eq!(from(&[("PUBLIC_URL", "auth.example.com")]).unwrap_err().var, "PUBLIC_URL");
+        assert_eq!(from(&[("LOGIN_HISTORY_MAX", "0")]).unwrap_err().var, "LOGIN_HISTORY_MAX");
+        let host_cookie = from(&[("SESSION_COOKIE_NAME", "__Host-session")]).unwrap_err();
+        assert_eq!(host_cookie.var, "SESSION_COOKIE_NAME");
+        assert!(host_cookie.message.contains("Secure"), "{host_cookie}");
+        assert!(from(&[("SESSION_COOKIE_NAME", "__Host-session"), ("APP_ENV", "production")]).is_ok());
     }
 
     #[test]
@@ -257,10 +311,22 @@ mod tests {
         .unwrap();
         assert_eq!(s.trusted_proxies.len(), 3);
         assert!(s.trusted_proxies[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap()));
-        assert_eq!(s.allowed_origins, vec!["https://app.example.com"]);
+        assert_eq!(s.allowed_origins, vec!["https://app.example.com:443"]);
         assert_eq!(s.session_idle_timeout, Some(Duration::from_secs(1800)));
         let d = from(&[("SESSION_IDLE_TIMEOUT", "off")]).unwrap();
-        assert_eq!((d.session_idle_timeout, d.max_sessions_per_user, d.password_change_ends_sessions), (None, 0, true));
+        assert_eq!(
+            (d.session_idle_timeout, d.max_sessions_per_user, d.password_change_ends_sessions),
+            (None, 20, true)
+        );
+    }
+
+    #[test]
+    fn the_public_url_gives_the_services_origin() {
+        let s = from(&[("PUBLIC_URL", "HTTPS://Auth.Example.com/base/")]).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("HTTPS://Auth.Example.com/base"));
+        assert_eq!(s.public_origin.as_deref(), Some("https://auth.example.com:443"));
+        let s = from(&[("PUBLIC_URL", "http://localhost:3000")]).unwrap();
+        assert_eq!(s.public_origin.as_deref(), Some("http://localhost:3000"));
     }
 
     #[test]

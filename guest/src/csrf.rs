@@ -2,31 +2,66 @@
 //! cross-site requests; they also say where a request comes from (`Origin`, or failing that
 //! `Sec-Fetch-Site`), which a page on another site cannot forge.
 
+use crate::config::Settings;
 use crate::envelope::ApiError;
 use crate::http::Request;
 
-/// Refuses an unsafe request whose `Origin` is neither the service's own (the `Host` it was
-/// sent to) nor an allowed origin, or, without `Origin`, whose `Sec-Fetch-Site` is `cross-site`.
-pub fn check(req: &Request, allowed_origins: &[String]) -> Result<(), ApiError> {
+/// Refuses an unsafe request whose `Origin` is neither the service's own nor an allowed origin,
+/// or, without `Origin`, whose `Sec-Fetch-Site` is `cross-site`. The service's own origin is
+/// that of `PUBLIC_URL` (scheme, host and port) when it is set; otherwise the `Host` the request
+/// was sent to, with the port the Origin's scheme implies.
+pub fn check(req: &Request, settings: &Settings) -> Result<(), ApiError> {
     if !matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
         return Ok(());
     }
-    if let Some(origin) = req.header_str("origin") {
-        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if allowed_origins.contains(&origin) {
+    if let Some(header) = req.header_str("origin") {
+        let Some((origin, "")) = origin(header.trim().trim_end_matches('/')) else { return Err(refused()) };
+        if settings.allowed_origins.contains(&origin) {
             return Ok(());
         }
-        let authority = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-        let host = req.header_str("host").map(|h| h.trim().to_ascii_lowercase());
-        if authority.is_some() && authority == host.as_deref() {
-            return Ok(());
-        }
-        return Err(refused());
+        let own = match &settings.public_origin {
+            Some(own) => own.clone(),
+            None => {
+                let scheme = &origin[..origin.find("://").unwrap_or(0)];
+                let host = req.header_str("host").unwrap_or("");
+                match self::origin(&format!("{scheme}://{}", host.trim())) {
+                    Some((own, "")) => own,
+                    _ => return Err(refused()),
+                }
+            }
+        };
+        return if origin == own { Ok(()) } else { Err(refused()) };
     }
     match req.header_str("sec-fetch-site").map(str::trim) {
         Some(site) if site.eq_ignore_ascii_case("cross-site") => Err(refused()),
         _ => Ok(()),
     }
+}
+
+/// The origin of an http(s) URL as `scheme://host:port` (scheme and host lower-cased, the
+/// default port written out, so equal origins compare equal), and the rest of the URL after it.
+pub fn origin(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()?),
+        _ => (authority, default_port),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let bracketed = |h: &str| {
+        h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    };
+    if host.is_empty() || !(host.chars().all(plain) || bracketed(host)) {
+        return None;
+    }
+    Some((format!("{scheme}://{}:{port}", host.to_ascii_lowercase()), tail))
 }
 
 fn refused() -> ApiError {
@@ -43,26 +78,61 @@ mod tests {
             .fold(Request::new("POST", "/auth/logout").header("host", "auth.example.com"), |r, (k, v)| r.header(k, v))
     }
 
+    fn settings(allowed: &[&str], public: Option<&str>) -> Settings {
+        Settings {
+            allowed_origins: allowed.iter().map(|o| origin(o).unwrap().0).collect(),
+            public_origin: public.map(|p| origin(p).unwrap().0),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(origin("HTTPS://Auth.Example.com"), Some(("https://auth.example.com:443".into(), "")));
+        assert_eq!(origin("http://localhost:3000/x?y"), Some(("http://localhost:3000".into(), "/x?y")));
+        assert_eq!(origin("http://[::1]:8080"), Some(("http://[::1]:8080".into(), "")));
+        for bad in ["null", "ftp://a.b", "https://", "https://a b", "https://u@host", "https://h:99999", "https://h:x"]
+        {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn same_site_and_allowed_origins_pass() {
-        assert!(check(&post(&[("origin", "https://auth.example.com")]), &[]).is_ok());
-        assert!(check(&post(&[("origin", "http://Auth.Example.com/")]), &[]).is_ok());
-        assert!(check(&post(&[("origin", "https://app.example.com")]), &["https://app.example.com".into()]).is_ok());
-        assert!(check(&post(&[("sec-fetch-site", "same-origin")]), &[]).is_ok());
-        assert!(check(&post(&[]), &[]).is_ok(), "non-browser clients send neither header");
+        let none = settings(&[], None);
+        assert!(check(&post(&[("origin", "https://auth.example.com")]), &none).is_ok());
+        assert!(check(&post(&[("origin", "http://Auth.Example.com/")]), &none).is_ok());
+        let allowed = settings(&["https://app.example.com"], None);
+        assert!(check(&post(&[("origin", "https://app.example.com:443")]), &allowed).is_ok());
+        assert!(check(&post(&[("sec-fetch-site", "same-origin")]), &none).is_ok());
+        assert!(check(&post(&[]), &none).is_ok(), "non-browser clients send neither header");
     }
 
     #[test]
     fn cross_site_is_refused() {
-        assert!(check(&post(&[("origin", "https://evil.example")]), &[]).is_err());
-        assert!(check(&post(&[("origin", "null")]), &[]).is_err());
-        assert!(check(&post(&[("origin", "https://auth.example.com.evil.example")]), &[]).is_err());
-        assert!(check(&post(&[("sec-fetch-site", "cross-site")]), &[]).is_err());
+        let none = settings(&[], None);
+        assert!(check(&post(&[("origin", "https://evil.example")]), &none).is_err());
+        assert!(check(&post(&[("origin", "null")]), &none).is_err());
+        assert!(check(&post(&[("origin", "https://auth.example.com.evil.example")]), &none).is_err());
+        assert!(check(&post(&[("origin", "https://auth.example.com:8443")]), &none).is_err(), "another port");
+        assert!(check(&post(&[("sec-fetch-site", "cross-site")]), &none).is_err());
+    }
+
+    #[test]
+    fn with_a_public_url_the_scheme_and_port_must_match_too() {
+        let public = settings(&[], Some("https://auth.example.com"));
+        assert!(check(&post(&[("origin", "https://auth.example.com")]), &public).is_ok());
+        assert!(check(&post(&[("origin", "http://auth.example.com")]), &public).is_err(), "plain http");
+        assert!(check(&post(&[("origin", "https://auth.example.com:444")]), &public).is_err());
+        let elsewhere = Request::new("POST", "/auth/logout")
+            .header("host", "evil.example")
+            .header("origin", "https://evil.example");
+        assert!(check(&elsewhere, &public).is_err(), "the Host header no longer decides");
     }
 
     #[test]
     fn safe_methods_are_not_checked() {
         let get = Request::new("GET", "/auth/user/me").header("origin", "https://evil.example");
-        assert!(check(&get, &[]).is_ok());
+        assert!(check(&get, &Settings::default()).is_ok());
     }
 }

@@ -19,6 +19,7 @@ pub mod device;
 pub mod envelope;
 pub mod host;
 pub mod http;
+pub mod lockout;
 pub mod password;
 pub mod routes;
 pub mod token;

@@ -5,6 +5,7 @@ use crate::host::{Host, System};
 use crate::http::{Body, Request, Response};
 use crate::password;
 use asm_contract::{NoGeo, UserStore, complete};
+use asm_stores::keyring::SecretKeys;
 use asm_stores::memory::MemoryStore;
 use serde_json::Value;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 /// A host whose clock the test moves and whose randomness is a counter.
 struct TestHost {
     store: MemoryStore,
+    keys: SecretKeys,
     system: FakeSystem,
 }
 
@@ -28,11 +30,14 @@ impl System for FakeSystem {
     fn random_bytes(&self, len: usize) -> Vec<u8> {
         vec![self.seed.fetch_add(1, Ordering::SeqCst).wrapping_add(1); len]
     }
+    fn sleep_ms(&self, ms: u64) {
+        self.now.fetch_add(ms as i64, Ordering::SeqCst);
+    }
 }
 
 impl TestHost {
     fn host(&self) -> Host<'_> {
-        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, system: &self.system }
+        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, system: &self.system }
     }
 
     fn advance(&self, ms: i64) {
@@ -52,7 +57,8 @@ fn host() -> TestHost {
     let now = Arc::new(AtomicI64::new(1_700_000_000_000));
     let clock = now.clone();
     let store = MemoryStore::with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
-    TestHost { store, system: FakeSystem { now, seed: AtomicU8::new(0) } }
+    let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+    TestHost { store, keys, system: FakeSystem { now, seed: AtomicU8::new(0) } }
 }
 
 fn send(h: &TestHost, req: Request) -> (u16, Value, Response) {
@@ -75,12 +81,7 @@ fn register(h: &TestHost, email: &str, username: &str) {
 
 fn login(h: &TestHost, email: &str, password: &str) -> (u16, Value, Option<String>) {
     let (status, v, resp) = send(h, post("/auth/login", &format!(r#"{{"email":"{email}","password":"{password}"}}"#)));
-    let token = resp
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .and_then(|kv| kv.split_once('='))
-        .map(|(_, v)| v.to_string());
-    (status, v, token)
+    (status, v, resp.cookie("session_token").map(str::to_string))
 }
 
 fn with_token(req: Request, token: &str) -> Request {
@@ -368,4 +369,60 @@ fn failures_count_toward_the_normalised_email() {
         assert_eq!(login(&h, email, "wrong password").0, 401);
     }
     assert_eq!(login(&h, "a@b.co", "correct horse").0, 429);
+}
+
+/// The reference store, with every operation's name written down as it is called.
+struct Recording {
+    inner: MemoryStore,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+}
+
+macro_rules! record_calls {
+    ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
+        $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
+    })*) => {$(
+        #[async_trait::async_trait]
+        impl $Trait for Recording {
+            $(
+                async fn $op(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    self.calls.lock().unwrap().push(stringify!($op));
+                    $Trait::$op(&self.inner, $($arg),*).await
+                }
+            )*
+        }
+    )*};
+}
+
+mod recording {
+    use super::Recording;
+    use asm_contract::*;
+    with_store_operations!(record_calls);
+}
+
+/// A locked login, and a wrong password, cost the store the same work for an email with an
+/// account and one without: the answer's timing tells nothing.
+#[test]
+fn locked_and_failed_logins_do_the_same_work_for_known_and_unknown_emails() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let rec = Recording { inner: h.store, calls: Default::default() };
+    let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, system: &h.system };
+    let calls_of = |email: &str, password: &str| {
+        rec.calls.lock().unwrap().clear();
+        let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+        let status = complete(crate::handle(&post("/auth/login", &body), &host, &settings())).status;
+        (status, rec.calls.lock().unwrap().clone())
+    };
+    let (status, known) = calls_of("a@b.co", "wrong password");
+    assert_eq!(status, 401);
+    assert_eq!(calls_of("ghost@b.co", "wrong password"), (401, known.clone()));
+    for _ in 0..5 {
+        calls_of("a@b.co", "wrong password");
+        calls_of("ghost@b.co", "wrong password");
+    }
+    let (status, known) = calls_of("a@b.co", "correct horse");
+    assert_eq!(status, 429);
+    assert!(!known.contains(&"find_user_by_email"), "a locked login reads no account: {known:?}");
+    assert_eq!(calls_of("ghost@b.co", "correct horse"), (429, known));
 }

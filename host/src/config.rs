@@ -81,6 +81,19 @@ pub struct ServeConfig {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "asm:")]
     pub redis_key_prefix: String,
 
+    /// The key the component's MACs (trusted-device cookies) are made with: base64 of at least
+    /// 32 random bytes (`openssl rand -base64 32`). Wins over the key file.
+    #[arg(long, env = "ASM_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Keys used before, still accepted when verifying (comma-separated), while what they
+    /// signed is still in use.
+    #[arg(long, env = "ASM_PREVIOUS_SECRET_KEYS", hide_env_values = true)]
+    pub previous_secret_keys: Option<String>,
+    /// A file holding the key (base64) when ASM_SECRET_KEY is not set; in development it is
+    /// created with a random key when missing.
+    #[arg(long, env = "ASM_SECRET_KEY_FILE", default_value = "./data/secret.key")]
+    pub secret_key_file: PathBuf,
+
     /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
     #[arg(long, env = "GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,
@@ -169,10 +182,17 @@ impl ServeConfig {
         match self.log_format.as_deref() {
             Some("json") => true,
             Some(_) => false,
-            None => matches!(std::env::var("APP_ENV").as_deref(), Ok("production") | Ok("prod")),
+            None => production(),
         }
     }
 }
+
+/// Whether the service runs in production (`APP_ENV`, the component's setting).
+pub fn production() -> bool {
+    matches!(std::env::var("APP_ENV").as_deref().map(str::trim), Ok("production") | Ok("prod"))
+}
+
+impl ServeConfig {}
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (for a password in a URL).
 fn percent_encode(s: &str) -> String {

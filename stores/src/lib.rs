@@ -10,12 +10,21 @@
 //! The native host's embedded SQLite store is in `host/src/stores/sqlite.rs`.
 
 pub mod geo;
+pub mod keyring;
 pub mod memory;
 pub mod postgres;
 pub mod record;
 pub mod redis;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+/// How long a login-attempt counter outlives an attempt in flight that never reports its end
+/// (its request died): far longer than any login takes.
+pub const ATTEMPT_LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// How long a store that expires keys remembers a user's credential version after a change:
+/// far longer than any login takes.
+pub const CREDENTIAL_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
 /// The wall clock in Unix milliseconds.
 pub fn now_ms() -> i64 {

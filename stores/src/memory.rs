@@ -32,8 +32,20 @@ struct Data {
     next_attempt_id: u64,
     /// By token hash, with the time the session is kept until (idle timeout).
     sessions: HashMap<String, (Session, i64)>,
-    /// Key → (count, window end).
-    counters: HashMap<String, (u32, i64)>,
+    /// By user id: sessions for lower credential versions are refused.
+    credential_versions: HashMap<String, u64>,
+    counters: HashMap<String, Counter>,
+}
+
+/// A login-attempt counter.
+#[derive(Default)]
+struct Counter {
+    failures: u32,
+    in_flight: u32,
+    /// When the window of failures ends (0: none open).
+    window_end: i64,
+    /// Attempts refused by the lock in this window.
+    refused: u32,
 }
 
 impl Default for MemoryStore {
@@ -117,21 +129,57 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<()> {
-        for u in self.lock()?.users.iter_mut().filter(|u| u.id == user_id.as_str()) {
-            u.password_hash = password_hash.clone();
-        }
-        Ok(())
+    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
+        let mut d = self.lock()?;
+        let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str()) else { return Ok(0) };
+        u.password_hash = password_hash;
+        u.credential_version += 1;
+        Ok(u.credential_version)
     }
 
-    async fn record_login_attempt(&self, attempt: LoginAttempt) -> StoreResult<()> {
+    async fn rehash_password(&self, user_id: UserId, current_hash: String, new_hash: String) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        match d.users.iter_mut().find(|u| u.id == user_id.as_str() && u.password_hash == current_hash) {
+            Some(u) => {
+                u.password_hash = new_hash;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn record_login_attempt(&self, a: AttemptRecord, retention: Retention) -> StoreResult<()> {
+        let now = self.now();
         let mut d = self.lock()?;
         // As in the SQL stores: history is kept for existing accounts only.
-        if d.users.iter().any(|u| u.id == attempt.user_id) {
-            d.next_attempt_id += 1;
-            let id = d.next_attempt_id.to_string();
-            d.history.push(LoginAttempt { id, ..attempt });
-        }
+        let Some(user_id) = d.users.iter().find(|u| u.email.eq_ignore_ascii_case(&a.email)).map(|u| u.id.clone())
+        else {
+            return Ok(());
+        };
+        d.next_attempt_id += 1;
+        let attempt = LoginAttempt {
+            id: d.next_attempt_id.to_string(),
+            user_id: user_id.clone(),
+            outcome: a.outcome,
+            ip_address: a.ip_address,
+            user_agent: a.user_agent,
+            device_info: a.device_info,
+            location: a.location,
+            at: a.at,
+        };
+        d.history.push(attempt);
+        // Retention: nothing older than the age, nothing beyond the count (newest kept).
+        let oldest = now.saturating_sub(retention.max_age_ms.min(i64::MAX as u64) as i64);
+        let mut mine: Vec<(i64, u64)> =
+            d.history.iter().filter(|h| h.user_id == user_id).map(|h| (h.at, id_number(h))).collect();
+        mine.sort_by(|a, b| b.cmp(a));
+        let keep: Vec<u64> = mine
+            .into_iter()
+            .filter(|(at, _)| *at >= oldest)
+            .take(retention.max_count as usize)
+            .map(|(_, id)| id)
+            .collect();
+        d.history.retain(|h| h.user_id != user_id || keep.contains(&id_number(h)));
         Ok(())
     }
 
@@ -156,11 +204,19 @@ fn id_number(a: &LoginAttempt) -> u64 {
 
 #[async_trait::async_trait]
 impl SessionStore for MemoryStore {
-    async fn create_session(&self, session: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+    async fn create_session(
+        &self,
+        session: Session,
+        max_sessions: u32,
+        credential_version: u64,
+    ) -> StoreResult<SessionCreated> {
         let now = self.now();
         let mut d = self.lock()?;
+        if d.credential_versions.get(&session.user_id).is_some_and(|v| *v > credential_version) {
+            return Ok(SessionCreated::Stale);
+        }
         if session.expires_at <= now {
-            return Ok(Vec::new());
+            return Ok(SessionCreated::Created(Vec::new()));
         }
         let (user, hash) = (session.user_id.clone(), session.token_hash.clone());
         let keep = session.expires_at;
@@ -179,7 +235,7 @@ impl SessionStore for MemoryStore {
                 evicted.push(id);
             }
         }
-        Ok(evicted)
+        Ok(SessionCreated::Created(evicted))
     }
 
     async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
@@ -238,29 +294,56 @@ impl SessionStore for MemoryStore {
         Ok(self.lock()?.live(now).filter(|s| s.user_id == user_id.as_str()).cloned().collect())
     }
 
-    async fn count_attempt(&self, key: String, window_ms: u64) -> StoreResult<Attempts> {
-        let now = self.now();
+    async fn set_credential_version(&self, user_id: UserId, version: u64) -> StoreResult<()> {
         let mut d = self.lock()?;
-        let entry = d.counters.entry(key).or_insert((0, 0));
-        if entry.1 <= now {
-            *entry = (0, now + window_ms.max(1) as i64);
-        }
-        entry.0 = entry.0.saturating_add(1);
-        Ok(Attempts { count: entry.0, retry_after_ms: (entry.1 - now).max(0) as u64 })
+        let v = d.credential_versions.entry(user_id.into_string()).or_default();
+        *v = (*v).max(version);
+        Ok(())
     }
 
-    async fn uncount_attempt(&self, key: String) -> StoreResult<()> {
+    async fn begin_attempt(&self, key: String, limit: u32, _window_ms: u64) -> StoreResult<AttemptGate> {
         let now = self.now();
-        if let Some((count, ends)) = self.lock()?.counters.get_mut(&key)
-            && *ends > now
-        {
-            *count = count.saturating_sub(1);
+        let mut d = self.lock()?;
+        let c = d.counters.entry(key).or_default();
+        let failures = if c.window_end > now { c.failures } else { 0 };
+        if failures >= limit {
+            c.refused += 1;
+            return Ok(AttemptGate::Locked(Lock {
+                retry_after_ms: (c.window_end - now) as u64,
+                first: c.refused == 1,
+            }));
+        }
+        if failures + c.in_flight >= limit {
+            return Ok(AttemptGate::Busy);
+        }
+        c.in_flight += 1;
+        Ok(AttemptGate::Admitted)
+    }
+
+    async fn end_attempt(&self, key: String, failed: bool, window_ms: u64) -> StoreResult<()> {
+        let now = self.now();
+        let mut d = self.lock()?;
+        let c = d.counters.entry(key).or_default();
+        c.in_flight = c.in_flight.saturating_sub(1);
+        if failed {
+            if c.window_end > now {
+                c.failures += 1;
+            } else {
+                *c = Counter {
+                    failures: 1,
+                    in_flight: c.in_flight,
+                    window_end: now + window_ms.max(1) as i64,
+                    refused: 0,
+                };
+            }
         }
         Ok(())
     }
 
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
-        self.lock()?.counters.remove(&key);
+        if let Some(c) = self.lock()?.counters.get_mut(&key) {
+            *c = Counter { in_flight: c.in_flight, ..Counter::default() };
+        }
         Ok(())
     }
 

@@ -47,7 +47,7 @@ macro_rules! user_columns {
     () => {
         "id::text AS id, email, username, full_name, password_hash, \
          (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
-         (extract(epoch FROM last_login) * 1000)::int8 AS last_login"
+         (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version"
     };
 }
 
@@ -62,12 +62,27 @@ pub const FIND_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM 
 pub const FIND_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 /// `$1` id (uuid), `$2` Unix ms (float8).
 pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1";
-/// `$1` id (uuid), `$2` password hash.
-pub const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1";
-/// `$1` user id (uuid), `$2` outcome, `$3` ip, `$4` user agent, `$5` device, `$6` location, `$7` Unix ms (float8).
-pub const INSERT_LOGIN_ATTEMPT: &str = "INSERT INTO login_attempts \
-    (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::float8 / 1000))";
+/// `$1` id (uuid), `$2` password hash. The new credential version (null: no such user); one
+/// row in any case.
+pub const UPDATE_PASSWORD: &str = "WITH changed AS (UPDATE users \
+    SET password_hash = $2, credential_version = credential_version + 1, updated_at = now() \
+    WHERE id = $1 RETURNING credential_version) \
+    SELECT (SELECT credential_version FROM changed) AS credential_version";
+/// `$1` id (uuid), `$2` the hash it must still have, `$3` the new hash. How many rows changed.
+pub const REHASH_PASSWORD: &str = "WITH changed AS (UPDATE users SET password_hash = $3, updated_at = now() \
+    WHERE id = $1 AND password_hash = $2 RETURNING 1) SELECT count(*) AS changed FROM changed";
+/// `$1` email, `$2` outcome, `$3` ip, `$4` user agent, `$5` device, `$6` location, `$7` Unix ms
+/// (float8), `$8` the oldest to keep, in ms before `$7` (float8), `$9` how many to keep (int8,
+/// at least 1). The account is found by email in the same statement, so an email without one
+/// costs the same; the DELETE does not see the new row, hence `$9 - 1`.
+pub const INSERT_LOGIN_ATTEMPT: &str = "WITH account AS (SELECT id FROM users WHERE lower(email) = lower($1)), \
+    added AS (INSERT INTO login_attempts (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
+      SELECT id, $2, $3, $4, $5, $6, to_timestamp($7::float8 / 1000) FROM account RETURNING 1), \
+    dropped AS (DELETE FROM login_attempts old USING account WHERE old.user_id = account.id AND ( \
+      old.created_at < to_timestamp(($7::float8 - $8::float8) / 1000) \
+      OR old.id IN (SELECT id FROM login_attempts WHERE user_id = account.id \
+                    ORDER BY created_at DESC, id DESC OFFSET $9::int8 - 1)) RETURNING 1) \
+    SELECT (SELECT count(*) FROM added) AS added, (SELECT count(*) FROM dropped) AS dropped";
 /// `$1` user id (uuid), `$2` offset (int8), `$3` limit (int8). Newest first, with the total.
 pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
     (extract(epoch FROM created_at) * 1000)::int8 AS at, count(*) OVER () AS total \
@@ -145,23 +160,34 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         self.driver.execute(RECORD_LOGIN, vec![id, Param::Float(at as f64)]).await
     }
 
-    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<()> {
-        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
-        self.driver.execute(UPDATE_PASSWORD, vec![id, Param::Text(password_hash)]).await
+    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(0) };
+        let rows = self.driver.query(UPDATE_PASSWORD, vec![id, Param::Text(password_hash)]).await?;
+        let version = rows.first(|rows, row| rows.opt_int(row, "credential_version"))?.flatten();
+        Ok(version.unwrap_or(0).max(0) as u64)
     }
 
-    async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
-        let Some(id) = uuid(&a.user_id) else { return Ok(()) };
+    async fn rehash_password(&self, user_id: UserId, current_hash: String, new_hash: String) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        let params = vec![id, Param::Text(current_hash), Param::Text(new_hash)];
+        let rows = self.driver.query(REHASH_PASSWORD, params).await?;
+        Ok(rows.first(|rows, row| rows.int(row, "changed"))? == Some(1))
+    }
+
+    async fn record_login_attempt(&self, a: AttemptRecord, keep: Retention) -> StoreResult<()> {
         let params = vec![
-            id,
+            Param::Text(a.email),
             Param::Text(a.outcome.as_str().into()),
             Param::Text(a.ip_address),
             Param::Text(a.user_agent),
             Param::Text(a.device_info),
             Param::Text(a.location),
             Param::Float(a.at as f64),
+            // No further back than the epoch, which every timestamp can hold.
+            Param::Float(keep.max_age_ms.min(a.at.max(0) as u64) as f64),
+            Param::Int(keep.max_count.max(1).into()),
         ];
-        self.driver.execute(INSERT_LOGIN_ATTEMPT, params).await
+        self.driver.query(INSERT_LOGIN_ATTEMPT, params).await.map(drop)
     }
 
     async fn list_login_attempts(&self, user_id: UserId, offset: u32, limit: u32) -> StoreResult<LoginPage> {
@@ -206,6 +232,7 @@ fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
         password_hash: rows.text(row, "password_hash")?,
         created_at: rows.int(row, "created_at")?,
         last_login: rows.opt_int(row, "last_login")?,
+        credential_version: rows.int(row, "credential_version")?.max(0) as u64,
     })
 }
 
@@ -283,9 +310,18 @@ mod tests {
 
     fn user_rows(last_login: Value) -> Rows {
         Rows {
-            columns: ["id", "email", "username", "full_name", "password_hash", "created_at", "last_login"]
-                .map(String::from)
-                .to_vec(),
+            columns: [
+                "id",
+                "email",
+                "username",
+                "full_name",
+                "password_hash",
+                "created_at",
+                "last_login",
+                "credential_version",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: vec![vec![
                 Value::Text(ID.into()),
                 Value::Text("ada@example.com".into()),
@@ -294,6 +330,7 @@ mod tests {
                 Value::Text("$2b$12$hash".into()),
                 Value::Int(1_700_000_000_123),
                 last_login,
+                Value::Int(3),
             ]],
         }
     }

@@ -7,7 +7,11 @@
 //!   last activity, Unix ms, kept apart so a touch rewrites one field), expiring with the session;
 //! - `P user-sessions:<user-id>`: a sorted set of the user's token hashes scored by expiry,
 //!   pruned of expired entries whenever it changes or is read;
-//! - `P attempts:<key>`: a login-attempt counter that expires with its window.
+//! - `P credentials:<user-id>`: the lowest credential version a new session of the user may
+//!   have, kept for a day after it is set (far longer than any login takes);
+//! - `P attempts:<key>`: a login-attempt counter, a hash of failures `f`, attempts in flight
+//!   `i`, the end of the window of failures `w` and the attempts refused in it `r`, kept while
+//!   its window lasts or an attempt may be in flight.
 //!
 //! Every operation that reads and writes, or touches more than one key, is one script, so no
 //! reader ever sees a session without its index entry or the reverse. Scripts return flat
@@ -15,7 +19,7 @@
 //! session keys derived from the index, so on Redis Cluster a user's sessions and index would
 //! need a shared hash tag; that layout is not implemented yet.)
 
-use crate::record;
+use crate::{ATTEMPT_LEASE_MS, CREDENTIAL_MEMORY_MS, record};
 use asm_contract::*;
 use std::sync::OnceLock;
 
@@ -60,16 +64,18 @@ pub trait Driver: Send + Sync {
     async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
 }
 
-/// KEYS: session, index. ARGV: json, ttl ms, token hash, expires at, now, last activity,
-/// max sessions (0: no cap), session key prefix. Returns the evicted sessions' JSON.
+/// KEYS: session, index, credentials. ARGV: json, ttl ms, token hash, expires at, now, last
+/// activity, max sessions (0: no cap), session key prefix, credential version. Returns 0 when
+/// the credential version is stale, else 1 followed by the evicted sessions' JSON.
 pub static CREATE_SESSION: Script = Script::new(
     r"
+if tonumber(redis.call('GET', KEYS[3]) or '0') > tonumber(ARGV[9]) then return {0} end
 local function key(h) return ARGV[8] .. h end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'la', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
-local evicted = {}
+local evicted = {1}
 local max = tonumber(ARGV[7])
 if max > 0 then
   local live = {}
@@ -150,22 +156,49 @@ return out
 ",
 );
 
-/// KEYS: counter. ARGV: window ms. Returns {count, ms left in the window}.
-pub static COUNT_ATTEMPT: Script = Script::new(
+/// KEYS: credentials. ARGV: version, ms to keep it. Raises the version, never lowers it.
+pub static SET_CREDENTIAL_VERSION: Script = Script::new(
     r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 ",
 );
 
-/// KEYS: counter. Takes back one attempt (never below zero).
-pub static UNCOUNT_ATTEMPT: Script = Script::new(
+/// KEYS: counter. ARGV: limit, now, lease ms. Returns {0, 0, 0} admitted, {1, 0, 0} busy,
+/// or {2, ms left in the window, attempts refused in it} locked.
+pub static BEGIN_ATTEMPT: Script = Script::new(
     r"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then redis.call('DECR', KEYS[1]) end
+local v = redis.call('HMGET', KEYS[1], 'f', 'i', 'w')
+local f, i, w = tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0')
+local now, limit = tonumber(ARGV[2]), tonumber(ARGV[1])
+if w <= now then f = 0 end
+if f >= limit then return {2, w - now, redis.call('HINCRBY', KEYS[1], 'r', 1)} end
+if f + i >= limit then return {1, 0, 0} end
+redis.call('HINCRBY', KEYS[1], 'i', 1)
+local keep = math.max(w - now, tonumber(ARGV[3]))
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+return {0, 0, 0}
+",
+);
+
+/// KEYS: counter. ARGV: failed (1 or 0), window ms, now, lease ms.
+pub static END_ATTEMPT: Script = Script::new(
+    r"
+local v = redis.call('HMGET', KEYS[1], 'i', 'w')
+local i, w = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+local now = tonumber(ARGV[3])
+if i > 0 then redis.call('HINCRBY', KEYS[1], 'i', -1) end
+if ARGV[1] == '1' then
+  if w > now then
+    redis.call('HINCRBY', KEYS[1], 'f', 1)
+  else
+    w = now + tonumber(ARGV[2])
+    redis.call('HSET', KEYS[1], 'f', 1, 'w', w, 'r', 0)
+  end
+end
+local keep = math.max(w - now, tonumber(ARGV[4]))
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
 return 1
 ",
 );
@@ -197,6 +230,10 @@ impl Keys {
     pub fn attempts(&self, key: &str) -> String {
         format!("{}attempts:{key}", self.prefix)
     }
+
+    pub fn credentials(&self, user_id: &str) -> String {
+        format!("{}credentials:{user_id}", self.prefix)
+    }
 }
 
 /// The session store on a Redis client.
@@ -213,13 +250,19 @@ impl<D: Driver> RedisSessions<D> {
 
 #[async_trait::async_trait]
 impl<D: Driver> SessionStore for RedisSessions<D> {
-    async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+    async fn create_session(
+        &self,
+        s: Session,
+        max_sessions: u32,
+        credential_version: u64,
+    ) -> StoreResult<SessionCreated> {
         let now = crate::now_ms();
         let ttl = s.expires_at - now;
         if ttl <= 0 {
-            return Ok(Vec::new());
+            return Ok(SessionCreated::Created(Vec::new()));
         }
-        let keys = vec![self.keys.session(&s.token_hash), self.keys.index(&s.user_id)];
+        let keys =
+            vec![self.keys.session(&s.token_hash), self.keys.index(&s.user_id), self.keys.credentials(&s.user_id)];
         let args = vec![
             Arg::Text(record::encode(&s)),
             Arg::Int(ttl),
@@ -229,9 +272,16 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
             Arg::Int(s.last_activity),
             Arg::Int(max_sessions as i64),
             Arg::Text(self.keys.session_prefix()),
+            Arg::Text(credential_version.to_string()),
         ];
-        let evicted = self.driver.eval(&CREATE_SESSION, keys, args).await?;
-        evicted.into_iter().map(|r| record::decode(&string(r)?, None).map(|s| s.id)).collect()
+        let mut reply = self.driver.eval(&CREATE_SESSION, keys, args).await?.into_iter();
+        match reply.next() {
+            Some(Reply::Int(0)) => Ok(SessionCreated::Stale),
+            Some(Reply::Int(1)) => Ok(SessionCreated::Created(
+                reply.map(|r| record::decode(&string(r)?, None).map(|s| s.id)).collect::<StoreResult<_>>()?,
+            )),
+            other => Err(internal(format!("unexpected reply to CREATE_SESSION: {other:?}"))),
+        }
     }
 
     async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
@@ -283,24 +333,41 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
             .collect()
     }
 
-    async fn count_attempt(&self, key: String, window_ms: u64) -> StoreResult<Attempts> {
-        // u64 as text: an i64 argument could not carry every u64, and Lua reads text anyway.
-        let args = vec![Arg::Text(window_ms.max(1).to_string())];
-        let reply = self.driver.eval(&COUNT_ATTEMPT, vec![self.keys.attempts(&key)], args).await?;
+    async fn set_credential_version(&self, user_id: UserId, version: u64) -> StoreResult<()> {
+        let keys = vec![self.keys.credentials(user_id.as_str())];
+        let args = vec![Arg::Text(version.to_string()), Arg::Int(CREDENTIAL_MEMORY_MS)];
+        self.driver.eval(&SET_CREDENTIAL_VERSION, keys, args).await.map(drop)
+    }
+
+    async fn begin_attempt(&self, key: String, limit: u32, _window_ms: u64) -> StoreResult<AttemptGate> {
+        let args = vec![Arg::Int(limit.into()), Arg::Int(crate::now_ms()), Arg::Int(ATTEMPT_LEASE_MS)];
+        let reply = self.driver.eval(&BEGIN_ATTEMPT, vec![self.keys.attempts(&key)], args).await?;
         match reply.as_slice() {
-            [Reply::Int(n), Reply::Int(ttl)] if *n >= 0 => {
-                Ok(Attempts { count: (*n as u64).min(u32::MAX as u64) as u32, retry_after_ms: (*ttl).max(0) as u64 })
+            [Reply::Int(0), ..] => Ok(AttemptGate::Admitted),
+            [Reply::Int(1), ..] => Ok(AttemptGate::Busy),
+            [Reply::Int(2), Reply::Int(left), Reply::Int(refused)] => {
+                Ok(AttemptGate::Locked(Lock { retry_after_ms: (*left).max(0) as u64, first: *refused == 1 }))
             }
-            _ => Err(unexpected("COUNT_ATTEMPT", &reply)),
+            _ => Err(unexpected("BEGIN_ATTEMPT", &reply)),
         }
     }
 
-    async fn uncount_attempt(&self, key: String) -> StoreResult<()> {
-        self.driver.eval(&UNCOUNT_ATTEMPT, vec![self.keys.attempts(&key)], vec![]).await.map(drop)
+    async fn end_attempt(&self, key: String, failed: bool, window_ms: u64) -> StoreResult<()> {
+        let args = vec![
+            Arg::Int(failed.into()),
+            // u64 as text: an i64 argument could not carry every u64, and Lua reads text anyway.
+            Arg::Text(window_ms.max(1).to_string()),
+            Arg::Int(crate::now_ms()),
+            Arg::Int(ATTEMPT_LEASE_MS),
+        ];
+        self.driver.eval(&END_ATTEMPT, vec![self.keys.attempts(&key)], args).await.map(drop)
     }
 
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
-        self.driver.command("DEL", vec![Arg::Text(self.keys.attempts(&key))]).await.map(drop)
+        let args = ["f", "w", "r"].map(|f| Arg::Text(f.into()));
+        let mut all = vec![Arg::Text(self.keys.attempts(&key))];
+        all.extend(args);
+        self.driver.command("HDEL", all).await.map(drop)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -419,17 +486,19 @@ mod tests {
     fn create_passes_keys_and_arguments_and_decodes_the_evicted() {
         let far = crate::now_ms() + 600_000;
         let json = record::encode(&session(far));
-        let s = store(vec![vec![bytes(&json)]]);
-        let evicted = complete(s.create_session(session(far), 3)).unwrap();
-        assert_eq!(evicted, vec!["pub1"]);
+        let s = store(vec![vec![Reply::Int(1), bytes(&json)], vec![Reply::Int(0)]]);
+        let created = complete(s.create_session(session(far), 3, 7)).unwrap();
+        assert_eq!(created, SessionCreated::Created(vec!["pub1".into()]));
         let (sha, keys, args) = s.driver.sent.lock().unwrap()[0].clone();
         assert_eq!(sha, CREATE_SESSION.sha1());
-        assert_eq!(keys, vec!["p:session:ab12", "p:user-sessions:u1"]);
+        assert_eq!(keys, vec!["p:session:ab12", "p:user-sessions:u1", "p:credentials:u1"]);
         assert_eq!(args[0], Arg::Text(json));
         assert_eq!(args[2..4], [Arg::Text("ab12".into()), Arg::Int(far)]);
-        assert_eq!(args[5..], [Arg::Int(20), Arg::Int(3), Arg::Text("p:session:".into())]);
+        assert_eq!(args[5..], [Arg::Int(20), Arg::Int(3), Arg::Text("p:session:".into()), Arg::Text("7".into())]);
+        assert_eq!(complete(s.create_session(session(far), 3, 6)).unwrap(), SessionCreated::Stale);
         let s = store(vec![]);
-        assert!(complete(s.create_session(session(1), 0)).unwrap().is_empty(), "an expired session is not stored");
+        let expired = complete(s.create_session(session(1), 0, 0)).unwrap();
+        assert_eq!(expired, SessionCreated::Created(vec![]), "an expired session is not stored");
         assert!(s.driver.sent.lock().unwrap().is_empty());
     }
 
@@ -448,9 +517,12 @@ mod tests {
         let list = complete(store(vec![listed]).list_sessions("u".into())).unwrap();
         assert_eq!(list.iter().map(|s| s.last_activity).collect::<Vec<_>>(), vec![5, 20]);
 
-        let counted = complete(store(vec![vec![Reply::Int(3), Reply::Int(900)]]).count_attempt("k".into(), 0));
-        assert_eq!(counted.unwrap(), Attempts { count: 3, retry_after_ms: 900 });
-        assert!(complete(store(vec![vec![Reply::Int(1)]]).count_attempt("k".into(), 9)).is_err());
+        let gate = |reply: Vec<Reply>| complete(store(vec![reply]).begin_attempt("k".into(), 5, 9));
+        assert_eq!(gate(vec![Reply::Int(0), Reply::Int(0), Reply::Int(0)]).unwrap(), AttemptGate::Admitted);
+        assert_eq!(gate(vec![Reply::Int(1), Reply::Int(0), Reply::Int(0)]).unwrap(), AttemptGate::Busy);
+        let locked = gate(vec![Reply::Int(2), Reply::Int(900), Reply::Int(1)]).unwrap();
+        assert_eq!(locked, AttemptGate::Locked(Lock { retry_after_ms: 900, first: true }));
+        assert!(gate(vec![Reply::Int(2)]).is_err());
         assert!(complete(store(vec![vec![Reply::Int(-1)]]).delete_other_sessions("u".into(), "h".into())).is_err());
     }
 

@@ -32,8 +32,13 @@ impl Engine for Native {
         // bcrypt would hold a tokio worker for a quarter of a second, so the logic runs on the
         // blocking pool, as a wasm instance runs on its own fiber.
         let response = tokio::task::spawn_blocking(move || {
-            let host =
-                Host { users: &*stores.user_store, sessions: &*stores.session_store, geo: &*stores.geo, system: &Os };
+            let host = Host {
+                users: &*stores.user_store,
+                sessions: &*stores.session_store,
+                geo: &*stores.geo,
+                keyring: &*stores.keyring,
+                system: &Os,
+            };
             rt.block_on(asm_guest::handle(&request, &host, &settings))
         })
         .await

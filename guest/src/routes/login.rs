@@ -1,67 +1,49 @@
-//! `POST /auth/login`, and the lock-out that guards every password check.
+//! `POST /auth/login`.
 
 use super::{Ctx, views};
 use crate::auth::session_cookie;
 use crate::client::Client;
 use crate::envelope::{self, ApiError};
 use crate::http::Response;
+use crate::lockout;
 use crate::token::{self, SessionToken};
 use crate::validation::{self, Email};
 use crate::{csrf, password};
-use asm_contract::{Attempts, LoginAttempt, LoginOutcome, Session, UserId};
+use asm_contract::{AttemptRecord, LoginOutcome, Retention, Session, SessionCreated, User, UserId};
 use serde_json::json;
 
 pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     // Login CSRF: a cross-site form must not sign a visitor's browser into another account.
-    csrf::check(cx.req, &cx.settings.allowed_origins)?;
+    csrf::check(cx.req, cx.settings)?;
     let creds = validation::credentials(cx.body()?)?;
     let (s, host) = (cx.settings, cx.host);
     let client = Client::of(cx.req, s, host.geo);
 
-    // Attempts are counted before the password is checked, so parallel guesses cannot outrun
-    // a limit. Per address first (many accounts from one place), then per email; unknown
-    // emails are counted the same way, so a 429 says nothing about the account.
-    let ip_key = client.ip.map(|ip| format!("login:ip:{ip}"));
-    if let Some(key) = &ip_key {
-        let counted = host.sessions.count_attempt(key.clone(), s.login_ip_window.as_millis() as u64).await?;
-        if counted.count > s.login_ip_max_attempts {
-            return Err(too_many(counted));
-        }
-    }
-    let email_key = lockout_key(&creds.email);
-    let counted = host.sessions.count_attempt(email_key.clone(), s.login_window.as_millis() as u64).await?;
-    let user = host.users.find_user_by_email(creds.email.as_str().to_string()).await?;
-    if counted.count > s.login_max_attempts {
-        if let Some(u) = &user {
-            record_attempt(cx, &client, &u.id, LoginOutcome::Locked).await?;
-        }
-        return Err(too_many(counted));
-    }
-    let verified = match &user {
-        Some(u) => password::verify(&creds.password, &u.password_hash),
-        None => {
-            // Same work as a real check, so the response time does not reveal unknown emails.
-            password::verify(&creds.password, &password::dummy_hash(s.bcrypt_cost));
-            false
+    // The gates come before anything about the account is read: a 429 (and the time it takes)
+    // is the same whether or not the email has an account.
+    let device = lockout::trusted_device(cx.req, s, host.keyring, &creds.email);
+    let gates = lockout::gates(s, &client, &creds.email, device.as_deref());
+    let admitted = match lockout::admit(host, &gates).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            if refusal.first_locked() {
+                record(cx, &client, &creds.email, LoginOutcome::Locked).await?;
+            }
+            return Err(refusal.into());
         }
     };
-    let user = match user {
-        Some(u) if verified => u,
-        Some(u) => {
-            record_attempt(cx, &client, &u.id, LoginOutcome::InvalidCredentials).await?;
-            return Err(ApiError::InvalidCredentials);
-        }
-        None => return Err(ApiError::InvalidCredentials),
+    let checked = check_password(cx, &creds.email, &creds.password).await;
+    lockout::finish(host, admitted, matches!(checked, Ok(None))).await?;
+    let Some(user) = checked? else {
+        record(cx, &client, &creds.email, LoginOutcome::InvalidCredentials).await?;
+        return Err(ApiError::InvalidCredentials);
     };
+    host.sessions.reset_attempts(lockout::account_key(&creds.email, device.as_deref())).await?;
     let user_id = UserId::from(user.id.clone());
-    host.sessions.reset_attempts(email_key).await?;
-    if let Some(key) = ip_key {
-        // The per-address ceiling counts failures only: this attempt did not fail.
-        host.sessions.uncount_attempt(key).await?;
-    }
     if password::cost_of(&user.password_hash) != Some(s.bcrypt_cost) {
         let rehashed = password::hash(&creds.password, s.bcrypt_cost).map_err(ApiError::Internal)?;
-        host.users.update_password(user_id.clone(), rehashed).await?;
+        // Only while the hash is the one verified: a password change in between wins.
+        host.users.rehash_password(user_id.clone(), user.password_hash.clone(), rehashed).await?;
     }
 
     let now = host.system.now_ms();
@@ -78,33 +60,43 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         last_activity: now,
         expires_at: now + s.session_lifetime.as_millis() as i64,
     };
-    host.sessions.create_session(session, s.max_sessions_per_user).await?;
+    // The session is refused if the password changed since the one verified here was read.
+    let created = host.sessions.create_session(session, s.max_sessions_per_user, user.credential_version).await?;
+    if created == SessionCreated::Stale {
+        record(cx, &client, &creds.email, LoginOutcome::InvalidCredentials).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
     host.users.record_login(user_id, now).await?;
-    record_attempt(cx, &client, &user.id, LoginOutcome::Success).await?;
+    record(cx, &client, &creds.email, LoginOutcome::Success).await?;
 
     let cookie = session_cookie(s, token.cookie_value(), s.session_lifetime.as_secs());
+    // The session cookie last: a host that keeps one header per name keeps the last (jco's
+    // Node shim does), and the device cookie is the one a login can do without.
     Ok(envelope::success(200, "Login successful", json!({ "user": views::user_summary(&user) }))
+        .with_header("set-cookie", lockout::device_cookie(host, s, &creds.email))
         .with_header("set-cookie", cookie))
 }
 
-/// The counter of failed logins for an email: its SHA-256, so counter keys hold no addresses.
-pub(super) fn lockout_key(email: &Email) -> String {
-    format!("login:email:{}", token::hex_sha256(email.as_str().as_bytes()))
+/// The account, if the password is its password. An unknown email costs one verification
+/// against a dummy hash, so the response time does not tell it from a wrong password.
+async fn check_password(cx: &Ctx<'_>, email: &Email, password: &str) -> Result<Option<User>, ApiError> {
+    let user = cx.host.users.find_user_by_email(email.as_str().to_string()).await?;
+    let hash = user.as_ref().map_or_else(|| password::dummy_hash(cx.settings.bcrypt_cost), |u| u.password_hash.clone());
+    let verified = password::verify(password, &hash);
+    Ok(user.filter(|_| verified))
 }
 
-pub(super) fn too_many(counted: Attempts) -> ApiError {
-    ApiError::TooManyAttempts { retry_after_secs: counted.retry_after_ms.div_ceil(1000).max(1) }
-}
-
-async fn record_attempt(
+/// Adds the attempt to the history of the account with this email, if there is one (the store
+/// does the same work either way).
+pub(super) async fn record(
     cx: &Ctx<'_>,
     client: &Client<'_>,
-    user_id: &str,
+    email: &Email,
     outcome: LoginOutcome,
 ) -> Result<(), ApiError> {
-    let attempt = LoginAttempt {
-        id: String::new(),
-        user_id: user_id.to_string(),
+    let s = cx.settings;
+    let attempt = AttemptRecord {
+        email: email.as_str().to_string(),
         outcome,
         ip_address: client.address(),
         user_agent: client.user_agent.to_string(),
@@ -112,6 +104,7 @@ async fn record_attempt(
         location: client.location.clone(),
         at: cx.host.system.now_ms(),
     };
-    cx.host.users.record_login_attempt(attempt).await?;
+    let keep = Retention { max_age_ms: s.login_history_retention.as_millis() as u64, max_count: s.login_history_max };
+    cx.host.users.record_login_attempt(attempt, keep).await?;
     Ok(())
 }

@@ -3,10 +3,11 @@
 
 use super::Ctx;
 use super::account::current_user;
-use super::login::{lockout_key, too_many};
 use crate::auth::authenticate;
+use crate::client::Client;
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::Response;
+use crate::lockout;
 use crate::password;
 use crate::validation::{self, Email};
 use serde_json::json;
@@ -18,21 +19,25 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if let Some(problem) = password::problem_for_account(&change.new_password, &user.email, &user.username) {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
-    // A wrong current password counts toward the same lock-out as a wrong login.
-    let sessions = cx.host.sessions;
-    let key = lockout_key(&Email::for_login(&user.email).map_err(|e| ApiError::Internal(e.into()))?);
-    let counted = sessions.count_attempt(key.clone(), cx.settings.login_window.as_millis() as u64).await?;
-    if counted.count > cx.settings.login_max_attempts {
-        return Err(too_many(counted));
-    }
-    if !password::verify(&change.current_password, &user.password_hash) {
+    // The current password is checked through the same gates as a login's.
+    let (s, host) = (cx.settings, cx.host);
+    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
+    let gates = lockout::gates(s, &Client::of(cx.req, s, host.geo), &email, device.as_deref());
+    let admitted = lockout::admit(host, &gates).await?;
+    let verified = password::verify(&change.current_password, &user.password_hash);
+    lockout::finish(host, admitted, !verified).await?;
+    if !verified {
         return Err(ApiError::WrongPassword);
     }
-    sessions.reset_attempts(key).await?;
-    let hash = password::hash(&change.new_password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
-    cx.host.users.update_password(caller.user_id.clone(), hash).await?;
-    let revoked = if cx.settings.password_change_ends_sessions {
-        sessions.delete_other_sessions(caller.user_id, caller.token_hash).await?
+    host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
+    let hash = password::hash(&change.new_password, s.bcrypt_cost).map_err(ApiError::Internal)?;
+    // The new credential version is known to the session store before other sessions end, so a
+    // login that verified the old password meanwhile cannot leave a session behind.
+    let version = host.users.update_password(caller.user_id.clone(), hash).await?;
+    host.sessions.set_credential_version(caller.user_id.clone(), version).await?;
+    let revoked = if s.password_change_ends_sessions {
+        host.sessions.delete_other_sessions(caller.user_id, caller.token_hash).await?
     } else {
         0
     };

@@ -8,7 +8,7 @@ use asm_contract::NewUser;
 
 pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     // A cross-site page must not create accounts in a visitor's browser either.
-    csrf::check(cx.req, &cx.settings.allowed_origins)?;
+    csrf::check(cx.req, cx.settings)?;
     let reg = validation::registration(cx.body()?)?;
     let password_hash = password::hash(&reg.password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
     let new =

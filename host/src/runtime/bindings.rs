@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     world: "asm:auth/auth",
     imports: {
         "asm:auth/geo": trappable,
+        "asm:auth/keyring": trappable,
         default: async | trappable,
     },
     exports: { default: async },

@@ -60,3 +60,13 @@ impl wit::geo::Host for RequestState {
         Ok(self.stores.geo.lookup(&ip))
     }
 }
+
+impl wit::keyring::Host for RequestState {
+    fn sign(&mut self, purpose: String, message: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.stores.keyring.sign(&purpose, &message))
+    }
+
+    fn verify(&mut self, purpose: String, message: Vec<u8>, tag: Vec<u8>) -> wasmtime::Result<bool> {
+        Ok(self.stores.keyring.verify(&purpose, &message, &tag))
+    }
+}

@@ -1,12 +1,14 @@
 //! The stores behind the component's imports, chosen from the configuration alone:
 //! - users: PostgreSQL (`postgres://`) or the embedded SQLite file (`sqlite://`, the default);
 //! - sessions and login-attempt counters: Redis when an address is given, else SQLite;
-//! - locations: a MaxMind database file, loaded once.
+//! - locations: a MaxMind database file, loaded once;
+//! - the secret keys the component's MACs are made with.
 //!
 //! The PostgreSQL and Redis stores themselves are `asm_stores::{postgres, redis}`; this module
 //! gives them their drivers (sqlx, the redis crate). SQLite is a store of its own here.
 
 pub mod geo;
+pub mod keys;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
@@ -22,6 +24,7 @@ pub struct Stores {
     pub user_store: Arc<dyn UserStore>,
     pub session_store: Arc<dyn SessionStore>,
     pub geo: Arc<dyn Geo>,
+    pub keyring: Arc<dyn Keyring>,
 }
 
 impl Stores {
@@ -68,7 +71,8 @@ impl Stores {
             geoip = cfg.geoip_db.is_some(),
             "stores configured"
         );
-        Ok(Stores { user_store, session_store, geo })
+        let keyring = Arc::new(keys::load(cfg)?);
+        Ok(Stores { user_store, session_store, geo, keyring })
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::now_ms;
 use asm_contract::*;
+use asm_stores::ATTEMPT_LEASE_MS;
 use asm_stores::record;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
@@ -50,8 +51,7 @@ impl SqliteStore {
                     .bind(now)
                     .execute(&pool)
                     .await;
-                let _ =
-                    sqlx::query("DELETE FROM login_counters WHERE window_ends <= ?1").bind(now).execute(&pool).await;
+                let _ = sqlx::query("DELETE FROM login_counters WHERE keep_until <= ?1").bind(now).execute(&pool).await;
             }
         });
     }
@@ -106,33 +106,63 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(user_id.as_str())
-            .bind(password_hash)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(error)?;
-        Ok(())
+    async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = ?2, credential_version = credential_version + 1, updated_at = ?3 \
+             WHERE id = ?1 RETURNING credential_version",
+        )
+        .bind(user_id.as_str())
+        .bind(password_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(version.unwrap_or(0).max(0) as u64)
     }
 
-    async fn record_login_attempt(&self, a: LoginAttempt) -> StoreResult<()> {
+    async fn rehash_password(&self, user_id: UserId, current_hash: String, new_hash: String) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE id = ?1 AND password_hash = ?2")
+                .bind(user_id.as_str())
+                .bind(current_hash)
+                .bind(new_hash)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_login_attempt(&self, a: AttemptRecord, keep: Retention) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        // Found by email in the statement itself: an email without an account costs the same.
         sqlx::query(
             "INSERT INTO login_attempts (user_id, outcome, ip_address, user_agent, device_info, location, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+             SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE lower(email) = lower(?1)",
         )
-        .bind(&a.user_id)
+        .bind(&a.email)
         .bind(a.outcome.as_str())
         .bind(&a.ip_address)
         .bind(&a.user_agent)
         .bind(&a.device_info)
         .bind(&a.location)
         .bind(a.at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(error)?;
-        Ok(())
+        sqlx::query(
+            "DELETE FROM login_attempts WHERE user_id = (SELECT id FROM users WHERE lower(email) = lower(?1)) \
+             AND (created_at < ?2 OR id NOT IN (SELECT id FROM login_attempts WHERE user_id = \
+               (SELECT id FROM users WHERE lower(email) = lower(?1)) ORDER BY created_at DESC, id DESC LIMIT ?3))",
+        )
+        .bind(&a.email)
+        .bind(a.at.saturating_sub(keep.max_age_ms.min(i64::MAX as u64) as i64))
+        .bind(keep.max_count.max(1) as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        tx.commit().await.map_err(error)
     }
 
     async fn list_login_attempts(&self, user_id: UserId, offset: u32, limit: u32) -> StoreResult<LoginPage> {
@@ -176,11 +206,27 @@ impl UserStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, s: Session, max_sessions: u32) -> StoreResult<Vec<String>> {
+    async fn create_session(
+        &self,
+        s: Session,
+        max_sessions: u32,
+        credential_version: u64,
+    ) -> StoreResult<SessionCreated> {
         let json = record::encode(&s);
         let now = now_ms();
         let mut conn = self.pool.acquire().await.map_err(error)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT version FROM session_credentials WHERE user_id = ?1")
+            .bind(&s.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?;
+        if known.is_some_and(|v| v > credential_version as i64) {
+            return Ok(SessionCreated::Stale);
+        }
+        if s.expires_at <= now {
+            return Ok(SessionCreated::Created(Vec::new()));
+        }
         sqlx::query(
             "INSERT OR REPLACE INTO sessions (token_hash, id, user_id, data, last_activity, expires_at, keep_until) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -218,7 +264,7 @@ impl SessionStore for SqliteStore {
             }
         }
         tx.commit().await.map_err(error)?;
-        Ok(evicted)
+        Ok(SessionCreated::Created(evicted))
     }
 
     async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
@@ -285,35 +331,87 @@ impl SessionStore for SqliteStore {
         rows.iter().map(session).collect()
     }
 
-    async fn count_attempt(&self, key: String, window_ms: u64) -> StoreResult<Attempts> {
-        let now = now_ms();
-        let (count, ends): (i64, i64) = sqlx::query_as(
-            "INSERT INTO login_counters (key, count, window_ends) VALUES (?1, 1, ?2 + ?3) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN window_ends <= ?2 THEN 1 ELSE count + 1 END, \
-               window_ends = CASE WHEN window_ends <= ?2 THEN ?2 + ?3 ELSE window_ends END \
-             RETURNING count, window_ends",
+    async fn set_credential_version(&self, user_id: UserId, version: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO session_credentials (user_id, version) VALUES (?1, ?2) \
+             ON CONFLICT (user_id) DO UPDATE SET version = max(version, excluded.version)",
         )
-        .bind(&key)
-        .bind(now)
-        .bind(window_ms.max(1) as i64)
-        .fetch_one(&self.pool)
+        .bind(user_id.as_str())
+        .bind(version.min(i64::MAX as u64) as i64)
+        .execute(&self.pool)
         .await
         .map_err(error)?;
-        Ok(Attempts { count: count.clamp(0, u32::MAX as i64) as u32, retry_after_ms: (ends - now).max(0) as u64 })
+        Ok(())
     }
 
-    async fn uncount_attempt(&self, key: String) -> StoreResult<()> {
-        sqlx::query("UPDATE login_counters SET count = max(count - 1, 0) WHERE key = ?1")
+    async fn begin_attempt(&self, key: String, limit: u32, _window_ms: u64) -> StoreResult<AttemptGate> {
+        let now = now_ms();
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let row: Option<(i64, i64, i64, i64)> =
+            sqlx::query_as("SELECT failures, in_flight, window_end, refused FROM login_counters WHERE key = ?1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(error)?;
+        let (failures, in_flight, window_end, refused) = row.unwrap_or_default();
+        let failures = if window_end > now { failures } else { 0 };
+        let limit = i64::from(limit);
+        let gate = if failures >= limit {
+            sqlx::query("UPDATE login_counters SET refused = refused + 1 WHERE key = ?1")
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            AttemptGate::Locked(Lock { retry_after_ms: (window_end - now).max(0) as u64, first: refused == 0 })
+        } else if failures + in_flight >= limit {
+            AttemptGate::Busy
+        } else {
+            sqlx::query(
+                "INSERT INTO login_counters (key, in_flight, keep_until) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET in_flight = in_flight + 1, keep_until = max(keep_until, ?2)",
+            )
             .bind(&key)
-            .execute(&self.pool)
+            .bind(now + ATTEMPT_LEASE_MS)
+            .execute(&mut *tx)
             .await
             .map_err(error)?;
+            AttemptGate::Admitted
+        };
+        tx.commit().await.map_err(error)?;
+        Ok(gate)
+    }
+
+    async fn end_attempt(&self, key: String, failed: bool, window_ms: u64) -> StoreResult<()> {
+        // Every expression on the right reads the row as it was: a failure outside a live
+        // window opens a new one.
+        sqlx::query(
+            "INSERT INTO login_counters (key, failures, in_flight, window_end, keep_until) \
+             VALUES (?1, ?2, 0, CASE WHEN ?2 = 1 THEN ?3 + ?4 ELSE 0 END, ?3 + max(?4 * ?2, ?5)) \
+             ON CONFLICT (key) DO UPDATE SET \
+               in_flight = max(in_flight - 1, 0), \
+               failures = CASE WHEN ?2 = 0 THEN failures WHEN window_end > ?3 THEN failures + 1 ELSE 1 END, \
+               refused = CASE WHEN ?2 = 1 AND window_end <= ?3 THEN 0 ELSE refused END, \
+               window_end = CASE WHEN ?2 = 1 AND window_end <= ?3 THEN ?3 + ?4 ELSE window_end END, \
+               keep_until = max(keep_until, ?3 + ?5, CASE WHEN ?2 = 1 AND window_end <= ?3 THEN ?3 + ?4 ELSE window_end END)",
+        )
+        .bind(&key)
+        .bind(i64::from(failed))
+        .bind(now_ms())
+        .bind(window_ms.max(1).min(i64::MAX as u64) as i64)
+        .bind(ATTEMPT_LEASE_MS)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
         Ok(())
     }
 
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_counters WHERE key = ?1").bind(&key).execute(&self.pool).await.map_err(error)?;
+        sqlx::query("UPDATE login_counters SET failures = 0, window_end = 0, refused = 0 WHERE key = ?1")
+            .bind(&key)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
         Ok(())
     }
 
@@ -335,6 +433,7 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
         password_hash: row.try_get("password_hash").map_err(row_error)?,
         created_at: row.try_get("created_at").map_err(row_error)?,
         last_login: row.try_get("last_login").map_err(row_error)?,
+        credential_version: row.try_get::<i64, _>("credential_version").map_err(row_error)?.max(0) as u64,
     })
 }
 

@@ -82,10 +82,32 @@ async fn users_are_created_found_and_unique_case_insensitively() {
         assert_eq!(users.create_user(same_name).await.unwrap_err(), StoreError::Conflict("username".into()), "{name}");
 
         users.record_login(id.clone(), 1_700_000_000_123).await.unwrap();
-        users.update_password(id.clone(), "new-hash".into()).await.unwrap();
-        let again = users.find_user_by_id(id).await.unwrap().unwrap();
+        assert_eq!(user.credential_version, 0, "{name}");
+        assert_eq!(users.update_password(id.clone(), "new-hash".into()).await.unwrap(), 1, "{name}");
+        let again = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
         assert_eq!((again.last_login, again.password_hash.as_str()), (Some(1_700_000_000_123), "new-hash"), "{name}");
+        assert_eq!(again.credential_version, 1, "{name}: read with the hash");
+        assert_eq!(users.update_password(id.clone(), "newer-hash".into()).await.unwrap(), 2, "{name}");
         users.ping().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehash_yields_to_a_password_change() {
+    for (name, users, _) in backends().await {
+        let user = users.create_user(new_user("rehash")).await.unwrap();
+        let id = UserId::from(user.id.clone());
+        let cost5 = "$2b$05$abcdefghijklmnopqrstuuQ0Ys9yGfwYFxUJ7ek6ZmC4OTNdH2Vxe".to_string();
+        assert!(users.rehash_password(id.clone(), user.password_hash.clone(), cost5.clone()).await.unwrap(), "{name}");
+        let found = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            (found.password_hash.as_str(), found.credential_version),
+            (cost5.as_str(), 0),
+            "{name}: same password, same version"
+        );
+        users.update_password(id.clone(), "changed".into()).await.unwrap();
+        assert!(!users.rehash_password(id.clone(), cost5, "stale".into()).await.unwrap(), "{name}");
+        assert_eq!(users.find_user_by_id(id).await.unwrap().unwrap().password_hash, "changed", "{name}");
     }
 }
 
@@ -107,34 +129,75 @@ async fn parallel_registrations_of_one_email_create_one_user() {
     }
 }
 
+fn attempt(email: &str, outcome: LoginOutcome, at: i64) -> AttemptRecord {
+    AttemptRecord {
+        email: email.to_string(),
+        outcome,
+        ip_address: "203.0.113.7".into(),
+        user_agent: "ua".into(),
+        device_info: "Test 1 on Linux".into(),
+        location: "Local".into(),
+        at,
+    }
+}
+
+const KEEP_ALL: Retention = Retention { max_age_ms: u64::MAX / 2, max_count: 1000 };
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_history_is_paged_newest_first() {
+async fn login_history_is_kept_by_email_and_paged_newest_first() {
     for (name, users, _) in backends().await {
         let user = users.create_user(new_user("hist")).await.unwrap();
         let outcomes = [LoginOutcome::InvalidCredentials, LoginOutcome::Locked, LoginOutcome::Success];
         for (i, outcome) in outcomes.into_iter().enumerate() {
-            let attempt = LoginAttempt {
-                id: String::new(),
-                user_id: user.id.clone(),
-                outcome,
-                ip_address: "203.0.113.7".into(),
-                user_agent: "ua".into(),
-                device_info: "Test 1 on Linux".into(),
-                location: "Local".into(),
-                at: 1_700_000_000_000 + i as i64 * 1000,
-            };
-            users.record_login_attempt(attempt).await.unwrap();
+            let email = if i == 1 { user.email.to_uppercase() } else { user.email.clone() };
+            users
+                .record_login_attempt(attempt(&email, outcome, 1_700_000_000_000 + i as i64 * 1000), KEEP_ALL)
+                .await
+                .unwrap();
         }
+        // An email without an account keeps nothing (and is no error).
+        users.record_login_attempt(attempt("nobody@example.com", LoginOutcome::Locked, 1), KEEP_ALL).await.unwrap();
         let id = UserId::from(user.id.clone());
         let page = users.list_login_attempts(id.clone(), 0, 2).await.unwrap();
         assert_eq!(page.total, 3, "{name}");
         let outcomes: Vec<LoginOutcome> = page.attempts.iter().map(|a| a.outcome).collect();
         assert_eq!(outcomes, [LoginOutcome::Success, LoginOutcome::Locked], "{name}");
-        assert_eq!(page.attempts[0].at, 1_700_000_002_000, "{name}");
+        assert_eq!(
+            (page.attempts[0].at, page.attempts[0].user_id.as_str()),
+            (1_700_000_002_000, user.id.as_str()),
+            "{name}"
+        );
         let rest = users.list_login_attempts(id.clone(), 2, 2).await.unwrap();
         assert_eq!((rest.total, rest.attempts.len()), (3, 1), "{name}");
         assert_eq!(rest.attempts[0].outcome, LoginOutcome::InvalidCredentials, "{name}");
         assert_eq!(users.list_login_attempts(id, 10, 2).await.unwrap().total, 3, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_history_keeps_only_what_retention_allows() {
+    for (name, users, _) in backends().await {
+        let user = users.create_user(new_user("keep")).await.unwrap();
+        let id = UserId::from(user.id.clone());
+        let day = 24 * 3600 * 1000;
+        let keep = Retention { max_age_ms: 30 * day as u64, max_count: 3 };
+        let now = now_ms();
+        // Two too old, then five recent: only the three newest stay.
+        for (i, at) in
+            [now - 40 * day, now - 31 * day, now - 5, now - 4, now - 3, now - 2, now - 1].into_iter().enumerate()
+        {
+            let outcome = if i % 2 == 0 { LoginOutcome::Success } else { LoginOutcome::InvalidCredentials };
+            users.record_login_attempt(attempt(&user.email, outcome, at), keep).await.unwrap();
+        }
+        let page = users.list_login_attempts(id.clone(), 0, 10).await.unwrap();
+        let times: Vec<i64> = page.attempts.iter().map(|a| a.at).collect();
+        assert_eq!((page.total, times), (3, vec![now - 1, now - 2, now - 3]), "{name}");
+        // Age alone: a new attempt drops what has grown too old.
+        let by_age = Retention { max_age_ms: 2, max_count: 1000 };
+        users.record_login_attempt(attempt(&user.email, LoginOutcome::Success, now), by_age).await.unwrap();
+        let left: Vec<i64> =
+            users.list_login_attempts(id, 0, 10).await.unwrap().attempts.iter().map(|a| a.at).collect();
+        assert_eq!(left, vec![now, now - 1, now - 2], "{name}");
     }
 }
 
@@ -144,8 +207,8 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
         let user = UserId::from(unique("user"));
         let a = session(user.as_str(), 60_000);
         let b = session(user.as_str(), 60_000);
-        assert!(sessions.create_session(a.clone(), 0).await.unwrap().is_empty(), "{name}");
-        sessions.create_session(b.clone(), 0).await.unwrap();
+        assert!(sessions.create_session(a.clone(), 0, 0).await.unwrap() == SessionCreated::Created(vec![]), "{name}");
+        sessions.create_session(b.clone(), 0, 0).await.unwrap();
         assert_eq!(sessions.get_session(hash(&a)).await.unwrap().as_ref(), Some(&a), "{name}: round trip");
         assert!(sessions.get_session("0".repeat(64).into()).await.unwrap().is_none(), "{name}");
         let mut expected = vec![a.id.clone(), b.id.clone()];
@@ -165,8 +228,8 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
 
         let c = session(user.as_str(), 60_000);
         let d = session(user.as_str(), 60_000);
-        sessions.create_session(c.clone(), 0).await.unwrap();
-        sessions.create_session(d.clone(), 0).await.unwrap();
+        sessions.create_session(c.clone(), 0, 0).await.unwrap();
+        sessions.create_session(d.clone(), 0, 0).await.unwrap();
         assert_eq!(sessions.delete_other_sessions(user.clone(), hash(&c)).await.unwrap(), 2, "{name}");
         assert_eq!(ids(sessions.list_sessions(user).await.unwrap()), vec![c.id.clone()], "{name}");
         sessions.ping().await.unwrap();
@@ -181,7 +244,7 @@ async fn sessions_expire_and_idle_ones_end_at_keep_until() {
         let idle = session(user.as_str(), 60_000);
         let long = session(user.as_str(), 60_000);
         for s in [&short, &idle, &long] {
-            sessions.create_session(s.clone(), 0).await.unwrap();
+            sessions.create_session(s.clone(), 0, 0).await.unwrap();
         }
         assert!(sessions.touch_session(hash(&idle), now_ms(), now_ms() + 300).await.unwrap(), "{name}");
         tokio::time::sleep(Duration::from_millis(450)).await;
@@ -208,14 +271,16 @@ async fn the_session_cap_ends_the_least_recently_active() {
         for i in 0..3 {
             let mut s = session(user.as_str(), 60_000);
             s.last_activity += i * 10;
-            sessions.create_session(s.clone(), 0).await.unwrap();
+            sessions.create_session(s.clone(), 0, 0).await.unwrap();
             all.push(s);
         }
         // The oldest is used again, so the second becomes the least recently active.
         sessions.touch_session(hash(&all[0]), all[2].last_activity + 10, all[0].expires_at).await.unwrap();
         let mut newest = session(user.as_str(), 60_000);
         newest.last_activity = all[2].last_activity + 20;
-        let mut evicted = sessions.create_session(newest.clone(), 2).await.unwrap();
+        let SessionCreated::Created(mut evicted) = sessions.create_session(newest.clone(), 2, 0).await.unwrap() else {
+            panic!("{name}: refused")
+        };
         evicted.sort();
         let mut expected_gone = vec![all[1].id.clone(), all[2].id.clone()];
         expected_gone.sort();
@@ -227,32 +292,85 @@ async fn the_session_cap_ends_the_least_recently_active() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attempts_count_atomically_within_their_window() {
+async fn sessions_for_a_superseded_credential_version_are_refused() {
+    for (name, _, sessions) in backends().await {
+        let user = UserId::from(unique("user"));
+        let first = session(user.as_str(), 60_000);
+        assert!(matches!(sessions.create_session(first, 0, 0).await.unwrap(), SessionCreated::Created(_)), "{name}");
+        sessions.set_credential_version(user.clone(), 3).await.unwrap();
+        sessions.set_credential_version(user.clone(), 2).await.unwrap(); // never lowers it
+        let old = session(user.as_str(), 60_000);
+        assert_eq!(sessions.create_session(old.clone(), 0, 2).await.unwrap(), SessionCreated::Stale, "{name}");
+        assert!(sessions.get_session(hash(&old)).await.unwrap().is_none(), "{name}: nothing stored");
+        assert!(
+            matches!(
+                sessions.create_session(session(user.as_str(), 60_000), 0, 3).await.unwrap(),
+                SessionCreated::Created(_)
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                sessions.create_session(session(user.as_str(), 60_000), 0, 4).await.unwrap(),
+                SessionCreated::Created(_)
+            ),
+            "{name}"
+        );
+        let other = session(&unique("user"), 60_000);
+        assert!(
+            matches!(sessions.create_session(other, 0, 0).await.unwrap(), SessionCreated::Created(_)),
+            "{name}: per user"
+        );
+    }
+}
+
+/// Begins `n` attempts at once under `key`; how many were admitted and how many told busy.
+async fn begin_many(sessions: &Arc<dyn SessionStore>, key: &str, limit: u32, n: usize) -> (usize, usize) {
+    let gates = futures::future::join_all((0..n).map(|_| sessions.begin_attempt(key.to_string(), limit, 60_000))).await;
+    let admitted = gates.iter().filter(|g| matches!(g, Ok(AttemptGate::Admitted))).count();
+    let busy = gates.iter().filter(|g| matches!(g, Ok(AttemptGate::Busy))).count();
+    assert_eq!(admitted + busy, n, "{gates:?}");
+    (admitted, busy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_admitted_atomically_and_only_failures_count() {
     for (name, _, sessions) in backends().await {
         let key = unique("attempts");
-        let counts = futures::future::join_all((0..40).map(|_| {
-            let sessions = sessions.clone();
-            let key = key.clone();
-            async move { sessions.count_attempt(key, 60_000).await.unwrap() }
-        }))
-        .await;
-        let mut seen: Vec<u32> = counts.iter().map(|a| a.count).collect();
-        seen.sort();
-        assert_eq!(seen, (1..=40).collect::<Vec<_>>(), "{name}: every count exactly once");
-        assert!(counts.iter().all(|a| a.retry_after_ms > 0 && a.retry_after_ms <= 60_000), "{name}");
-
-        sessions.uncount_attempt(key.clone()).await.unwrap();
-        assert_eq!(sessions.count_attempt(key.clone(), 60_000).await.unwrap().count, 40, "{name}: one taken back");
+        assert_eq!(begin_many(&sessions, &key, 5, 40).await, (5, 35), "{name}: at most the limit in flight");
+        // Successes give their places back without counting.
+        for _ in 0..5 {
+            sessions.end_attempt(key.clone(), false, 60_000).await.unwrap();
+        }
+        assert_eq!(begin_many(&sessions, &key, 5, 8).await, (5, 3), "{name}: no failure counted");
+        for _ in 0..5 {
+            sessions.end_attempt(key.clone(), true, 60_000).await.unwrap();
+        }
+        let locked = |g: AttemptGate| match g {
+            AttemptGate::Locked(lock) => Some(lock),
+            _ => None,
+        };
+        let first = locked(sessions.begin_attempt(key.clone(), 5, 60_000).await.unwrap()).expect(name);
+        assert!(first.first && first.retry_after_ms > 0 && first.retry_after_ms <= 60_000, "{name}: {first:?}");
+        let second = locked(sessions.begin_attempt(key.clone(), 5, 60_000).await.unwrap()).expect(name);
+        assert!(!second.first, "{name}: only the first refusal is the first");
+        // A larger limit admits again, counting the five failures.
+        assert_eq!(begin_many(&sessions, &key, 7, 4).await, (2, 2), "{name}");
         sessions.reset_attempts(key.clone()).await.unwrap();
-        assert_eq!(sessions.count_attempt(key.clone(), 60_000).await.unwrap().count, 1, "{name}: reset");
-        let zero = unique("attempts");
-        sessions.uncount_attempt(zero.clone()).await.unwrap();
-        assert_eq!(sessions.count_attempt(zero.clone(), 60_000).await.unwrap().count, 1, "{name}: never below zero");
+        assert_eq!(begin_many(&sessions, &key, 5, 5).await, (3, 2), "{name}: failures forgotten, two still in flight");
 
+        // A window opens at the first failure and ends on its own.
         let short = unique("attempts");
-        sessions.count_attempt(short.clone(), 200).await.unwrap();
-        sessions.count_attempt(short.clone(), 200).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(sessions.begin_attempt(short.clone(), 2, 200).await.unwrap(), AttemptGate::Admitted, "{name}");
+            sessions.end_attempt(short.clone(), true, 200).await.unwrap();
+        }
+        assert!(locked(sessions.begin_attempt(short.clone(), 2, 200).await.unwrap()).is_some(), "{name}");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(sessions.count_attempt(short.clone(), 200).await.unwrap().count, 1, "{name}: a new window");
+        assert_eq!(
+            sessions.begin_attempt(short.clone(), 2, 200).await.unwrap(),
+            AttemptGate::Admitted,
+            "{name}: a new window"
+        );
     }
 }

@@ -225,3 +225,85 @@ async fn metrics_stay_small_whatever_methods_clients_invent() {
     assert!(text.len() < before + 4_096, "{} bytes", text.len());
     assert_eq!(app.get("/metrics").await.status, 404, "the service port does not serve metrics");
 }
+
+/// Probing a locked account costs one history row per lock, not one per probe, and the same
+/// store work whether or not the email has an account (guest/src/tests.rs counts the calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_of_a_locked_account_are_recorded_once() {
+    let app = spawn_with(Options::default().env("LOGIN_LOCKOUT_WINDOW", "1s")).await;
+    let creds = app.new_user().await;
+    for _ in 0..5 {
+        assert_eq!(app.login_with(&client(), &creds.email, "wrong guess").await.status, 401);
+    }
+    for _ in 0..10 {
+        assert_eq!(app.login_with(&client(), &creds.email, "probe").await.status, 429);
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let token = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    let history = app.get_as(&token, "/auth/user/logins?per_page=100").await;
+    let outcomes: Vec<&str> =
+        history.body["data"]["logins"].as_array().unwrap().iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "locked").count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "invalid_credentials").count(), 5, "{outcomes:?}");
+    assert_eq!(outcomes[0], "success");
+}
+
+/// A request that carries the session cookie twice is refused: a cookie planted from a sibling
+/// domain must not decide which session it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doubled_session_cookie_is_refused() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let mine = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    let other = app.new_user().await;
+    let planted = app.login_with(&client(), &other.email, &other.password).await.token().unwrap();
+    for cookie in [
+        format!("session_token={planted}; session_token={mine}"),
+        format!("session_token={mine}; theme=x; session_token={mine}"),
+    ] {
+        let r = Reply::from(
+            reqwest::Client::new().get(app.url("/auth/user/me")).header("cookie", cookie).send().await.unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body["error"].as_str().unwrap().contains("more than once"), "{}", r.body);
+    }
+    assert_eq!(app.get_as(&mine, "/auth/user/me").await.status, 200);
+}
+
+/// Without a setting, a user keeps at most 20 sessions; the least recently used makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_per_user_are_capped_by_default() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let mut tokens = Vec::new();
+    for _ in 0..21 {
+        tokens.push(app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap());
+    }
+    let listed = app.get_as(tokens.last().unwrap(), "/auth/user/sessions").await;
+    assert_eq!(listed.body["data"]["total_active_sessions"], 20);
+    assert_eq!(app.get_as(&tokens[0], "/auth/user/me").await.status, 401, "the oldest made room");
+}
+
+/// With PUBLIC_URL set, a cookie-authenticated request from the same host over another scheme
+/// or port is another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_public_url_the_origins_scheme_and_port_count() {
+    let app = spawn_with(Options::default().env("PUBLIC_URL", "https://auth.example.com")).await;
+    let creds = app.new_user().await;
+    let token = app.login_with(&client(), &creds.email, &creds.password).await.token().unwrap();
+    let logout = |origin: &'static str| {
+        let (url, token) = (app.url("/auth/logout"), token.clone());
+        async move {
+            let req = reqwest::Client::new()
+                .post(url)
+                .header("host", "auth.example.com")
+                .header("origin", origin)
+                .header("cookie", format!("session_token={token}"));
+            Reply::from(req.send().await.unwrap()).await.status
+        }
+    };
+    assert_eq!(logout("http://auth.example.com").await, 403, "plain http");
+    assert_eq!(logout("https://auth.example.com:8443").await, 403, "another port");
+    assert_eq!(logout("https://auth.example.com").await, 200);
+}

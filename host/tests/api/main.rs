@@ -2,6 +2,7 @@
 //! Redis. `make test` builds the component and checks the services first.
 
 mod conformance;
+mod credentials;
 mod faults;
 mod geo;
 mod hardening;

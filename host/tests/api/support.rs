@@ -93,6 +93,9 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The key every test host signs with (32 bytes of 0x42, base64).
+pub const TEST_SECRET_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+
 /// How a test wants its server.
 #[derive(Clone)]
 pub struct Options {
@@ -160,6 +163,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("--component", component.to_str().unwrap()),
         ("--cache-dir", cache.to_str().unwrap()),
         ("--metrics-addr", "127.0.0.1:0"),
+        ("--secret-key", TEST_SECRET_KEY),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -223,8 +227,15 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `Set-Cookie` header of the session cookie (`session_token`), if the response has one.
     pub fn set_cookie(&self) -> Option<&str> {
-        self.header("set-cookie")
+        self.set_cookie_named("session_token")
+    }
+
+    /// The `Set-Cookie` header of the named cookie, if the response has one.
+    pub fn set_cookie_named(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{name}=");
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.starts_with(&prefix))
     }
 
     /// The token in the session cookie this response set.

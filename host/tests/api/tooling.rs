@@ -39,10 +39,10 @@ async fn migrations_go_up_down_and_up_again() {
     let (ok, out) = asm(&["migrate", "status"], &env);
     assert!(ok && out.contains("applied") && !out.contains("pending"), "{out}");
 
-    let (ok, out) = asm(&["migrate", "down", "1"], &env);
+    let (ok, out) = asm(&["migrate", "down", "2"], &env);
     assert!(ok, "{out}");
-    assert!(!table_exists(&url, "login_attempts").await, "down 1 reverts the newest migration");
-    assert!(table_exists(&url, "users").await, "and only that one");
+    assert!(!table_exists(&url, "login_attempts").await, "down 2 reverts the two newest migrations");
+    assert!(table_exists(&url, "users").await, "and only those");
     let (ok, out) = asm(&["migrate", "down", "5"], &env);
     assert!(ok, "{out}");
     assert!(!table_exists(&url, "users").await, "down reverts every migration");
@@ -90,6 +90,12 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
         asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
     assert!(!ok);
     assert!(out.contains("BCRYPT_COST"), "{out}");
+    let missing = std::env::temp_dir().join(unique("no-key-")).join("secret.key");
+    let env = [("APP_ENV", "production"), ("ASM_SECRET_KEY_FILE", missing.to_str().unwrap())];
+    let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &env);
+    assert!(!ok && out.contains("ASM_SECRET_KEY") && out.contains("openssl rand"), "production needs a key: {out}");
+    let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("ASM_SECRET_KEY", "c2hvcnQ=")]);
+    assert!(!ok && out.contains("at least 32"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

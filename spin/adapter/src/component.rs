@@ -1,10 +1,11 @@
 //! The wasm layer: Spin's PostgreSQL and Redis clients as the drivers of the `asm-stores`
 //! stores, and the `asm:auth` exports forwarded to those stores.
 
-use crate::bindings::exports::asm::auth::geo;
+use crate::bindings::exports::asm::auth::{geo, keyring};
 use crate::{pg, vars};
 use asm_contract::*;
 use asm_stores::geo::MaxMind;
+use asm_stores::keyring::SecretKeys;
 use asm_stores::postgres::{self as sql, Param, PostgresUsers, Rows, Value};
 use asm_stores::redis::{self as kv, Arg, RedisSessions, Reply, Script};
 use spin_sdk::{pg4, redis, variables};
@@ -24,6 +25,7 @@ thread_local! {
     static PG: RefCell<Option<pg4::Connection>> = const { RefCell::new(None) };
     static REDIS: RefCell<Option<redis::Connection>> = const { RefCell::new(None) };
     static GEO: RefCell<Option<Option<MaxMind>>> = const { RefCell::new(None) };
+    static KEYS: RefCell<Option<SecretKeys>> = const { RefCell::new(None) };
 }
 
 // PostgreSQL
@@ -211,5 +213,31 @@ impl geo::Guest for Adapter {
             });
             db.as_ref()?.lookup(&ip)
         })
+    }
+}
+
+// Keys
+
+/// The keys from Spin's variables (`secret_key`, `previous_secret_keys`). A MAC cannot be made
+/// without one, so a missing or bad key stops the request (500) and says which variable.
+fn with_keys<T>(f: impl FnOnce(&SecretKeys) -> T) -> T {
+    KEYS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let keys = slot.get_or_insert_with(|| {
+            let current = crate::required(vars::SECRET_KEY, var(vars::SECRET_KEY)).unwrap_or_else(|e| panic!("{e}"));
+            let previous = var(vars::PREVIOUS_SECRET_KEYS).unwrap_or_default();
+            SecretKeys::parse(&current, &previous).unwrap_or_else(|e| panic!("the Spin variable `secret_key`: {e}"))
+        });
+        f(keys)
+    })
+}
+
+impl keyring::Guest for Adapter {
+    fn sign(purpose: String, message: Vec<u8>) -> Vec<u8> {
+        with_keys(|k| k.sign(&purpose, &message))
+    }
+
+    fn verify(purpose: String, message: Vec<u8>, tag: Vec<u8>) -> bool {
+        with_keys(|k| k.verify(&purpose, &message, &tag))
     }
 }

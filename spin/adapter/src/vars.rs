@@ -11,7 +11,11 @@ pub const REDIS_URL: &str = "redis_url";
 pub const REDIS_KEY_PREFIX: &str = "redis_key_prefix";
 /// Path, inside the component, of a MaxMind .mmdb mounted with `files`; empty for none.
 pub const GEOIP_DB: &str = "geoip_db";
+/// The key the component's MACs are made with (base64, at least 32 bytes): `ASM_SECRET_KEY`.
+pub const SECRET_KEY: &str = "secret_key";
+/// Keys used before, still accepted when verifying: `ASM_PREVIOUS_SECRET_KEYS`.
+pub const PREVIOUS_SECRET_KEYS: &str = "previous_secret_keys";
 
-pub const ALL: [&str; 4] = [DB_URL, REDIS_URL, REDIS_KEY_PREFIX, GEOIP_DB];
+pub const ALL: [&str; 6] = [DB_URL, REDIS_URL, REDIS_KEY_PREFIX, GEOIP_DB, SECRET_KEY, PREVIOUS_SECRET_KEYS];
 
 pub const DEFAULT_KEY_PREFIX: &str = "asm:";

@@ -1,0 +1,127 @@
+//! The keys a host holds for the component (`keyring` in wit/asm.wit): a current key, used to
+//! sign, and previous ones, still accepted when verifying, so a key can be replaced without
+//! invalidating at once what the old one signed. Each purpose gets a key of its own, derived
+//! from the master key (HMAC-SHA256 of the purpose's name), so a MAC made for one purpose is
+//! never valid for another.
+
+use asm_contract::Keyring;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Fewer bytes than this is not a key.
+pub const MIN_KEY_BYTES: usize = 32;
+
+pub struct SecretKeys {
+    current: Vec<u8>,
+    previous: Vec<Vec<u8>>,
+}
+
+/// Never the keys themselves.
+impl std::fmt::Debug for SecretKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKeys(1 current, {} previous)", self.previous.len())
+    }
+}
+
+impl SecretKeys {
+    /// Keys given as base64 text (standard or URL-safe alphabet, padded or not): the current one,
+    /// and previous ones separated by commas or spaces.
+    pub fn parse(current: &str, previous: &str) -> Result<SecretKeys, String> {
+        let decode = |text: &str| -> Result<Vec<u8>, String> {
+            let text = text.trim();
+            let bytes = [
+                &base64::engine::general_purpose::STANDARD,
+                &base64::engine::general_purpose::STANDARD_NO_PAD,
+                &base64::engine::general_purpose::URL_SAFE,
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ]
+            .iter()
+            .find_map(|e| e.decode(text).ok())
+            .ok_or("a key must be base64 (e.g. the output of `openssl rand -base64 32`)")?;
+            if bytes.len() < MIN_KEY_BYTES {
+                return Err(format!(
+                    "a key must be at least {MIN_KEY_BYTES} random bytes; this one is {}",
+                    bytes.len()
+                ));
+            }
+            Ok(bytes)
+        };
+        let current = decode(current)?;
+        let previous =
+            previous.split([',', ' ', '\n']).filter(|k| !k.trim().is_empty()).map(decode).collect::<Result<_, _>>()?;
+        Ok(SecretKeys { current, previous })
+    }
+
+    /// A key as base64 text, for writing a new key file.
+    pub fn encode(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+fn purpose_key(master: &[u8], purpose: &str) -> HmacSha256 {
+    let mut derive = HmacSha256::new_from_slice(master).expect("HMAC takes keys of any length");
+    derive.update(b"asm-keyring/");
+    derive.update(purpose.as_bytes());
+    let key = derive.finalize().into_bytes();
+    HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length")
+}
+
+impl Keyring for SecretKeys {
+    fn sign(&self, purpose: &str, message: &[u8]) -> Vec<u8> {
+        let mut mac = purpose_key(&self.current, purpose);
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool {
+        std::iter::once(&self.current).chain(&self.previous).any(|master| {
+            let mut mac = purpose_key(master, purpose);
+            mac.update(message);
+            // Compared in constant time.
+            mac.verify_slice(tag).is_ok()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> String {
+        SecretKeys::encode(&[byte; 32])
+    }
+
+    #[test]
+    fn macs_verify_for_their_purpose_and_message_only() {
+        let keys = SecretKeys::parse(&key(1), "").unwrap();
+        let tag = keys.sign("device", b"hello");
+        assert_eq!(tag.len(), 32);
+        assert!(keys.verify("device", b"hello", &tag));
+        assert!(!keys.verify("device", b"hellO", &tag));
+        assert!(!keys.verify("other", b"hello", &tag));
+        assert!(!keys.verify("device", b"hello", &tag[..31]));
+        assert!(!SecretKeys::parse(&key(2), "").unwrap().verify("device", b"hello", &tag));
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies_what_it_signed() {
+        let old = SecretKeys::parse(&key(1), "").unwrap();
+        let tag = old.sign("device", b"m");
+        let rotated = SecretKeys::parse(&key(2), &format!("{}, {}", key(9), key(1))).unwrap();
+        assert!(rotated.verify("device", b"m", &tag));
+        assert_ne!(rotated.sign("device", b"m"), tag, "new MACs use the new key");
+        assert!(!SecretKeys::parse(&key(2), "").unwrap().verify("device", b"m", &tag), "until the old key is dropped");
+    }
+
+    #[test]
+    fn keys_must_be_long_base64() {
+        assert!(SecretKeys::parse("c2hvcnQ=", "").unwrap_err().contains("at least 32"));
+        assert!(SecretKeys::parse("not base64 !", "").unwrap_err().contains("base64"));
+        assert!(SecretKeys::parse(&key(1), "nope").is_err());
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfb; 32]);
+        assert!(SecretKeys::parse(&url_safe, "").is_ok());
+    }
+}
