@@ -89,10 +89,11 @@ pub struct ServeConfig {
     /// signed is still in use.
     #[arg(long, env = "ASM_PREVIOUS_SECRET_KEYS", hide_env_values = true)]
     pub previous_secret_keys: Option<String>,
-    /// A file holding the key (base64) when ASM_SECRET_KEY is not set; in development it is
-    /// created with a random key when missing.
-    #[arg(long, env = "ASM_SECRET_KEY_FILE", default_value = "./data/secret.key")]
-    pub secret_key_file: PathBuf,
+    /// A file holding the key (base64) when ASM_SECRET_KEY is not set. In development it
+    /// defaults to ./data/secret.key and is created with a random key when missing; production
+    /// uses a key file only when it is named here.
+    #[arg(long, env = "ASM_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 
     /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
     #[arg(long, env = "GEOIP_DB")]

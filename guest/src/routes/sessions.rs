@@ -7,12 +7,14 @@ use crate::http::Response;
 use asm_contract::{Session, TokenHash, UserId};
 use serde_json::{Value, json};
 
+/// Ends the session and clears its cookie, and only that cookie: the device cookie stays, so
+/// the browser is still known to the lock-out at its next login (no `Clear-Site-Data`, which
+/// would delete every cookie of the site).
 pub async fn logout(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
     cx.host.sessions.delete_session(caller.user_id, caller.token_hash).await?;
     Ok(envelope::success(200, "Logged out successfully", json!({}))
-        .with_header("set-cookie", session_cookie(cx.settings, "", 0))
-        .with_header("clear-site-data", "\"cookies\""))
+        .with_header("set-cookie", session_cookie(cx.settings, "", 0)))
 }
 
 /// `GET /auth/user/sessions`: newest activity first.

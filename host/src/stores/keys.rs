@@ -1,16 +1,29 @@
 //! The host's secret keys (`keyring` in wit/asm.wit), from the configuration: `ASM_SECRET_KEY`
-//! (and `ASM_PREVIOUS_SECRET_KEYS`), else the key file, which development creates when missing.
+//! (and `ASM_PREVIOUS_SECRET_KEYS`), else the key file `ASM_SECRET_KEY_FILE`. Development
+//! defaults that file to ./data/secret.key and creates it when missing; production never falls
+//! back to a file nobody named (one left in a working directory must not become its key).
 
 use crate::config::{ServeConfig, production};
 use anyhow::{Context as _, bail};
 use asm_stores::keyring::SecretKeys;
+
+/// Where development keeps its key when nothing else is configured.
+pub const DEVELOPMENT_KEY_FILE: &str = "./data/secret.key";
 
 pub fn load(cfg: &ServeConfig) -> anyhow::Result<SecretKeys> {
     let previous = cfg.previous_secret_keys.as_deref().unwrap_or("");
     if let Some(key) = cfg.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
         return SecretKeys::parse(key, previous).map_err(|e| anyhow::anyhow!("ASM_SECRET_KEY: {e}"));
     }
-    let path = &cfg.secret_key_file;
+    let path = match (&cfg.secret_key_file, production()) {
+        (Some(path), _) => path.clone(),
+        (None, false) => std::path::PathBuf::from(DEVELOPMENT_KEY_FILE),
+        (None, true) => bail!(
+            "production needs a secret key: set ASM_SECRET_KEY to the output of `openssl rand -base64 32`, \
+             or ASM_SECRET_KEY_FILE to a file holding it"
+        ),
+    };
+    let path = &path;
     match std::fs::read_to_string(path) {
         Ok(key) => SecretKeys::parse(&key, previous).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !production() => {
@@ -21,11 +34,9 @@ pub fn load(cfg: &ServeConfig) -> anyhow::Result<SecretKeys> {
             tracing::info!(file = %path.display(), "created a secret key for this development setup");
             SecretKeys::parse(&key, previous).map_err(|e| anyhow::anyhow!("{e}"))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "production needs a secret key: set ASM_SECRET_KEY to the output of `openssl rand -base64 32`, \
-             or ASM_SECRET_KEY_FILE to a file holding it (none at {})",
-            path.display()
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("ASM_SECRET_KEY_FILE names {}, which does not exist", path.display())
+        }
         Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
 }

@@ -90,10 +90,24 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
         asm(&["serve", "--port", "0"], &[("BCRYPT_COST", "99"), ("DATABASE_URL", "postgres://x@127.0.0.1/x")]);
     assert!(!ok);
     assert!(out.contains("BCRYPT_COST"), "{out}");
-    let missing = std::env::temp_dir().join(unique("no-key-")).join("secret.key");
+    // Production takes no key it was not given, not even a key file left in its directory.
+    let dir = std::env::temp_dir().join(unique("key-dir-"));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/secret.key"), "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_asm"))
+        .args(["serve", "--port", "0", "--metrics-addr", "off"])
+        .env("APP_ENV", "production")
+        .env_remove("ASM_SECRET_KEY")
+        .env_remove("ASM_SECRET_KEY_FILE")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("ASM_SECRET_KEY") && text.contains("openssl rand"), "{text}");
+    let missing = dir.join("nowhere.key");
     let env = [("APP_ENV", "production"), ("ASM_SECRET_KEY_FILE", missing.to_str().unwrap())];
     let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &env);
-    assert!(!ok && out.contains("ASM_SECRET_KEY") && out.contains("openssl rand"), "production needs a key: {out}");
+    assert!(!ok && out.contains("does not exist"), "{out}");
     let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("ASM_SECRET_KEY", "c2hvcnQ=")]);
     assert!(!ok && out.contains("at least 32"), "{out}");
 }
