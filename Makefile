@@ -26,7 +26,7 @@ build-host:
 
 # Components that exist only for the tests (host/tests/fault-component: traps, loops, hoards).
 build-test-components: setup
-	$(CARGO) build -p asm-fault-component --target $(WASM_TARGET) --profile wasm
+	$(CARGO) build -p asm-fault-component -p asm-store-probe --target $(WASM_TARGET) --profile wasm
 
 services:
 	@scripts/services.sh check
@@ -44,6 +44,7 @@ test: build-guest build-test-components services
 	$(MAKE) api-fuzz
 	$(MAKE) soak-smoke
 	$(MAKE) spin-check
+	$(MAKE) spin-e2e
 	$(MAKE) test-node
 
 # The mixed-load soak (wrk, from Debian): no unexpected status, flat RSS and descriptors.
@@ -96,7 +97,7 @@ clean:
 # world; it needs no Spin CLI (see README, "Deploying on Spin").
 SPIN_ADAPTER := target/$(WASM_TARGET)/wasm/asm_spin_adapter.wasm
 
-.PHONY: spin-build spin-check
+.PHONY: spin-build spin-check spin-e2e
 
 spin-build: build-guest
 	$(CARGO) build -p asm-spin-adapter --target $(WASM_TARGET) --profile wasm
@@ -104,6 +105,16 @@ spin-build: build-guest
 
 spin-check: spin-build
 	$(CARGO) test --release -p asm-spin-adapter -p asm-spin-check
+
+# The end-to-end suite and the store conformance suite under a real `spin up` (SPIN=..., or
+# `spin` on the PATH, or ../shared/tools/spin/spin): every app a test starts is spin.toml on a
+# fresh Redis key prefix; the conformance suite reaches the adapter through a test component.
+SPIN_E2E_MODULES := register:: login:: sessions:: security:: credentials:: routing:: conformance::
+
+spin-e2e: spin-build build-test-components services
+	@scripts/find-spin.sh >/dev/null
+	ASM_TEST_TARGET=spin SPIN="$$(scripts/find-spin.sh)" ASM_COMPONENT=$(CURDIR)/$(COMPONENT) \
+		$(CARGO) test --release -p asm-host --test api -- $(SPIN_E2E_MODULES)
 
 # Benchmarks: the release host (component and native engines) over HTTP against PostgreSQL and
 # Redis on localhost; writes docs/BENCHMARKS.md and docs/benchmarks.png (about 10 minutes).

@@ -151,6 +151,7 @@ macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
         pub struct $name(String);
 
         impl $name {
@@ -181,6 +182,13 @@ macro_rules! identifier {
             }
         }
 
+        impl Lend for $name {
+            type Out<'a> = &'a str;
+            fn lend(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -198,6 +206,41 @@ identifier!(
     /// token itself never leaves the component.
     TokenHash
 );
+
+/// How an owned value is lent to a wit-bindgen import, which borrows strings and records and
+/// takes numbers (and small plain records) by value. Used by the code generated from
+/// [`with_store_operations!`] in components that call the store imports.
+pub trait Lend {
+    type Out<'a>
+    where
+        Self: 'a;
+    fn lend(&self) -> Self::Out<'_>;
+}
+
+macro_rules! lend_by_ref {
+    ($($t:ty => $out:ty),* $(,)?) => {$(
+        impl Lend for $t {
+            type Out<'a> = &'a $out;
+            fn lend(&self) -> &$out {
+                self
+            }
+        }
+    )*};
+}
+
+macro_rules! lend_by_value {
+    ($($t:ty),*) => {$(
+        impl Lend for $t {
+            type Out<'a> = $t;
+            fn lend(&self) -> $t {
+                *self
+            }
+        }
+    )*};
+}
+
+lend_by_ref!(String => str, NewUser => NewUser, Session => Session, AttemptRecord => AttemptRecord);
+lend_by_value!(u32, u64, i64, bool, Retention);
 
 /// Runs a future that cannot wait: a store call that answers at once (the component's
 /// imports, the in-memory store, the Spin adapter's synchronous clients). Panics if it would

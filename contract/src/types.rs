@@ -12,6 +12,7 @@ macro_rules! wit_record {
             derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
             component(record)
         )]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name {
             $(
                 $(#[$field_meta])*
@@ -100,6 +101,7 @@ wit_record!(
     derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
     component(enum)
 )]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum LoginOutcome {
     #[cfg_attr(feature = "wasmtime", component(name = "success"))]
@@ -188,6 +190,7 @@ wit_record!(
     derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
     component(variant)
 )]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AttemptGate {
     /// Counted as in flight: check the password, then report with `end_attempt`.
     #[cfg_attr(feature = "wasmtime", component(name = "admitted"))]
@@ -217,6 +220,7 @@ wit_record!(
     derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
     component(variant)
 )]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SessionCreated {
     /// Stored; the public ids of the sessions the cap ended to make room.
     #[cfg_attr(feature = "wasmtime", component(name = "created"))]
@@ -242,6 +246,7 @@ wit_record!(
     derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
     component(variant)
 )]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum StoreError {
     /// A unique constraint was violated; the payload names the field (`email`, `username`).
     #[cfg_attr(feature = "wasmtime", component(name = "conflict"))]

@@ -57,51 +57,6 @@ fn settings() -> &'static Result<Settings, SettingError> {
 /// The stores and GeoIP of the host, through the imports.
 struct Imports;
 
-/// How an owned parameter is lent to an import (wit-bindgen imports borrow strings and records).
-trait Lend {
-    type Out<'a>
-    where
-        Self: 'a;
-    fn lend(&self) -> Self::Out<'_>;
-}
-
-macro_rules! lend_by_ref {
-    ($($t:ty => $out:ty),* $(,)?) => {$(
-        impl Lend for $t {
-            type Out<'a> = &'a $out;
-            fn lend(&self) -> &$out {
-                self
-            }
-        }
-    )*};
-}
-macro_rules! lend_by_value {
-    ($($t:ty),*) => {$(
-        impl Lend for $t {
-            type Out<'a> = $t;
-            fn lend(&self) -> $t {
-                *self
-            }
-        }
-    )*};
-}
-lend_by_ref!(String => str, NewUser => NewUser, Session => Session, AttemptRecord => AttemptRecord);
-lend_by_value!(u32, u64, i64, bool, Retention);
-
-impl Lend for UserId {
-    type Out<'a> = &'a str;
-    fn lend(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl Lend for TokenHash {
-    type Out<'a> = &'a str;
-    fn lend(&self) -> &str {
-        self.as_str()
-    }
-}
-
 macro_rules! forward_to_imports {
     ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
         $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*

@@ -149,7 +149,6 @@ impl UserStore for MemoryStore {
     }
 
     async fn record_login_attempt(&self, a: AttemptRecord, retention: Retention) -> StoreResult<()> {
-        let now = self.now();
         let mut d = self.lock()?;
         // As in the SQL stores: history is kept for existing accounts only.
         let Some(user_id) = d.users.iter().find(|u| u.email.eq_ignore_ascii_case(&a.email)).map(|u| u.id.clone())
@@ -167,9 +166,9 @@ impl UserStore for MemoryStore {
             location: a.location,
             at: a.at,
         };
+        // Retention: nothing older than the age before this attempt, nothing beyond the count.
+        let oldest = attempt.at.saturating_sub(retention.max_age_ms.min(i64::MAX as u64) as i64);
         d.history.push(attempt);
-        // Retention: nothing older than the age, nothing beyond the count (newest kept).
-        let oldest = now.saturating_sub(retention.max_age_ms.min(i64::MAX as u64) as i64);
         let mut mine: Vec<(i64, u64)> =
             d.history.iter().filter(|h| h.user_id == user_id).map(|h| (h.at, id_number(h))).collect();
         mine.sort_by(|a, b| b.cmp(a));

@@ -3,7 +3,9 @@
 //! the same parameters and read the same columns, so they can share one database.
 //!
 //! Times cross as Unix milliseconds (`float8` in, `int8` out) and ids as text, so any client
-//! reads every column without timestamp or uuid types. Schema: `migrations/`.
+//! reads every column without timestamp or uuid types. Every statement run with
+//! [`Driver::query`] returns at least one row (a miss is a row of nulls): Spin 4.0 to 4.1's
+//! client never answers a query that returns none. Schema: `migrations/`.
 
 use asm_contract::*;
 
@@ -56,10 +58,13 @@ pub const CREATE_USER: &str = concat!(
     "INSERT INTO users (email, username, full_name, password_hash) VALUES ($1, $2, $3, $4) RETURNING ",
     user_columns!()
 );
-/// `$1` email (matched case-insensitively, through the `lower(email)` index).
-pub const FIND_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE lower(email) = lower($1)");
-/// `$1` id (uuid).
-pub const FIND_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+/// `$1` email (matched case-insensitively, through the `lower(email)` index). One row, of nulls
+/// when there is no such user.
+pub const FIND_USER_BY_EMAIL: &str =
+    concat!("SELECT ", user_columns!(), " FROM (SELECT 1) AS one LEFT JOIN users ON lower(email) = lower($1)");
+/// `$1` id (uuid). One row, of nulls when there is no such user.
+pub const FIND_USER_BY_ID: &str =
+    concat!("SELECT ", user_columns!(), " FROM (SELECT 1) AS one LEFT JOIN users ON id = $1");
 /// `$1` id (uuid), `$2` Unix ms (float8).
 pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1";
 /// `$1` id (uuid), `$2` password hash. The new credential version (null: no such user); one
@@ -83,12 +88,13 @@ pub const INSERT_LOGIN_ATTEMPT: &str = "WITH account AS (SELECT id FROM users WH
       OR old.id IN (SELECT id FROM login_attempts WHERE user_id = account.id \
                     ORDER BY created_at DESC, id DESC OFFSET $9::int8 - 1)) RETURNING 1) \
     SELECT (SELECT count(*) FROM added) AS added, (SELECT count(*) FROM dropped) AS dropped";
-/// `$1` user id (uuid), `$2` offset (int8), `$3` limit (int8). Newest first, with the total.
-pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
-    (extract(epoch FROM created_at) * 1000)::int8 AS at, count(*) OVER () AS total \
-    FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3";
-/// `$1` user id (uuid): the total when the page asked for is past the end.
-pub const COUNT_LOGIN_ATTEMPTS: &str = "SELECT count(*) AS total FROM login_attempts WHERE user_id = $1";
+/// `$1` user id (uuid), `$2` offset (int8), `$3` limit (int8). Newest first, each row with the
+/// total; one row of nulls but the total when the page is empty.
+pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT page.*, (SELECT count(*) FROM login_attempts WHERE user_id = $1) AS total \
+    FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+      SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
+        (extract(epoch FROM created_at) * 1000)::int8 AS at \
+      FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3) AS page ON true";
 pub const PING: &str = "SELECT 1::int8 AS one";
 
 /// SQLSTATE 23505: a unique constraint was violated.
@@ -121,6 +127,27 @@ pub fn db_error(sqlstate: &str, constraint: Option<&str>, message: &str) -> Stor
     }
 }
 
+/// An error known only by its text (Spin passes some server errors as the client's debug text):
+/// its SQLSTATE and constraint read from the text, then mapped as [`db_error`] maps them.
+pub fn text_error(text: &str) -> Option<StoreError> {
+    let code = sqlstate_in(text)?;
+    let constraint = CONSTRAINTS.iter().find(|c| text.contains(*c)).copied();
+    Some(db_error(code, constraint, text))
+}
+
+/// The unique constraints of `migrations/`, whose violations name a field.
+const CONSTRAINTS: [&str; 2] = ["users_email_key", "users_username_key"];
+
+/// A SQLSTATE in a client's debug text: `SqlState(E23505)` or `code: "23505"`.
+fn sqlstate_in(text: &str) -> Option<&str> {
+    let after = |marker: &str| {
+        let start = text.find(marker)? + marker.len();
+        let code = text.get(start..start + 5)?;
+        code.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(code)
+    };
+    after("SqlState(E").or_else(|| after("code: \"")).or_else(|| after("code: \\\""))
+}
+
 /// The user store on a PostgreSQL client.
 pub struct PostgresUsers<D> {
     driver: D,
@@ -147,12 +174,12 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
     }
 
     async fn find_user_by_email(&self, email: String) -> StoreResult<Option<User>> {
-        self.driver.query(FIND_USER_BY_EMAIL, vec![Param::Text(email)]).await?.first(user)
+        self.driver.query(FIND_USER_BY_EMAIL, vec![Param::Text(email)]).await?.first_present(user)
     }
 
     async fn find_user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
         let Some(id) = uuid(id.as_str()) else { return Ok(None) };
-        self.driver.query(FIND_USER_BY_ID, vec![id]).await?.first(user)
+        self.driver.query(FIND_USER_BY_ID, vec![id]).await?.first_present(user)
     }
 
     async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<()> {
@@ -192,12 +219,11 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
 
     async fn list_login_attempts(&self, user_id: UserId, offset: u32, limit: u32) -> StoreResult<LoginPage> {
         let Some(id) = uuid(user_id.as_str()) else { return Ok(LoginPage { attempts: vec![], total: 0 }) };
-        let params = vec![id.clone(), Param::Int(offset as i64), Param::Int(limit as i64)];
+        let params = vec![id, Param::Int(offset as i64), Param::Int(limit as i64)];
         let rows = self.driver.query(LIST_LOGIN_ATTEMPTS, params).await?;
-        let mut total = 0;
+        let total = rows.first(|rows, row| rows.int(row, "total"))?.unwrap_or(0);
         let mut attempts = Vec::with_capacity(rows.rows.len());
-        for row in &rows.rows {
-            total = rows.int(row, "total")?;
+        for row in rows.rows.iter().filter(|row| rows.present(row)) {
             let outcome = rows.text(row, "outcome")?;
             attempts.push(LoginAttempt {
                 id: rows.text(row, "id")?,
@@ -210,10 +236,6 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
                 location: rows.text(row, "location")?,
                 at: rows.int(row, "at")?,
             });
-        }
-        if attempts.is_empty() && offset > 0 {
-            let count = self.driver.query(COUNT_LOGIN_ATTEMPTS, vec![id]).await?;
-            total = count.first(|rows, row| rows.int(row, "total"))?.unwrap_or(0);
         }
         Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }
@@ -240,6 +262,16 @@ impl Rows {
     /// The first row decoded, if there is one.
     pub fn first<T>(&self, decode: impl FnOnce(&Rows, &[Value]) -> StoreResult<T>) -> StoreResult<Option<T>> {
         self.rows.first().map(|row| decode(self, row)).transpose()
+    }
+
+    /// The first row that is not the null row of a miss (its `id` is not null), decoded.
+    pub fn first_present<T>(&self, decode: impl FnOnce(&Rows, &[Value]) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        self.rows.iter().find(|row| self.present(row)).map(|row| decode(self, row)).transpose()
+    }
+
+    /// Whether a row holds a record rather than the nulls of a miss.
+    fn present(&self, row: &[Value]) -> bool {
+        !matches!(self.value(row, "id"), Ok(Value::Null))
     }
 
     fn value(&self, row: &[Value], column: &str) -> StoreResult<Value> {
@@ -365,6 +397,19 @@ mod tests {
         assert!(m.contains("last_login"), "{m}");
         assert_eq!(user_rows(Value::Int(5)).first(user).unwrap().unwrap().last_login, Some(5));
         assert_eq!(Rows::default().first(user).unwrap(), None);
+    }
+
+    /// What Spin 4.1 passes for a duplicate email: the driver's debug text, as `Text`.
+    const SPIN_DUPLICATE: &str = include_str!("../testdata/spin-duplicate-email.txt");
+
+    #[test]
+    fn errors_known_only_by_their_text_map_like_structured_ones() {
+        assert_eq!(text_error(SPIN_DUPLICATE), Some(StoreError::Conflict("email".into())));
+        let username = SPIN_DUPLICATE.replace("users_email_key", "users_username_key");
+        assert_eq!(text_error(&username), Some(StoreError::Conflict("username".into())));
+        let shutdown = r#"Error { kind: Db, cause: Some(DbError { severity: "FATAL", code: SqlState(E57P01), message: "terminating connection" }) }"#;
+        assert!(matches!(text_error(shutdown), Some(StoreError::Unavailable(_))));
+        assert_eq!(text_error("Error { kind: Closed, cause: None }"), None, "no SQLSTATE: the caller decides");
     }
 
     #[test]

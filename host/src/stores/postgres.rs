@@ -8,11 +8,16 @@ use std::time::Duration;
 
 pub type PgUsers = PostgresUsers<Pg>;
 
-/// A pool that connects lazily: the host starts while PostgreSQL is down and connects when it
-/// is back.
+/// The user store on a pool that connects lazily: the host starts while PostgreSQL is down and
+/// connects when it is back.
 pub fn connect(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Result<PgUsers> {
+    Ok(PostgresUsers::new(driver(url, timeout, max_connections)?))
+}
+
+/// The driver alone (tests wrap it).
+pub fn driver(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Result<Pg> {
     let pool = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(timeout).connect_lazy(url)?;
-    Ok(PostgresUsers::new(Pg { pool }))
+    Ok(Pg { pool })
 }
 
 pub struct Pg {

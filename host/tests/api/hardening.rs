@@ -129,8 +129,16 @@ impl HostProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/asm-test-cache");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_asm"))
+            .current_dir(std::env::temp_dir())
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--metrics-addr", "off"])
-            .args(["--database-url", &sqlite_url(), "--cache-dir", cache.to_str().unwrap()])
+            .args([
+                "--database-url",
+                &sqlite_url(),
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "--secret-key",
+                TEST_SECRET_KEY,
+            ])
             .args(args)
             .env_remove("REDIS_URL")
             .env_remove("REDIS_ADDR")
@@ -306,4 +314,26 @@ async fn with_a_public_url_the_origins_scheme_and_port_count() {
     assert_eq!(logout("http://auth.example.com").await, 403, "plain http");
     assert_eq!(logout("https://auth.example.com:8443").await, 403, "another port");
     assert_eq!(logout("https://auth.example.com").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn().await;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    assert_eq!(app.get("/auth/user/me").await.status, 401);
+    let text = app.client.get(&app.metrics).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        r#"asm_http_requests_total{method="GET",route="/healthz",status="200"}"#,
+        r#"asm_http_requests_total{method="GET",route="/auth/user/me",status="401"}"#,
+        r#"asm_http_request_duration_seconds_bucket{le="0.001",route="/healthz"}"#,
+        "asm_component_instances_total",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    let instances: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("asm_component_instances_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(instances >= 2.0);
 }

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod credentials;
+mod embedded;
 mod faults;
 mod geo;
 mod hardening;
@@ -12,5 +13,6 @@ mod register;
 mod routing;
 mod security;
 mod sessions;
+mod spin;
 mod support;
 mod tooling;

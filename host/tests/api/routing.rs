@@ -65,7 +65,6 @@ async fn malformed_and_oversized_bodies() {
     assert_eq!(app.get("/healthz").await.status, 200);
 }
 
-/// The benchmark baseline runs the same logic natively; it must answer like the component.
 /// The shipped component has no test hooks: the old fault routes are unknown paths.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_product_serves_no_fault_routes() {
@@ -80,26 +79,4 @@ async fn the_product_serves_no_fault_routes() {
     }
     let wasm = std::fs::read(component()).unwrap();
     assert!(!wasm.windows(8).any(|w| w == b"__fault/"), "no fault route is compiled into the component");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_requests_by_route_and_status() {
-    let app = spawn().await;
-    assert_eq!(app.get("/healthz").await.status, 200);
-    assert_eq!(app.get("/auth/user/me").await.status, 401);
-    let text = app.client.get(&app.metrics).send().await.unwrap().text().await.unwrap();
-    for needle in [
-        r#"asm_http_requests_total{method="GET",route="/healthz",status="200"}"#,
-        r#"asm_http_requests_total{method="GET",route="/auth/user/me",status="401"}"#,
-        r#"asm_http_request_duration_seconds_bucket{le="0.001",route="/healthz"}"#,
-        "asm_component_instances_total",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from\n{text}");
-    }
-    let instances: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("asm_component_instances_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
-    assert!(instances >= 2.0);
 }

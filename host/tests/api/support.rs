@@ -138,7 +138,13 @@ pub struct TestApp {
     pub redis_url: String,
     pub database_url: String,
     pub client: reqwest::Client,
-    server: Option<Server>,
+    server: Option<Running>,
+}
+
+/// What serves a test: the native host in this process, or `spin up` as a child process.
+enum Running {
+    Native(Server),
+    Spin(crate::spin::SpinApp),
 }
 
 pub async fn spawn() -> TestApp {
@@ -146,6 +152,20 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(opts: Options) -> TestApp {
+    if crate::spin::target_is_spin() {
+        let prefix = format!("{}:", unique("asm-test-"));
+        let (redis_url, database_url) = (opts.redis_url.clone().unwrap_or_else(redis_url), database_url());
+        let app = crate::spin::SpinApp::start(&opts, &database_url, &redis_url, &prefix).await;
+        return TestApp {
+            base: app.base.clone(),
+            metrics: String::new(),
+            prefix,
+            redis_url,
+            database_url,
+            client: client(),
+            server: Some(Running::Spin(app)),
+        };
+    }
     let prefix = format!("{}:", unique("asm-test-"));
     // An empty Redis URL means none: sessions then live in the SQL database.
     let redis_url = opts.redis_url.clone().unwrap_or_else(redis_url);
@@ -190,7 +210,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         redis_url,
         database_url,
         client: client(),
-        server: Some(server),
+        server: Some(Running::Native(server)),
     }
 }
 
@@ -338,8 +358,10 @@ impl TestApp {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await;
+        match self.server.take() {
+            Some(Running::Native(s)) => s.shutdown().await,
+            Some(Running::Spin(app)) => app.stop(),
+            None => {}
         }
     }
 }

@@ -18,22 +18,26 @@ pub fn db_error(code: &str, extras: &[(String, String)], message: &str) -> Store
 }
 
 /// A query failed without a structured server error. Spin passes tokio-postgres's `{:?}`
-/// (`Error { kind: Closed, cause: None }`): I/O, a closed connection, TLS, connecting, timing
-/// out and protocol confusion are `unavailable` (sqlx's Io/Tls/Protocol/PoolClosed natively);
-/// anything else (a value that does not convert, a result over Spin's limit) is `internal`.
+/// (`Error { kind: Closed, cause: None }`), in which a server error still shows its SQLSTATE
+/// and constraint (a duplicate email must stay a conflict); I/O, a closed connection, TLS,
+/// connecting, timing out and protocol confusion are `unavailable` (sqlx's
+/// Io/Tls/Protocol/PoolClosed natively); anything else is `internal`.
 pub fn query_failed(text: &str) -> StoreError {
     const GONE: [&str; 6] =
         ["kind: Io", "kind: Closed", "kind: Tls", "kind: Connect", "kind: Timeout", "kind: UnexpectedMessage"];
-    if GONE.iter().any(|k| text.contains(k)) {
+    if let Some(e) = q::text_error(text) {
+        e
+    } else if GONE.iter().any(|k| text.contains(k)) {
         StoreError::Unavailable(format!("postgres: {text}"))
     } else {
         StoreError::Internal(format!("postgres: {text}"))
     }
 }
 
-/// A parameter that did not convert, or any other failure: `internal`.
+/// Any other failure: `internal`, unless its text shows a server error (Spin 4.1 passes a
+/// query's whole error as text through `other`).
 pub fn other(text: &str) -> StoreError {
-    StoreError::Internal(format!("postgres: {text}"))
+    q::text_error(text).unwrap_or_else(|| StoreError::Internal(format!("postgres: {text}")))
 }
 
 #[cfg(test)]
@@ -57,5 +61,13 @@ mod tests {
         ));
         assert!(matches!(query_failed("Error { kind: FromSql(0), cause: Some(WrongType) }"), StoreError::Internal(_)));
         assert!(matches!(other("bad parameter"), StoreError::Internal(_)));
+    }
+
+    /// Exactly what Spin 4.1 passed the adapter for a duplicate email, through `other`.
+    #[test]
+    fn a_duplicate_reported_as_text_is_still_a_conflict() {
+        let text = include_str!("../../../stores/testdata/spin-duplicate-email.txt");
+        assert_eq!(other(text), StoreError::Conflict("email".into()));
+        assert_eq!(query_failed(text), StoreError::Conflict("email".into()));
     }
 }

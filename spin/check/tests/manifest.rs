@@ -89,6 +89,10 @@ fn auth_gets_every_variable_and_setting_it_reads() {
         let v = v.as_str().unwrap();
         assert!(template_names(v).is_empty(), "{k} = {v:?}: Spin does not expand templates in environment");
     }
+    // Secure cookies follow APP_ENV, so `spin up -e APP_ENV=development` works over plain HTTP.
+    assert_eq!(env["SESSION_COOKIE_SECURE"].as_str(), Some(""), "SESSION_COOKIE_SECURE pinned");
+    // Secure cookies follow APP_ENV, so `spin up -e APP_ENV=development` works over plain HTTP.
+    assert_eq!(env["SESSION_COOKIE_SECURE"].as_str(), Some(""), "SESSION_COOKIE_SECURE pinned");
     // Only the component's own settings: nothing a test component reads.
     let known: BTreeSet<String> = guest_vars().into_iter().collect();
     let extra: Vec<&String> = env.keys().filter(|k| !known.contains(*k)).collect();
@@ -105,7 +109,7 @@ fn routes_reach_the_auth_component() {
     let m = Manifest::load().unwrap();
     let triggers = m.table["trigger"]["http"].as_array().unwrap();
     let routes: Vec<&str> = triggers.iter().map(|t| t["route"].as_str().unwrap()).collect();
-    assert_eq!(routes, ["/auth/...", "/healthz", "/readyz"]);
+    assert_eq!(routes, ["/..."], "every path reaches the component, which answers 404 and 405 itself");
     for t in triggers {
         assert_eq!(t["component"].as_str(), Some(AUTH));
     }
