@@ -77,7 +77,11 @@ pub struct ServeConfig {
     pub redis_password: Option<String>,
     #[arg(long, env = "REDIS_DB", default_value_t = 0)]
     pub redis_db: u32,
-    /// Prefix of every Redis key the service writes.
+    /// Redis Cluster seed nodes, `host:port,host:port,...` (REDIS_PASSWORD applies to every
+    /// node). Wins over REDIS_URL and REDIS_ADDR.
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
+    /// Prefix of every Redis key the service writes (no `{` or `}`: those mark hash slots).
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "asm:")]
     pub redis_key_prefix: String,
 
@@ -129,6 +133,10 @@ pub struct ServeConfig {
     /// Longest a client may take to send a request's body (408 after it).
     #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_read_timeout: Duration,
+    /// `perfmap` writes /tmp/perf-<pid>.map so `perf` names the component's functions
+    /// (docs/PERFORMANCE.md shows how); `none` (default) writes nothing.
+    #[arg(long, env = "WASM_PROFILER", default_value = "none", value_parser = ["none", "perfmap"])]
+    pub wasm_profiler: String,
     /// Where `/metrics` is served (Prometheus text), apart from the service; `off` for nowhere.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: String,
@@ -147,6 +155,19 @@ impl ServeConfig {
             Some(url) if !url.is_empty() => url.to_string(),
             _ => DEFAULT_DATABASE_URL.to_string(),
         }
+    }
+
+    /// The Redis Cluster seed nodes as URLs, when REDIS_CLUSTER_NODES is set.
+    pub fn redis_cluster_urls(&self) -> Option<Vec<String>> {
+        let nodes: Vec<String> = self
+            .redis_cluster_nodes
+            .as_deref()?
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| if n.contains("://") { n.to_string() } else { format!("redis://{n}") })
+            .collect();
+        (!nodes.is_empty()).then_some(nodes)
     }
 
     /// The Redis connection URL from REDIS_URL, or REDIS_ADDR + REDIS_PASSWORD + REDIS_DB.

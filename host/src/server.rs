@@ -118,6 +118,7 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
             instance_memory_bytes: cfg.instance_memory_mb << 20,
             max_concurrent: cfg.max_concurrent_requests,
             guest_env: env,
+            perfmap: cfg.wasm_profiler == "perfmap",
         },
         stores,
     )
