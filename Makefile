@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host build-test-components run run-prod test test-node api-fuzz soak soak-smoke services \
+.PHONY: setup build build-guest build-host build-test-components run run-prod test test-node api-fuzz soak soak-smoke services haproxy \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -39,8 +39,11 @@ run-prod: build migrate-up
 
 # Unit tests of the logic natively, then the real component in the real host against
 # PostgreSQL and Redis over HTTP. One release build serves every test.
-test: build-guest build-test-components services
-	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-stores -p asm-guest -p asm-host
+# A Redis Cluster (scripts/redis-cluster.sh, started by the tests) and HAProxy serve the
+# multi-host tests; the cluster is stopped afterwards.
+test: build-guest build-test-components services haproxy
+	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-stores -p asm-guest -p asm-host; \
+		status=$$?; scripts/redis-cluster.sh stop; exit $$status
 	$(MAKE) api-fuzz
 	$(MAKE) soak-smoke
 	$(MAKE) spin-check
@@ -48,8 +51,16 @@ test: build-guest build-test-components services
 	$(MAKE) test-node
 
 # The mixed-load soak (wrk, from Debian): no unexpected status, flat RSS and descriptors.
-soak: build-host
+soak: build build-test-components haproxy
 	scripts/soak.sh 600
+	ASM_SCALE_SECONDS=60 ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-host --test api -- scale::; \
+		status=$$?; scripts/redis-cluster.sh stop; exit $$status
+
+# HAProxy (Debian's) for the multi-host tests.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { apt-get install -y haproxy >/dev/null 2>&1 || \
+		{ apt-get update >/dev/null && apt-get install -y haproxy >/dev/null; }; } || \
+		{ echo "error: haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
 
 soak-smoke: build-host
 	scripts/soak.sh 60
@@ -116,25 +127,35 @@ spin-e2e: spin-build build-test-components services
 	ASM_TEST_TARGET=spin SPIN="$$(scripts/find-spin.sh)" ASM_COMPONENT=$(CURDIR)/$(COMPONENT) \
 		$(CARGO) test --release -p asm-host --test api -- $(SPIN_E2E_MODULES)
 
-# Benchmarks: the release host (component and native engines) over HTTP against PostgreSQL and
-# Redis on localhost; writes docs/BENCHMARKS.md and docs/benchmarks.png (about 10 minutes).
+# Benchmarks: the release host (component and native engines, and the component under Spin
+# when a Spin CLI is found) over HTTP against PostgreSQL and Redis on localhost; writes
+# docs/BENCHMARKS.md and docs/benchmarks.png (about 10 minutes). bench-peers adds Better Auth
+# on Node beside them (needs node and npm; installs bench/peers/better-auth with npm ci).
 # bench-smoke runs every phase for a few seconds and checks that it works, not its timings.
 # Extra flags: make bench BENCH_ARGS="--duration 5s --concurrency 16" (asm-bench --help).
 BENCH       := target/release/asm-bench
 BENCH_FONT  := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 BENCH_ARGS  ?=
+BENCH_SPIN   = $$(spin=$$(scripts/find-spin.sh 2>/dev/null) && echo "--spin $$spin")
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-peers bench-smoke bench-deps
 
-bench: build services
+bench-deps: build spin-build services
 	@test -f $(BENCH_FONT) || { echo "installing fonts-dejavu-core for the chart"; \
 		apt-get update -qq && apt-get install -y -qq fonts-dejavu-core; }
 	$(CARGO) build --release -p asm-bench
-	$(BENCH) --font $(BENCH_FONT) $(BENCH_ARGS)
 
-bench-smoke: build services
+bench: bench-deps
+	$(BENCH) --font $(BENCH_FONT) $(BENCH_SPIN) $(BENCH_ARGS)
+
+bench-peers: bench-deps
+	@command -v npm >/dev/null || { echo "error: bench-peers needs Node.js and npm (apt-get install -y nodejs npm)" >&2; exit 1; }
+	cd bench/peers/better-auth && npm ci --no-audit --no-fund --loglevel=error
+	$(BENCH) --font $(BENCH_FONT) $(BENCH_SPIN) --peers $(BENCH_ARGS)
+
+bench-smoke: build spin-build services
 	$(CARGO) build --release -p asm-bench
-	$(BENCH) --smoke $(BENCH_ARGS)
+	$(BENCH) --smoke $(BENCH_SPIN) $(BENCH_ARGS)
 
 # Coverage-guided fuzzing (cargo-fuzz + libFuzzer, AddressSanitizer, overflow checks) of the
 # guest code that reads untrusted bytes: JSON bodies, auth headers, User-Agent, X-Forwarded-For

@@ -65,9 +65,16 @@ macro_rules! with_store_operations {
                 /// step, unless the store knows a credential version of the user above
                 /// `credential_version` (`Stale`). With `max_sessions` above 0, the user's least
                 /// recently active sessions beyond that many end in the same step.
-                fn create_session(session: Session, max_sessions: u32, credential_version: u64) -> SessionCreated;
-                /// The live session with this token hash; expired sessions are never returned.
-                fn get_session(token_hash: TokenHash) -> Option<Session>;
+                /// `user` is the profile as of this login; a store that keeps profiles keeps the
+                /// newest `last_login` it was given.
+                fn create_session(session: Session, user: UserProfile, max_sessions: u32, credential_version: u64) -> SessionCreated;
+                /// The live session with this token hash, and its user's profile when the store
+                /// has it; expired sessions are never returned.
+                fn get_session(token_hash: TokenHash) -> Option<SessionLookup>;
+                /// Replaces the profile kept for the user's sessions, keeping the newest last login
+                /// it has seen (no-op for a store that reads profiles from the user store, or a
+                /// user without live sessions).
+                fn put_user_profile(user: UserProfile) -> ();
                 /// Sets `last_activity` to `at` and keeps the session only until `keep_until`
                 /// (never past its `expires_at`). False when the session no longer exists.
                 fn touch_session(token_hash: TokenHash, at: i64, keep_until: i64) -> bool;
@@ -202,10 +209,43 @@ identifier!(
     UserId
 );
 identifier!(
-    /// The hex SHA-256 of a session token: what stores keep and look sessions up by. The
-    /// token itself never leaves the component.
+    /// What stores keep and look a session up by: `<route>.<hex SHA-256 of the token>`, where
+    /// `route` is [`route_tag`] of the session's user. The token itself never leaves the
+    /// component.
     TokenHash
 );
+
+impl TokenHash {
+    /// The routing tag, when the hash has one (every hash this release makes does).
+    pub fn route(&self) -> Option<&str> {
+        self.0.split_once('.').map(|(route, _)| route).filter(|r| is_route_tag(r))
+    }
+}
+
+/// Bytes of a routing tag: it is written as twice as many hex digits.
+pub const ROUTE_BYTES: usize = 4;
+
+/// The routing tag of a user's sessions: the first [`ROUTE_BYTES`] of the SHA-256 of the user
+/// id, in hex. Every session of a user carries it (in its token, and so in its [`TokenHash`]),
+/// and a sharded store places all of a user's keys by it: a session is found from its token
+/// alone, and a user's sessions stay together.
+pub fn route_tag(user_id: &str) -> String {
+    route_bytes(user_id).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes [`route_tag`] writes in hex.
+pub fn route_bytes(user_id: &str) -> [u8; ROUTE_BYTES] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(user_id.as_bytes());
+    let mut out = [0; ROUTE_BYTES];
+    out.copy_from_slice(&digest[..ROUTE_BYTES]);
+    out
+}
+
+/// True for text that could be a routing tag (lower-case hex of [`ROUTE_BYTES`] bytes).
+pub fn is_route_tag(text: &str) -> bool {
+    text.len() == ROUTE_BYTES * 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// How an owned value is lent to a wit-bindgen import, which borrows strings and records and
 /// takes numbers (and small plain records) by value. Used by the code generated from
@@ -239,7 +279,13 @@ macro_rules! lend_by_value {
     )*};
 }
 
-lend_by_ref!(String => str, NewUser => NewUser, Session => Session, AttemptRecord => AttemptRecord);
+lend_by_ref!(
+    String => str,
+    NewUser => NewUser,
+    Session => Session,
+    UserProfile => UserProfile,
+    AttemptRecord => AttemptRecord,
+);
 lend_by_value!(u32, u64, i64, bool, Retention);
 
 /// Runs a future that cannot wait: a store call that answers at once (the component's
@@ -249,5 +295,30 @@ pub fn complete<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("asm_contract::complete: the future waited; only synchronous stores can be completed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_tags_are_stable_hex_of_the_user_id() {
+        let tag = route_tag("7c9e6679-7425-40de-944b-e07fc1f90ae7");
+        assert_eq!(tag.len(), 2 * ROUTE_BYTES);
+        assert!(is_route_tag(&tag), "{tag}");
+        assert_eq!(tag, route_tag("7c9e6679-7425-40de-944b-e07fc1f90ae7"), "the same user, the same tag");
+        assert_ne!(tag, route_tag("7c9e6679-7425-40de-944b-e07fc1f90ae8"));
+        // SHA-256("abc") starts ba7816bf.
+        assert_eq!(route_tag("abc"), "ba7816bf");
+    }
+
+    #[test]
+    fn a_token_hash_names_its_route() {
+        assert_eq!(TokenHash::from("ba7816bf.9f86d081").route(), Some("ba7816bf"));
+        assert_eq!(TokenHash::from("9f86d081884c7d65").route(), None, "no dot, no route");
+        assert_eq!(TokenHash::from("BA7816BF.9f86").route(), None, "upper case is not a tag");
+        assert_eq!(TokenHash::from("ba78.9f86").route(), None, "too short");
+        assert_eq!(TokenHash::from("{x}.9f86d081").route(), None);
     }
 }

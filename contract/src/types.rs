@@ -78,8 +78,8 @@ wit_record!(
 );
 
 wit_record!(
-    /// A live session. `token_hash` is the hex SHA-256 of the bearer token; `id` is the public
-    /// id used to list and revoke it.
+    /// A live session. `token_hash` is what it is stored and found by ([`crate::TokenHash`]);
+    /// `id` is the public id used to list and revoke it.
     Session {
         id "id": String,
         token_hash "token-hash": String,
@@ -91,6 +91,40 @@ wit_record!(
         created_at "created-at": i64,
         last_activity "last-activity": i64,
         expires_at "expires-at": i64,
+    }
+);
+
+wit_record!(
+    /// What a session check shows of its account; the session store keeps it beside the user's
+    /// sessions so a check is one round trip.
+    UserProfile {
+        id "id": String,
+        email "email": String,
+        username "username": String,
+        full_name "full-name": String,
+        created_at "created-at": i64,
+        last_login "last-login": Option<i64>,
+    }
+);
+
+impl From<&User> for UserProfile {
+    fn from(u: &User) -> UserProfile {
+        UserProfile {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            username: u.username.clone(),
+            full_name: u.full_name.clone(),
+            created_at: u.created_at,
+            last_login: u.last_login,
+        }
+    }
+}
+
+wit_record!(
+    /// A live session, with its user's profile when the store has one.
+    SessionLookup {
+        session "session": Session,
+        user "user": Option<UserProfile>,
     }
 );
 

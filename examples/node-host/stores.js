@@ -174,6 +174,8 @@ const sessions = new Map();
 const sessionsByUser = new Map();
 /** user id -> the lowest credential version (BigInt) a new session may have. */
 const credentialVersions = new Map();
+/** user id -> what a session check shows of the account (`user-profile`), while it has sessions. */
+const profiles = new Map();
 /**
  * attempt key -> { failures, inFlight, windowEnd, refused } (Numbers, times in Unix ms): a
  * login-attempt counter. Failures count within the window that the first one opened.
@@ -185,6 +187,13 @@ const live = (entry, at = nowBig()) => entry.until > at;
 
 function copySession(s) {
   return { ...s, device: { ...s.device } };
+}
+
+/** Keeps the profile, with the newest last login it has been given. */
+function keepProfile(user) {
+  const known = profiles.get(user.id)?.lastLogin;
+  const lastLogin = known !== undefined && (user.lastLogin === undefined || known > user.lastLogin) ? known : user.lastLogin;
+  profiles.set(user.id, { ...user, lastLogin });
 }
 
 function removeSession(tokenHash) {
@@ -219,9 +228,10 @@ export const sessionStore = {
    * above 0 the user's least recently active sessions beyond that many end in the same step
    * (never the new one); their public ids are returned.
    */
-  createSession: op('create-session', (session, maxSessions, credentialVersion) => {
+  createSession: op('create-session', (session, user, maxSessions, credentialVersion) => {
     if ((credentialVersions.get(session.userId) ?? 0n) > credentialVersion) return { tag: 'stale' };
     if (session.expiresAt <= nowBig()) return { tag: 'created', val: [] }; // already expired
+    keepProfile(user);
     removeSession(session.tokenHash); // a reused hash replaces the old session
     sessions.set(session.tokenHash, { session: copySession(session), until: session.expiresAt });
     let index = sessionsByUser.get(session.userId);
@@ -243,7 +253,10 @@ export const sessionStore = {
     return { tag: 'created', val: evicted };
   }),
 
-  /** The live session with this token hash; expired ones are dropped, never returned. */
+  /**
+   * The live session with this token hash and its user's profile; expired ones are dropped,
+   * never returned.
+   */
   getSession: op('get-session', (tokenHash) => {
     const entry = sessions.get(tokenHash);
     if (!entry) return undefined;
@@ -251,7 +264,13 @@ export const sessionStore = {
       removeSession(tokenHash);
       return undefined;
     }
-    return copySession(entry.session);
+    const profile = profiles.get(entry.session.userId);
+    return { session: copySession(entry.session), user: profile ? { ...profile } : undefined };
+  }),
+
+  /** Replaces the profile kept for the user's sessions, if the user has live sessions. */
+  putUserProfile: op('put-user-profile', (user) => {
+    if (liveHashes(user.id).length > 0) keepProfile(user);
   }),
 
   /**
@@ -402,6 +421,7 @@ export function clear() {
   sessions.clear();
   sessionsByUser.clear();
   credentialVersions.clear();
+  profiles.clear();
   attempts.clear();
 }
 

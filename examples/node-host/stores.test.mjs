@@ -29,6 +29,17 @@ function session(tokenHash, userId, expiresInMs = 60_000) {
   };
 }
 
+function profileOf(s) {
+  return {
+    id: s.userId,
+    email: `${s.userId}@example.com`,
+    username: s.userId,
+    fullName: 'Ada',
+    createdAt: s.createdAt,
+    lastLogin: s.createdAt,
+  };
+}
+
 /** What the generated bindings read from a thrown error: its own `payload`. */
 function payloadOf(fn) {
   try {
@@ -68,12 +79,12 @@ test('find-user-by-email is case-insensitive; find-user-by-id; record-login', ()
 });
 
 test('sessions: get only live ones, list per user, delete says whether it existed', () => {
-  sessionStore.createSession(session('h1', 'u1'), 0, 0n);
-  sessionStore.createSession(session('h2', 'u1'), 0, 0n);
-  sessionStore.createSession(session('h3', 'u2'), 0, 0n);
-  sessionStore.createSession(session('old', 'u1', -1), 0, 0n); // already expired: not stored
+  sessionStore.createSession(session('h1', 'u1'), profileOf(session('h1', 'u1')), 0, 0n);
+  sessionStore.createSession(session('h2', 'u1'), profileOf(session('h2', 'u1')), 0, 0n);
+  sessionStore.createSession(session('h3', 'u2'), profileOf(session('h3', 'u2')), 0, 0n);
+  sessionStore.createSession(session('old', 'u1', -1), profileOf(session('old', 'u1', -1)), 0, 0n); // already expired: not stored
 
-  assert.equal(sessionStore.getSession('h1').userId, 'u1');
+  assert.equal(sessionStore.getSession('h1').session.userId, 'u1');
   assert.equal(sessionStore.getSession('old'), undefined);
   assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash).sort(), ['h1', 'h2']);
   assert.equal(sessionStore.listSessions('nobody').length, 0);
@@ -85,7 +96,7 @@ test('sessions: get only live ones, list per user, delete says whether it existe
 });
 
 test('sessions expire while stored', async () => {
-  sessionStore.createSession(session('soon', 'u1', 30), 0, 0n);
+  sessionStore.createSession(session('soon', 'u1', 30), profileOf(session('soon', 'u1', 30)), 0, 0n);
   assert.ok(sessionStore.getSession('soon'));
   await sleep(60);
   assert.equal(sessionStore.getSession('soon'), undefined);
@@ -93,10 +104,25 @@ test('sessions expire while stored', async () => {
   assert.equal(sessionStore.deleteSession('u1', 'soon'), false);
 });
 
+test('a session check names its user with the newest login; profiles are replaced while sessions live', () => {
+  const first = session('h1', 'u1');
+  sessionStore.createSession(first, { ...profileOf(first), lastLogin: 5n }, 0, 0n);
+  sessionStore.createSession(session('h2', 'u1'), { ...profileOf(first), lastLogin: 9n }, 0, 0n);
+  sessionStore.createSession(session('h3', 'u1'), { ...profileOf(first), lastLogin: 7n }, 0, 0n);
+  assert.equal(sessionStore.getSession('h1').user.lastLogin, 9n);
+  sessionStore.putUserProfile({ ...profileOf(first), fullName: 'Renamed', lastLogin: 1n });
+  assert.deepEqual(
+    [sessionStore.getSession('h1').user.fullName, sessionStore.getSession('h1').user.lastLogin],
+    ['Renamed', 9n],
+  );
+  sessionStore.putUserProfile({ ...profileOf(session('x', 'nobody')) });
+  assert.equal(sessionStore.getSession('h3').user.id, 'u1');
+});
+
 test('returned sessions are copies', () => {
-  sessionStore.createSession(session('h1', 'u1'), 0, 0n);
-  sessionStore.getSession('h1').device.os = 'changed';
-  assert.equal(sessionStore.getSession('h1').device.os, 'o');
+  sessionStore.createSession(session('h1', 'u1'), profileOf(session('h1', 'u1')), 0, 0n);
+  sessionStore.getSession('h1').session.device.os = 'changed';
+  assert.equal(sessionStore.getSession('h1').session.device.os, 'o');
 });
 
 test('attempt gates: at most the limit in flight, only failures count, a window ends', async () => {
@@ -119,13 +145,13 @@ test('attempt gates: at most the limit in flight, only failures count, a window 
 
 test('credential versions: sessions for older ones are refused', () => {
   const created = (r) => assert.equal(r.tag, 'created');
-  created(sessionStore.createSession(session('v0', 'u1'), 0, 0n));
+  created(sessionStore.createSession(session('v0', 'u1'), profileOf(session('v0', 'u1')), 0, 0n));
   sessionStore.setCredentialVersion('u1', 3n);
   sessionStore.setCredentialVersion('u1', 1n); // never lowered
-  assert.deepEqual(sessionStore.createSession(session('v2', 'u1'), 0, 2n), { tag: 'stale' });
+  assert.deepEqual(sessionStore.createSession(session('v2', 'u1'), profileOf(session('v2', 'u1')), 0, 2n), { tag: 'stale' });
   assert.equal(sessionStore.getSession('v2'), undefined);
-  created(sessionStore.createSession(session('v3', 'u1'), 0, 3n));
-  created(sessionStore.createSession(session('other', 'u2'), 0, 0n));
+  created(sessionStore.createSession(session('v3', 'u1'), profileOf(session('v3', 'u1')), 0, 3n));
+  created(sessionStore.createSession(session('other', 'u2'), profileOf(session('other', 'u2')), 0, 0n));
 });
 
 test('create-session with max-sessions ends the least recently active others', () => {
@@ -136,23 +162,23 @@ test('create-session with max-sessions ends the least recently active others', (
   b.lastActivity -= 1000n;
   c.lastActivity -= 2000n;
   const none = { tag: 'created', val: [] };
-  assert.deepEqual(sessionStore.createSession(a, 0, 0n), none);
-  assert.deepEqual(sessionStore.createSession(b, 0, 0n), none);
-  assert.deepEqual(sessionStore.createSession(c, 0, 0n), none);
+  assert.deepEqual(sessionStore.createSession(a, profileOf(a), 0, 0n), none);
+  assert.deepEqual(sessionStore.createSession(b, profileOf(b), 0, 0n), none);
+  assert.deepEqual(sessionStore.createSession(c, profileOf(c), 0, 0n), none);
   const d = session('d', 'u1');
   d.lastActivity -= 10_000n; // the new session is never the one to go
-  assert.deepEqual(sessionStore.createSession(d, 2, 0n), { tag: 'created', val: ['id-a', 'id-c'] });
+  assert.deepEqual(sessionStore.createSession(d, profileOf(d), 2, 0n), { tag: 'created', val: ['id-a', 'id-c'] });
   assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash).sort(), ['b', 'd']);
-  assert.deepEqual(sessionStore.createSession(session('e', 'u1'), 0, 0n), none, 'no limit without max-sessions');
+  assert.deepEqual(sessionStore.createSession(session('e', 'u1'), profileOf(session('e', 'u1')), 0, 0n), none, 'no limit without max-sessions');
 });
 
 test('touch-session moves last activity and may shorten, never extend, the session', async () => {
   const s = session('t', 'u1', 60_000);
-  sessionStore.createSession(s, 0, 0n);
+  sessionStore.createSession(s, profileOf(s), 0, 0n);
   const at = BigInt(Date.now());
   assert.equal(sessionStore.touchSession('t', at, s.expiresAt + 100_000n), true);
-  assert.equal(sessionStore.getSession('t').lastActivity, at);
-  assert.equal(sessionStore.getSession('t').expiresAt, s.expiresAt);
+  assert.equal(sessionStore.getSession('t').session.lastActivity, at);
+  assert.equal(sessionStore.getSession('t').session.expiresAt, s.expiresAt);
 
   assert.equal(sessionStore.touchSession('t', at, at + 30n), true);
   await sleep(60);
@@ -160,14 +186,14 @@ test('touch-session moves last activity and may shorten, never extend, the sessi
   assert.equal(sessionStore.listSessions('u1').length, 0);
   assert.equal(sessionStore.touchSession('t', at, at + 60_000n), false);
 
-  sessionStore.createSession(session('t2', 'u1'), 0, 0n);
+  sessionStore.createSession(session('t2', 'u1'), profileOf(session('t2', 'u1')), 0, 0n);
   assert.equal(sessionStore.touchSession('t2', at, at - 1n), false, 'keep-until in the past ends it');
   assert.equal(sessionStore.getSession('t2'), undefined);
 });
 
 test('delete-other-sessions keeps one (or none) and counts the rest', () => {
-  for (const h of ['x', 'y', 'z']) sessionStore.createSession(session(h, 'u1'), 0, 0n);
-  sessionStore.createSession(session('w', 'u2'), 0, 0n);
+  for (const h of ['x', 'y', 'z']) sessionStore.createSession(session(h, 'u1'), profileOf(session(h, 'u1')), 0, 0n);
+  sessionStore.createSession(session('w', 'u2'), profileOf(session('w', 'u2')), 0, 0n);
   assert.equal(sessionStore.deleteOtherSessions('u1', 'y'), 2);
   assert.deepEqual(sessionStore.listSessions('u1').map((s) => s.tokenHash), ['y']);
   assert.equal(sessionStore.deleteOtherSessions('u1', ''), 1);

@@ -298,7 +298,11 @@ fn check(
     if authenticated && (200..300).contains(&status) {
         let presented = [bearer_token(req), cookie_value(req, "session_token")];
         assert!(
-            presented.iter().flatten().any(|t| live_before.contains(&token::hex_sha256(t.as_bytes()))),
+            presented
+                .iter()
+                .flatten()
+                .filter_map(|t| SessionToken::parse(t))
+                .any(|t| live_before.contains(&t.hash().into_string())),
             "{status} on {} without the token of a live session: {req:?}",
             req.path
         );
@@ -329,6 +333,7 @@ struct Fixture {
     now: Arc<AtomicI64>,
     seed: AtomicU8,
     latest_token: std::sync::Mutex<String>,
+    seeded_token: String,
     latest_session: std::sync::Mutex<String>,
 }
 
@@ -349,8 +354,11 @@ fn seeded_hash() -> &'static str {
     HASH.get_or_init(|| password::hash(PASSWORD, COST).expect("bcrypt"))
 }
 
-fn seeded_token() -> String {
-    token::encode(&[0x5a; token::TOKEN_BYTES])
+/// The seeded session's token: its user's routing tag, then fixed bytes.
+fn seeded_token(user_id: &str) -> String {
+    let mut bytes = asm_contract::route_bytes(user_id).to_vec();
+    bytes.extend([0x5a; token::SECRET_BYTES]);
+    token::encode(&bytes)
 }
 
 impl Fixture {
@@ -365,11 +373,11 @@ impl Fixture {
             password_hash: seeded_hash().to_string(),
         };
         let user = complete(store.create_user(new)).expect("the seeded user");
-        let token = seeded_token();
+        let token = seeded_token(&user.id);
         let session = Session {
             id: "s0".into(),
-            token_hash: token::hex_sha256(token.as_bytes()),
-            user_id: user.id,
+            token_hash: SessionToken::parse(&token).expect("well formed").hash().into_string(),
+            user_id: user.id.clone(),
             ip_address: "127.0.0.1".into(),
             user_agent: String::new(),
             device: Default::default(),
@@ -378,13 +386,15 @@ impl Fixture {
             last_activity: START_MS,
             expires_at: START_MS + 24 * 3600 * 1000,
         };
-        complete(store.create_session(session, 0, 0)).expect("the seeded session");
+        let profile = UserProfile::from(&user);
+        complete(store.create_session(session, profile, 0, 0)).expect("the seeded session");
         Fixture {
             store,
             keys: SecretKeys::parse(&SecretKeys::encode(&[3; 32]), "").expect("a valid key"),
             now,
             seed: AtomicU8::new(0),
-            latest_token: std::sync::Mutex::new(token),
+            latest_token: std::sync::Mutex::new(token.clone()),
+            seeded_token: token,
             latest_session: std::sync::Mutex::new("s0".into()),
         }
     }
@@ -395,7 +405,7 @@ impl Fixture {
 
     fn token(&self, r: &Ref) -> String {
         match r {
-            Ref::Seeded => seeded_token(),
+            Ref::Seeded => self.seeded_token.clone(),
             Ref::Latest => self.latest_token.lock().unwrap().clone(),
             Ref::Raw(s) => s.to_string(),
         }

@@ -6,13 +6,15 @@ use crate::envelope::ApiError;
 use crate::http::Request;
 use crate::routes::Ctx;
 use crate::token::SessionToken;
-use asm_contract::{Session, TokenHash, UserId};
+use asm_contract::{Session, TokenHash, UserId, UserProfile};
 
 /// The owner of a live session, as an authenticated request carries it.
 pub struct Caller {
     pub session: Session,
     pub token_hash: TokenHash,
     pub user_id: UserId,
+    /// The account as the session store keeps it for session checks, when it has it.
+    pub profile: Option<UserProfile>,
 }
 
 /// The longest `last_activity` may lag behind a session's real use.
@@ -40,7 +42,8 @@ pub async fn authenticate(cx: &Ctx<'_>) -> Result<Caller, ApiError> {
     }
     let token_hash = token.hash();
     let sessions = cx.host.sessions;
-    let session = sessions.get_session(token_hash.clone()).await?.ok_or(ApiError::Unauthorized)?;
+    let found = sessions.get_session(token_hash.clone()).await?.ok_or(ApiError::Unauthorized)?;
+    let (session, profile) = (found.session, found.user);
     let user_id = UserId::from(session.user_id.clone());
     let now = cx.host.system.now_ms();
     if session.expires_at <= now {
@@ -60,7 +63,7 @@ pub async fn authenticate(cx: &Ctx<'_>) -> Result<Caller, ApiError> {
             return Err(ApiError::Unauthorized);
         }
     }
-    Ok(Caller { session, token_hash, user_id })
+    Ok(Caller { session, token_hash, user_id, profile })
 }
 
 /// The token of an `Authorization: Bearer …` header.

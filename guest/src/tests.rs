@@ -122,7 +122,7 @@ fn bearer_header_is_accepted_and_wins_over_the_cookie() {
     let token = login(&h, "a@b.co", "correct horse").2.unwrap();
     let req = Request::new("GET", "/auth/user/me").header("authorization", format!("Bearer {token}"));
     assert_eq!(send(&h, req.clone()).0, 200);
-    let forged = crate::token::encode(&[9; 32]);
+    let forged = crate::token::encode(&[9; crate::token::TOKEN_BYTES]);
     assert_eq!(send(&h, with_token(req, &forged)).0, 200);
     // A header that is not a valid Bearer does not fall back to a valid cookie.
     let basic = with_token(Request::new("GET", "/auth/user/me").header("authorization", "Basic dXNlcjpwYXNz"), &token);
@@ -425,4 +425,38 @@ fn locked_and_failed_logins_do_the_same_work_for_known_and_unknown_emails() {
     assert_eq!(status, 429);
     assert!(!known.contains(&"find_user_by_email"), "a locked login reads no account: {known:?}");
     assert_eq!(calls_of("ghost@b.co", "correct horse"), (429, known));
+}
+
+/// `GET /auth/user/me` is one session-store call when the store keeps the profile, shows the
+/// newest login whichever session asks, and heals a missing profile from the user store.
+#[test]
+fn me_is_one_session_store_call_and_shows_the_newest_login() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let first = login(&h, "a@b.co", "correct horse").2.unwrap();
+    h.advance(5_000);
+    let second_at = h.system.now_ms();
+    login(&h, "a@b.co", "correct horse").2.unwrap();
+    h.advance(1_000);
+    let rec = Recording { inner: h.store, calls: Default::default() };
+    let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, system: &h.system };
+    let me = || {
+        rec.calls.lock().unwrap().clear();
+        let req = with_token(Request::new("GET", "/auth/user/me"), &first);
+        let resp = complete(crate::handle(&req, &host, &settings()));
+        let v: Value = serde_json::from_slice(&resp.body).unwrap();
+        (resp.status, v, rec.calls.lock().unwrap().clone())
+    };
+    let (status, v, calls) = me();
+    assert_eq!(status, 200);
+    assert_eq!(calls, ["get_session"], "one round trip");
+    assert_eq!(v["data"]["user"]["email"], "a@b.co");
+    assert_eq!(v["data"]["user"]["last_login"], crate::routes::views::rfc3339(second_at), "the newest login");
+
+    rec.inner.forget_profiles();
+    let (status, healed, calls) = me();
+    assert_eq!((status, &calls[..]), (200, &["get_session", "find_user_by_id", "put_user_profile"][..]));
+    assert_eq!(healed["data"], v["data"], "the user store says the same");
+    assert_eq!(me().2, ["get_session"], "kept for next time");
 }

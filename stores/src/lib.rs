@@ -1,9 +1,10 @@
 //! The stores that need no particular driver.
 //!
 //! - [`memory`]: the in-memory reference implementation of the whole contract;
-//! - [`postgres`]: the user store on PostgreSQL, and [`redis`]: the session store on Redis,
-//!   each written once over a small driver trait that the native host implements with sqlx and
-//!   the redis crate, and the Spin adapter with Spin's own clients;
+//! - [`postgres`]: the user store on PostgreSQL; [`redis`]: the session store on Redis (one
+//!   node or a cluster); [`postgres_sessions`]: the session store on PostgreSQL, for
+//!   deployments without Redis. Each is written once over a small driver trait that the native
+//!   host implements with sqlx and the redis crate, and the Spin adapter with Spin's own clients;
 //! - [`record`]: the stored form of a session, which outlives any one release's WIT record;
 //! - [`geo`]: lookups in a MaxMind database held in memory.
 //!
@@ -13,6 +14,7 @@ pub mod geo;
 pub mod keyring;
 pub mod memory;
 pub mod postgres;
+pub mod postgres_sessions;
 pub mod record;
 pub mod redis;
 #[cfg(any(test, feature = "testing"))]

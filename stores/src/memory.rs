@@ -34,6 +34,9 @@ struct Data {
     sessions: HashMap<String, (Session, i64)>,
     /// By user id: sessions for lower credential versions are refused.
     credential_versions: HashMap<String, u64>,
+    /// By user id: what session checks show of the account (kept while the user has sessions
+    /// to check, as a store beside the user store would).
+    profiles: HashMap<String, UserProfile>,
     counters: HashMap<String, Counter>,
 }
 
@@ -71,6 +74,14 @@ impl MemoryStore {
     /// Every stored session, live or not, for tests that look inside.
     pub fn stored_sessions(&self) -> Vec<Session> {
         self.lock().map(|d| d.sessions.values().map(|(s, _)| s.clone()).collect()).unwrap_or_default()
+    }
+
+    /// Forgets every kept profile, as a store that lost them (evicted, or written before
+    /// profiles were kept) would.
+    pub fn forget_profiles(&self) {
+        if let Ok(mut d) = self.lock() {
+            d.profiles.clear();
+        }
     }
 
     /// Applies `f` to the stored user with this email, for tests that set up odd states.
@@ -206,6 +217,7 @@ impl SessionStore for MemoryStore {
     async fn create_session(
         &self,
         session: Session,
+        profile: UserProfile,
         max_sessions: u32,
         credential_version: u64,
     ) -> StoreResult<SessionCreated> {
@@ -220,6 +232,8 @@ impl SessionStore for MemoryStore {
         let (user, hash) = (session.user_id.clone(), session.token_hash.clone());
         let keep = session.expires_at;
         d.sessions.insert(hash.clone(), (session, keep));
+        let newest_login = d.profiles.get(&profile.id).and_then(|p| p.last_login).max(profile.last_login);
+        d.profiles.insert(profile.id.clone(), UserProfile { last_login: newest_login, ..profile });
         let mut evicted = Vec::new();
         if max_sessions > 0 {
             let mut others: Vec<(i64, String, String)> = d
@@ -237,13 +251,23 @@ impl SessionStore for MemoryStore {
         Ok(SessionCreated::Created(evicted))
     }
 
-    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionLookup>> {
         let now = self.now();
         let d = self.lock()?;
         Ok(d.sessions
             .get(token_hash.as_str())
             .filter(|(s, keep)| s.expires_at > now && *keep > now)
-            .map(|(s, _)| s.clone()))
+            .map(|(s, _)| SessionLookup { session: s.clone(), user: d.profiles.get(&s.user_id).cloned() }))
+    }
+
+    async fn put_user_profile(&self, user: UserProfile) -> StoreResult<()> {
+        let now = self.now();
+        let mut d = self.lock()?;
+        if d.live(now).any(|s| s.user_id == user.id) {
+            let newest_login = d.profiles.get(&user.id).and_then(|p| p.last_login).max(user.last_login);
+            d.profiles.insert(user.id.clone(), UserProfile { last_login: newest_login, ..user });
+        }
+        Ok(())
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: i64, keep_until: i64) -> StoreResult<bool> {

@@ -270,7 +270,7 @@ impl Rows {
     }
 
     /// Whether a row holds a record rather than the nulls of a miss.
-    fn present(&self, row: &[Value]) -> bool {
+    pub fn present(&self, row: &[Value]) -> bool {
         !matches!(self.value(row, "id"), Ok(Value::Null))
     }
 
@@ -286,6 +286,14 @@ impl Rows {
     pub fn text(&self, row: &[Value], column: &str) -> StoreResult<String> {
         match self.value(row, column)? {
             Value::Text(s) => Ok(s),
+            other => Err(mismatch(column, "text", &other)),
+        }
+    }
+
+    pub fn opt_text(&self, row: &[Value], column: &str) -> StoreResult<Option<String>> {
+        match self.value(row, column)? {
+            Value::Text(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
             other => Err(mismatch(column, "text", &other)),
         }
     }

@@ -6,8 +6,11 @@
 //!
 //! Version 1 is the first with `"v"`; sessions written before it have no `"v"` and the same
 //! fields, and read the same way.
+//!
+//! A user's profile, kept beside their sessions for session checks, is written the same way
+//! ([`encode_profile`]), without its last login (stores keep that apart, to keep the newest).
 
-use asm_contract::{Device, Session, StoreError};
+use asm_contract::{Device, Session, StoreError, UserProfile};
 use serde::{Deserialize, Serialize};
 
 /// The format this release writes.
@@ -96,6 +99,47 @@ pub fn decode(json: &str, last_activity: Option<i64>) -> Result<Session, StoreEr
     })
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredProfile {
+    #[serde(default)]
+    v: u32,
+    id: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    created_at: i64,
+}
+
+/// The profile without its last login.
+pub fn encode_profile(p: &UserProfile) -> String {
+    let stored = StoredProfile {
+        v: VERSION,
+        id: p.id.clone(),
+        email: p.email.clone(),
+        username: p.username.clone(),
+        full_name: p.full_name.clone(),
+        created_at: p.created_at,
+    };
+    serde_json::to_string(&stored).expect("a profile always serialises")
+}
+
+pub fn decode_profile(json: &str, last_login: Option<i64>) -> Result<UserProfile, StoreError> {
+    let p: StoredProfile =
+        serde_json::from_str(json).map_err(|e| StoreError::Internal(format!("stored profile is unreadable: {e}")))?;
+    Ok(UserProfile {
+        id: p.id,
+        email: p.email,
+        username: p.username,
+        full_name: p.full_name,
+        created_at: p.created_at,
+        last_login,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +171,23 @@ mod tests {
         assert_eq!(decode(sparse, None).unwrap().device, Device::default());
         assert!(matches!(decode("{}", None), Err(StoreError::Internal(_))));
         assert!(matches!(decode("not json", None), Err(StoreError::Internal(_))));
+    }
+
+    #[test]
+    fn profiles_round_trip_with_the_last_login_kept_apart() {
+        let p = UserProfile {
+            id: "u1".into(),
+            email: "a@b.co".into(),
+            username: "abc".into(),
+            full_name: "A B".into(),
+            created_at: 5,
+            last_login: Some(9),
+        };
+        let json = encode_profile(&p);
+        assert!(!json.contains('9'), "{json}");
+        assert_eq!(decode_profile(&json, Some(9)).unwrap(), p);
+        assert_eq!(decode_profile(&json, None).unwrap().last_login, None);
+        assert_eq!(decode_profile(r#"{"id":"u1","later":1}"#, None).unwrap().email, "");
+        assert!(decode_profile("[]", None).is_err());
     }
 }

@@ -2,22 +2,31 @@
 //! with the redis crate, the Spin adapter with Spin's `fermyon:spin/redis`. Both run the same
 //! scripts with the same keys and arguments, so they can share one Redis.
 //!
-//! Keys, under a configurable prefix `P`:
-//! - `P session:<token-hash>`: a hash with `data` (the session, [`crate::record`]) and `la` (its
-//!   last activity, Unix ms, kept apart so a touch rewrites one field), expiring with the session;
-//! - `P user-sessions:<user-id>`: a sorted set of the user's token hashes scored by expiry,
+//! Keys, under a configurable prefix `P`. Everything of one user is under `P{T}:`, where `T`
+//! is the user's routing tag ([`asm_contract::route_tag`], also the first part of every one of
+//! their token hashes), so on Redis Cluster all of a user's keys share a hash slot and every
+//! script below touches one slot:
+//! - `P{T}:session:<token-hash>`: a hash with `data` (the session, [`crate::record`]), `la` (its
+//!   last activity, Unix ms, kept apart so a touch rewrites one field) and `uid` (its user),
+//!   expiring with the session;
+//! - `P{T}:user-sessions:<user-id>`: a sorted set of the user's token hashes scored by expiry,
 //!   pruned of expired entries whenever it changes or is read;
-//! - `P credentials:<user-id>`: the lowest credential version a new session of the user may
+//! - `P{T}:profile:<user-id>`: what a session check shows of the account, a hash of `p` (the
+//!   profile without its last login, [`crate::record`]) and `ll` (the newest last login it was
+//!   given), expiring with the user's last session;
+//! - `P{T}:credentials:<user-id>`: the lowest credential version a new session of the user may
 //!   have, kept for a day after it is set (far longer than any login takes);
 //! - `P attempts:<key>`: a login-attempt counter, a hash of failures `f`, attempts in flight
 //!   `i`, the end of the window of failures `w` and the attempts refused in it `r`, kept while
-//!   its window lasts or an attempt may be in flight.
+//!   its window lasts or an attempt may be in flight (one key per script: any slot).
 //!
 //! Every operation that reads and writes, or touches more than one key, is one script, so no
 //! reader ever sees a session without its index entry or the reverse. Scripts return flat
-//! arrays only, which every Redis client (Spin's too) passes through unchanged. (They name
-//! session keys derived from the index, so on Redis Cluster a user's sessions and index would
-//! need a shared hash tag; that layout is not implemented yet.)
+//! arrays only, which every Redis client (Spin's too) passes through unchanged.
+//!
+//! Releases before the routing tag kept sessions under `P session:<hash>` (no tag); their
+//! tokens are not accepted any more, so those sessions ended once at the upgrade, and their
+//! keys expire by themselves.
 
 use crate::{ATTEMPT_LEASE_MS, CREDENTIAL_MEMORY_MS, record};
 use asm_contract::*;
@@ -64,14 +73,15 @@ pub trait Driver: Send + Sync {
     async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
 }
 
-/// KEYS: session, index, credentials. ARGV: json, ttl ms, token hash, expires at, now, last
-/// activity, max sessions (0: no cap), session key prefix, credential version. Returns 0 when
-/// the credential version is stale, else 1 followed by the evicted sessions' JSON.
+/// KEYS: session, index, credentials, profile. ARGV: json, ttl ms, token hash, expires at,
+/// now, last activity, max sessions (0: no cap), session key prefix, credential version, user
+/// id, profile json, last login ('' for none). Returns 0 when the credential version is stale,
+/// else 1 followed by the evicted sessions' JSON.
 pub static CREATE_SESSION: Script = Script::new(
     r"
 if tonumber(redis.call('GET', KEYS[3]) or '0') > tonumber(ARGV[9]) then return {0} end
 local function key(h) return ARGV[8] .. h end
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'la', ARGV[6])
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'la', ARGV[6], 'uid', ARGV[10])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
@@ -97,14 +107,45 @@ if max > 0 then
     end
   end
 end
+redis.call('HSET', KEYS[4], 'p', ARGV[11])
+if ARGV[12] ~= '' and tonumber(redis.call('HGET', KEYS[4], 'll') or '0') < tonumber(ARGV[12]) then
+  redis.call('HSET', KEYS[4], 'll', ARGV[12])
+end
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[2], last[2])
+  redis.call('PEXPIREAT', KEYS[4], last[2])
+end
 return evicted
 ",
 );
 
-/// The fields of a session hash, in the order a reader asks for them with `HMGET`.
-pub const SESSION_FIELDS: [&str; 2] = ["data", "la"];
+/// KEYS: session. ARGV: profile key prefix. Returns nothing when there is no session, else
+/// data, last activity, profile json, last login (nil where missing).
+pub static GET_SESSION: Script = Script::new(
+    r"
+local v = redis.call('HMGET', KEYS[1], 'data', 'la', 'uid')
+if not v[1] then return {} end
+local p = {false, false}
+if v[3] then p = redis.call('HMGET', ARGV[1] .. v[3], 'p', 'll') end
+return {v[1], v[2], p[1], p[2]}
+",
+);
+
+/// KEYS: index, profile. ARGV: profile json, last login ('' for none). Keeps the profile, and
+/// the newest last login, while the user has sessions; returns 1 when kept.
+pub static PUT_USER_PROFILE: Script = Script::new(
+    r"
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if not last[2] then return 0 end
+redis.call('HSET', KEYS[2], 'p', ARGV[1])
+if ARGV[2] ~= '' and tonumber(redis.call('HGET', KEYS[2], 'll') or '0') < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[2], 'll', ARGV[2])
+end
+redis.call('PEXPIREAT', KEYS[2], last[2])
+return 1
+",
+);
 
 /// KEYS: session. ARGV: last activity, ttl ms. Returns 1, or 0 when the session is gone.
 pub static TOUCH_SESSION: Script = Script::new(
@@ -214,25 +255,39 @@ impl Keys {
         Keys { prefix: prefix.to_string() }
     }
 
-    /// What every session key starts with (the scripts append a token hash).
-    pub fn session_prefix(&self) -> String {
-        format!("{}session:", self.prefix)
+    /// Where the keys of a user with this routing tag live: `P{T}:`.
+    fn user_space(&self, route: &str) -> String {
+        format!("{}{{{route}}}:", self.prefix)
     }
 
-    pub fn session(&self, token_hash: &str) -> String {
-        format!("{}session:{token_hash}", self.prefix)
+    /// What the keys of the sessions of a user start with (the scripts append a token hash).
+    pub fn session_prefix(&self, user_id: &str) -> String {
+        format!("{}session:", self.user_space(&route_tag(user_id)))
+    }
+
+    /// The session's key; none for a hash without a routing tag (no session has one).
+    pub fn session(&self, token_hash: &TokenHash) -> Option<String> {
+        Some(format!("{}session:{token_hash}", self.user_space(token_hash.route()?)))
     }
 
     pub fn index(&self, user_id: &str) -> String {
-        format!("{}user-sessions:{user_id}", self.prefix)
+        format!("{}user-sessions:{user_id}", self.user_space(&route_tag(user_id)))
+    }
+
+    pub fn profile_prefix(&self, route: &str) -> String {
+        format!("{}profile:", self.user_space(route))
+    }
+
+    pub fn profile(&self, user_id: &str) -> String {
+        format!("{}{user_id}", self.profile_prefix(&route_tag(user_id)))
+    }
+
+    pub fn credentials(&self, user_id: &str) -> String {
+        format!("{}credentials:{user_id}", self.user_space(&route_tag(user_id)))
     }
 
     pub fn attempts(&self, key: &str) -> String {
         format!("{}attempts:{key}", self.prefix)
-    }
-
-    pub fn credentials(&self, user_id: &str) -> String {
-        format!("{}credentials:{user_id}", self.prefix)
     }
 }
 
@@ -253,16 +308,26 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
     async fn create_session(
         &self,
         s: Session,
+        user: UserProfile,
         max_sessions: u32,
         credential_version: u64,
     ) -> StoreResult<SessionCreated> {
+        let token_hash = TokenHash::from(s.token_hash.clone());
+        if token_hash.route() != Some(route_tag(&s.user_id).as_str()) {
+            return Err(internal(format!("the token hash {token_hash} does not carry its user's routing tag")));
+        }
         let now = crate::now_ms();
         let ttl = s.expires_at - now;
         if ttl <= 0 {
             return Ok(SessionCreated::Created(Vec::new()));
         }
-        let keys =
-            vec![self.keys.session(&s.token_hash), self.keys.index(&s.user_id), self.keys.credentials(&s.user_id)];
+        let session_key = self.keys.session(&token_hash).expect("routed, checked above");
+        let keys = vec![
+            session_key,
+            self.keys.index(&s.user_id),
+            self.keys.credentials(&s.user_id),
+            self.keys.profile(&s.user_id),
+        ];
         let args = vec![
             Arg::Text(record::encode(&s)),
             Arg::Int(ttl),
@@ -271,8 +336,11 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
             Arg::Int(now),
             Arg::Int(s.last_activity),
             Arg::Int(max_sessions as i64),
-            Arg::Text(self.keys.session_prefix()),
+            Arg::Text(self.keys.session_prefix(&s.user_id)),
             Arg::Text(credential_version.to_string()),
+            Arg::Text(s.user_id.clone()),
+            Arg::Text(record::encode_profile(&user)),
+            Arg::Text(user.last_login.map(|t| t.to_string()).unwrap_or_default()),
         ];
         let mut reply = self.driver.eval(&CREATE_SESSION, keys, args).await?.into_iter();
         match reply.next() {
@@ -284,22 +352,39 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
         }
     }
 
-    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
-        let mut args = vec![Arg::Text(self.keys.session(token_hash.as_str()))];
-        args.extend(SESSION_FIELDS.iter().map(|f| Arg::Text(f.to_string())));
-        let reply = self.driver.command("HMGET", args).await?;
-        let [data, la] = <[Reply; 2]>::try_from(reply).map_err(|r| unexpected("HMGET", &r))?;
+    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionLookup>> {
+        let (Some(key), Some(route)) = (self.keys.session(&token_hash), token_hash.route()) else { return Ok(None) };
+        let reply = self.driver.eval(&GET_SESSION, vec![key], vec![Arg::Text(self.keys.profile_prefix(route))]).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let [data, la, profile, last_login] =
+            <[Reply; 4]>::try_from(reply).map_err(|r| unexpected("GET_SESSION", &r))?;
         let Some(data) = opt_string(data)? else { return Ok(None) };
-        let la = match opt_string(la)? {
-            Some(l) => Some(l.parse::<i64>().map_err(|_| internal(format!("last activity {l:?} is not an integer")))?),
+        let session = record::decode(&data, opt_int(la, "last activity")?)?;
+        if session.expires_at <= crate::now_ms() {
+            return Ok(None);
+        }
+        let user = match opt_string(profile)? {
+            Some(json) => Some(record::decode_profile(&json, opt_int(last_login, "last login")?)?),
             None => None,
         };
-        let s = record::decode(&data, la)?;
-        Ok((s.expires_at > crate::now_ms()).then_some(s))
+        // A profile is only ever the session's own user's; anything else is not trusted.
+        let user = user.filter(|p| p.id == session.user_id);
+        Ok(Some(SessionLookup { session, user }))
+    }
+
+    async fn put_user_profile(&self, user: UserProfile) -> StoreResult<()> {
+        let keys = vec![self.keys.index(&user.id), self.keys.profile(&user.id)];
+        let args = vec![
+            Arg::Text(record::encode_profile(&user)),
+            Arg::Text(user.last_login.map(|t| t.to_string()).unwrap_or_default()),
+        ];
+        self.driver.eval(&PUT_USER_PROFILE, keys, args).await.map(drop)
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: i64, keep_until: i64) -> StoreResult<bool> {
-        let key = self.keys.session(token_hash.as_str());
+        let Some(key) = self.keys.session(&token_hash) else { return Ok(false) };
         let ttl = keep_until - crate::now_ms();
         if ttl <= 0 {
             self.driver.command("DEL", vec![Arg::Text(key)]).await?;
@@ -309,21 +394,26 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
     }
 
     async fn delete_session(&self, user_id: UserId, token_hash: TokenHash) -> StoreResult<bool> {
-        let keys = vec![self.keys.session(token_hash.as_str()), self.keys.index(user_id.as_str())];
+        let Some(session_key) = self.keys.session(&token_hash) else { return Ok(false) };
+        if token_hash.route() != Some(route_tag(user_id.as_str()).as_str()) {
+            return Ok(false);
+        }
+        let keys = vec![session_key, self.keys.index(user_id.as_str())];
         let reply = self.driver.eval(&DELETE_SESSION, keys, vec![Arg::Text(token_hash.into_string())]).await?;
         int(reply).map(|n| n > 0)
     }
 
     async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
         let keys = vec![self.keys.index(user_id.as_str())];
-        let args = vec![Arg::Text(keep_token_hash.into_string()), Arg::Text(self.keys.session_prefix())];
+        let args =
+            vec![Arg::Text(keep_token_hash.into_string()), Arg::Text(self.keys.session_prefix(user_id.as_str()))];
         let n = int(self.driver.eval(&DELETE_OTHER_SESSIONS, keys, args).await?)?;
         u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
     }
 
     async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
         let keys = vec![self.keys.index(user_id.as_str())];
-        let args = vec![Arg::Text(self.keys.session_prefix()), Arg::Int(crate::now_ms())];
+        let args = vec![Arg::Text(self.keys.session_prefix(user_id.as_str())), Arg::Int(crate::now_ms())];
         let reply = self.driver.eval(&LIST_SESSIONS, keys, args).await?;
         let raw = reply.into_iter().map(opt_string).collect::<StoreResult<Vec<_>>>()?;
         // data, la pairs; a pair without data is skipped, a last activity that is not a number ignored.
@@ -381,6 +471,14 @@ fn opt_string(r: Reply) -> StoreResult<Option<String>> {
         Reply::Bytes(b) => String::from_utf8(b).map(Some).map_err(|_| internal("reply is not UTF-8".into())),
         Reply::Status(s) => Ok(Some(s)),
         Reply::Int(n) => Ok(Some(n.to_string())),
+    }
+}
+
+/// An integer sent as text, if any.
+fn opt_int(r: Reply, what: &str) -> StoreResult<Option<i64>> {
+    match opt_string(r)? {
+        Some(t) => t.parse::<i64>().map(Some).map_err(|_| internal(format!("{what} {t:?} is not an integer"))),
+        None => Ok(None),
     }
 }
 
@@ -458,10 +556,14 @@ mod tests {
         s
     }
 
+    fn hash() -> String {
+        format!("{}.ab12", route_tag("u1"))
+    }
+
     fn session(expires_at: i64) -> Session {
         Session {
             id: "pub1".into(),
-            token_hash: "ab12".into(),
+            token_hash: hash(),
             user_id: "u1".into(),
             ip_address: "1.2.3.4".into(),
             user_agent: "ua".into(),
@@ -470,6 +572,17 @@ mod tests {
             created_at: 10,
             last_activity: 20,
             expires_at,
+        }
+    }
+
+    fn profile() -> UserProfile {
+        UserProfile {
+            id: "u1".into(),
+            email: "a@b.co".into(),
+            username: "abc".into(),
+            full_name: "A".into(),
+            created_at: 1,
+            last_login: Some(20),
         }
     }
 
@@ -483,22 +596,43 @@ mod tests {
     }
 
     #[test]
+    fn every_key_of_a_user_shares_its_routing_tag() {
+        let keys = Keys::new("p:");
+        let tag = route_tag("u1");
+        let space = format!("p:{{{tag}}}:");
+        assert_eq!(keys.session(&TokenHash::from(hash())).unwrap(), format!("{space}session:{}", hash()));
+        assert_eq!(keys.index("u1"), format!("{space}user-sessions:u1"));
+        assert_eq!(keys.profile("u1"), format!("{space}profile:u1"));
+        assert_eq!(keys.credentials("u1"), format!("{space}credentials:u1"));
+        assert_eq!(keys.session_prefix("u1"), format!("{space}session:"));
+        assert_eq!(keys.session(&TokenHash::from("ab12")), None, "no tag, no key");
+        assert_eq!(keys.attempts("k"), "p:attempts:k");
+    }
+
+    #[test]
     fn create_passes_keys_and_arguments_and_decodes_the_evicted() {
         let far = crate::now_ms() + 600_000;
         let json = record::encode(&session(far));
         let s = store(vec![vec![Reply::Int(1), bytes(&json)], vec![Reply::Int(0)]]);
-        let created = complete(s.create_session(session(far), 3, 7)).unwrap();
+        let created = complete(s.create_session(session(far), profile(), 3, 7)).unwrap();
         assert_eq!(created, SessionCreated::Created(vec!["pub1".into()]));
         let (sha, keys, args) = s.driver.sent.lock().unwrap()[0].clone();
         assert_eq!(sha, CREATE_SESSION.sha1());
-        assert_eq!(keys, vec!["p:session:ab12", "p:user-sessions:u1", "p:credentials:u1"]);
+        let k = Keys::new("p:");
+        let expected =
+            [k.session(&TokenHash::from(hash())).unwrap(), k.index("u1"), k.credentials("u1"), k.profile("u1")];
+        assert_eq!(keys, expected);
         assert_eq!(args[0], Arg::Text(json));
-        assert_eq!(args[2..4], [Arg::Text("ab12".into()), Arg::Int(far)]);
-        assert_eq!(args[5..], [Arg::Int(20), Arg::Int(3), Arg::Text("p:session:".into()), Arg::Text("7".into())]);
-        assert_eq!(complete(s.create_session(session(far), 3, 6)).unwrap(), SessionCreated::Stale);
+        assert_eq!(args[2..4], [Arg::Text(hash()), Arg::Int(far)]);
+        assert_eq!(args[5..8], [Arg::Int(20), Arg::Int(3), Arg::Text(k.session_prefix("u1"))]);
+        assert_eq!(args[8..10], [Arg::Text("7".into()), Arg::Text("u1".into())]);
+        assert_eq!(args[10..], [Arg::Text(record::encode_profile(&profile())), Arg::Text("20".into())]);
+        assert_eq!(complete(s.create_session(session(far), profile(), 3, 6)).unwrap(), SessionCreated::Stale);
         let s = store(vec![]);
-        let expired = complete(s.create_session(session(1), 0, 0)).unwrap();
+        let expired = complete(s.create_session(session(1), profile(), 0, 0)).unwrap();
         assert_eq!(expired, SessionCreated::Created(vec![]), "an expired session is not stored");
+        let unrouted = Session { token_hash: "ab12".into(), ..session(far) };
+        assert!(complete(s.create_session(unrouted, profile(), 0, 0)).is_err(), "a hash without its user's tag");
         assert!(s.driver.sent.lock().unwrap().is_empty());
     }
 
@@ -506,12 +640,22 @@ mod tests {
     fn replies_decode() {
         let far = crate::now_ms() + 600_000;
         let json = record::encode(&session(far));
-        let got = complete(store(vec![vec![bytes(&json), bytes("77")]]).get_session("ab12".into())).unwrap();
-        assert_eq!(got.unwrap().last_activity, 77, "the separately kept last activity wins");
+        let p = record::encode_profile(&profile());
+        let get = |reply: Vec<Reply>| complete(store(vec![reply]).get_session(hash().into()));
+        let got = get(vec![bytes(&json), bytes("77"), bytes(&p), bytes("99")]).unwrap().unwrap();
+        assert_eq!(got.session.last_activity, 77, "the separately kept last activity wins");
+        assert_eq!(got.user, Some(UserProfile { last_login: Some(99), ..profile() }));
+        let no_profile = get(vec![bytes(&json), bytes("77"), Reply::Nil, Reply::Nil]).unwrap().unwrap();
+        assert_eq!(no_profile.user, None);
+        let someone_else = record::encode_profile(&UserProfile { id: "u2".into(), ..profile() });
+        assert_eq!(get(vec![bytes(&json), Reply::Nil, bytes(&someone_else), Reply::Nil]).unwrap().unwrap().user, None);
         let expired = record::encode(&session(5));
-        assert_eq!(complete(store(vec![vec![bytes(&expired), Reply::Nil]]).get_session("h".into())).unwrap(), None);
-        assert_eq!(complete(store(vec![vec![Reply::Nil, Reply::Nil]]).get_session("h".into())).unwrap(), None);
-        assert!(complete(store(vec![vec![bytes(&json), bytes("x")]]).get_session("h".into())).is_err());
+        assert_eq!(get(vec![bytes(&expired), Reply::Nil, Reply::Nil, Reply::Nil]).unwrap(), None);
+        assert_eq!(get(vec![]).unwrap(), None);
+        assert!(get(vec![bytes(&json), bytes("x"), Reply::Nil, Reply::Nil]).is_err());
+        assert!(get(vec![bytes(&json)]).is_err());
+        let unrouted = complete(store(vec![]).get_session("ab12".into())).unwrap();
+        assert_eq!(unrouted, None, "a hash without a tag is never looked up");
 
         let listed = vec![bytes(&json), bytes("5"), Reply::Nil, Reply::Nil, bytes(&json), bytes("x")];
         let list = complete(store(vec![listed]).list_sessions("u".into())).unwrap();

@@ -4,13 +4,22 @@ use super::{Ctx, views};
 use crate::auth::{Caller, authenticate};
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::Response;
-use asm_contract::User;
+use asm_contract::{User, UserProfile};
 use serde_json::{Value, json};
 
+/// `GET /auth/user/me`: one session-store round trip when the store keeps the profile; else
+/// the user store is asked, and the profile handed to the session store for next time.
 pub async fn me(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
-    let user = current_user(cx, &caller).await?;
-    Ok(envelope::success(200, "Current user", json!({ "user": views::user(&user) })))
+    let profile = match caller.profile {
+        Some(p) if p.id == caller.user_id.as_str() => p,
+        _ => {
+            let profile = UserProfile::from(&current_user(cx, &caller).await?);
+            cx.host.sessions.put_user_profile(profile.clone()).await?;
+            profile
+        }
+    };
+    Ok(envelope::success(200, "Current user", json!({ "user": views::user(&profile) })))
 }
 
 /// `GET /auth/user/logins?page=&per_page=`: newest first.

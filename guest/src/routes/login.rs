@@ -9,7 +9,7 @@ use crate::lockout;
 use crate::token::{self, SessionToken};
 use crate::validation::{self, Email};
 use crate::{csrf, password};
-use asm_contract::{AttemptRecord, LoginOutcome, Retention, Session, SessionCreated, User, UserId};
+use asm_contract::{AttemptRecord, LoginOutcome, Retention, Session, SessionCreated, User, UserId, UserProfile};
 use serde_json::json;
 
 pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -47,7 +47,7 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
 
     let now = host.system.now_ms();
-    let token = SessionToken::generate(host.system);
+    let token = SessionToken::generate(host.system, &user_id);
     let session = Session {
         id: token::public_id(host.system),
         token_hash: token.hash().into_string(),
@@ -61,7 +61,9 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         expires_at: now + s.session_lifetime.as_millis() as i64,
     };
     // The session is refused if the password changed since the one verified here was read.
-    let created = host.sessions.create_session(session, s.max_sessions_per_user, user.credential_version).await?;
+    let profile = UserProfile { last_login: Some(now), ..UserProfile::from(&user) };
+    let created =
+        host.sessions.create_session(session, profile, s.max_sessions_per_user, user.credential_version).await?;
     if created == SessionCreated::Stale {
         record(cx, &client, &creds.email, LoginOutcome::InvalidCredentials).await?;
         return Err(ApiError::InvalidCredentials);

@@ -1,6 +1,6 @@
 //! The JSON shapes of the API's records.
 
-use asm_contract::{LoginAttempt, Session, User};
+use asm_contract::{LoginAttempt, Session, User, UserProfile};
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -10,7 +10,7 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-pub fn user(u: &User) -> Value {
+pub fn user(u: &UserProfile) -> Value {
     json!({
         "id": u.id,
         "email": u.email,

@@ -1,11 +1,14 @@
 //! The stores behind the component's imports, chosen from the configuration alone:
 //! - users: PostgreSQL (`postgres://`) or the embedded SQLite file (`sqlite://`, the default);
-//! - sessions and login-attempt counters: Redis when an address is given, else SQLite;
+//! - sessions and login-attempt counters: a Redis Cluster (REDIS_CLUSTER_NODES) or one Redis
+//!   server (REDIS_URL, REDIS_ADDR) when given; else the database that holds the users
+//!   (PostgreSQL or SQLite) holds them too;
 //! - locations: a MaxMind database file, loaded once;
 //! - the secret keys the component's MACs are made with.
 //!
-//! The PostgreSQL and Redis stores themselves are `asm_stores::{postgres, redis}`; this module
-//! gives them their drivers (sqlx, the redis crate). SQLite is a store of its own here.
+//! The PostgreSQL and Redis stores themselves are `asm_stores::{postgres, postgres_sessions,
+//! redis}`; this module gives them their drivers (sqlx, the redis crate). SQLite is a store of
+//! its own here.
 
 pub mod geo;
 pub mod keys;
@@ -28,18 +31,27 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// PostgreSQL or SQLite for users (SQLite when no database is configured); Redis for
-    /// sessions when an address is given, else the SQLite database holds them too.
+    /// PostgreSQL or SQLite for users (SQLite when no database is configured); Redis (a
+    /// cluster or one server) for sessions when configured, else the users' database.
     pub async fn from_config(cfg: &ServeConfig) -> anyhow::Result<Stores> {
         let database_url = cfg.database_url();
         let redis_url = cfg.redis_connection_url();
+        let cluster = cfg.redis_cluster_urls();
+        if cluster.is_some() || redis_url.is_some() {
+            anyhow::ensure!(
+                !cfg.redis_key_prefix.contains(['{', '}']),
+                "REDIS_KEY_PREFIX must not contain {{ or }} (they choose Redis Cluster hash slots): {:?}",
+                cfg.redis_key_prefix
+            );
+        }
         let mut sqlite: Option<Arc<sqlite::SqliteStore>> = None;
+        let mut pg: Option<postgres::Pg> = None;
         let user_store: Arc<dyn UserStore> =
             if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-                Arc::new(
-                    postgres::connect(&database_url, cfg.store_timeout, cfg.database_max_connections)
-                        .context("DATABASE_URL is not a usable PostgreSQL URL")?,
-                )
+                let driver = postgres::driver(&database_url, cfg.store_timeout, cfg.database_max_connections)
+                    .context("DATABASE_URL is not a usable PostgreSQL URL")?;
+                pg = Some(driver.clone());
+                Arc::new(asm_stores::postgres::PostgresUsers::new(driver))
             } else if database_url.starts_with("sqlite:") {
                 let store = Arc::new(
                     sqlite::SqliteStore::open(&database_url, cfg.store_timeout)
@@ -51,15 +63,22 @@ impl Stores {
             } else {
                 anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
             };
-        let session_store: Arc<dyn SessionStore> = match (&redis_url, &sqlite) {
-            (Some(url), _) => Arc::new(
-                redis::connect(url, &cfg.redis_key_prefix, cfg.store_timeout)
-                    .context("the Redis address is not usable")?,
-            ),
-            (None, Some(store)) => store.clone(),
-            (None, None) => anyhow::bail!(
-                "sessions need Redis when users live in PostgreSQL: set REDIS_URL, or REDIS_ADDR (and REDIS_PASSWORD), e.g. REDIS_ADDR=127.0.0.1:6379"
-            ),
+        let (session_store, sessions_at): (Arc<dyn SessionStore>, String) = if let Some(nodes) = &cluster {
+            let store =
+                redis::connect_cluster(nodes, cfg.redis_password.as_deref(), &cfg.redis_key_prefix, cfg.store_timeout)
+                    .context("REDIS_CLUSTER_NODES is not usable")?;
+            (Arc::new(store), format!("redis cluster ({} seed nodes)", nodes.len()))
+        } else if let Some(url) = &redis_url {
+            let store = redis::connect(url, &cfg.redis_key_prefix, cfg.store_timeout)
+                .context("the Redis address is not usable")?;
+            (Arc::new(store), redact(url))
+        } else if let Some(driver) = pg {
+            let store = Arc::new(asm_stores::postgres_sessions::PostgresSessions::new(driver, false));
+            spawn_sweeper(store.clone());
+            (store, redact(&database_url))
+        } else {
+            let store = sqlite.clone().expect("the users are in PostgreSQL or SQLite");
+            (store, redact(&database_url))
         };
         let geo: Arc<dyn Geo> = match &cfg.geoip_db {
             Some(path) => Arc::new(geo::open(path)?),
@@ -67,13 +86,31 @@ impl Stores {
         };
         tracing::info!(
             user_store = %redact(&database_url),
-            session_store = %redis_url.as_deref().map(redact).unwrap_or_else(|| redact(&database_url)),
+            session_store = %sessions_at,
             geoip = cfg.geoip_db.is_some(),
             "stores configured"
         );
         let keyring = Arc::new(keys::load(cfg)?);
         Ok(Stores { user_store, session_store, geo, keyring })
     }
+}
+
+/// Deletes ended sessions from PostgreSQL every minute (reads ignore them already), more often
+/// while there is a backlog.
+fn spawn_sweeper(store: Arc<asm_stores::postgres_sessions::PostgresSessions<postgres::Pg>>) {
+    tokio::spawn(async move {
+        loop {
+            let pause = match store.sweep().await {
+                Ok(n) if n >= 1000 => std::time::Duration::from_millis(100),
+                Ok(_) => std::time::Duration::from_secs(60),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweeping ended sessions failed; retrying in a minute");
+                    std::time::Duration::from_secs(60)
+                }
+            };
+            tokio::time::sleep(pause).await;
+        }
+    });
 }
 
 pub fn now_ms() -> i64 {

@@ -20,6 +20,8 @@ pub fn driver(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Res
     Ok(Pg { pool })
 }
 
+/// Cheap to clone: the pool is shared (the user store and, without Redis, the session store).
+#[derive(Clone)]
 pub struct Pg {
     pool: PgPool,
 }

@@ -1,8 +1,11 @@
-//! The redis-crate driver of the Redis session store (`asm_stores::redis`).
+//! The redis-crate driver of the Redis session store (`asm_stores::redis`): one Redis server
+//! (a connection manager) or a Redis Cluster (the crate's cluster client, which follows MOVED
+//! and ASK, refreshes its slot map and reconnects by itself).
 
 use asm_contract::{StoreError, StoreResult};
 use asm_stores::redis::{Arg, Driver, RedisSessions as Sessions, Reply, Script};
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, ServerErrorKind, Value};
 use std::time::Duration;
 
@@ -17,19 +20,52 @@ pub fn connect(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Red
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500));
     let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-    Ok(Sessions::new(Redis { conn, timeout }, prefix))
+    Ok(Sessions::new(Redis { conn: Conn::Single(conn), timeout }, prefix))
+}
+
+/// A Redis Cluster from its seed nodes (`redis://host:port` each; the password, when given,
+/// applies to every node). Connects in the background, so the host starts while the cluster
+/// is down; every key of a script shares one hash slot (see `asm_stores::redis`).
+pub fn connect_cluster(
+    nodes: &[String],
+    password: Option<&str>,
+    prefix: &str,
+    timeout: Duration,
+) -> anyhow::Result<RedisSessions> {
+    let mut builder = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str));
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        builder = builder.password(p.to_string());
+    }
+    let client = builder.retries(2).build()?;
+    let config = redis::cluster::ClusterConfig::new().set_connection_timeout(timeout).set_response_timeout(timeout);
+    let conn = client.get_pending_async_connection_with_config(config);
+    Ok(Sessions::new(Redis { conn: Conn::Cluster(conn), timeout }, prefix))
 }
 
 pub struct Redis {
-    conn: ConnectionManager,
+    conn: Conn,
     timeout: Duration,
+}
+
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
 impl Redis {
     /// Runs one command under the store timeout.
     async fn run(&self, cmd: &redis::Cmd) -> Result<Value, Failure> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await {
+        let reply = match &self.conn {
+            Conn::Single(c) => {
+                let mut c = c.clone();
+                tokio::time::timeout(self.timeout, async move { cmd.query_async::<Value>(&mut c).await }).await
+            }
+            Conn::Cluster(c) => {
+                let mut c = c.clone();
+                tokio::time::timeout(self.timeout, async move { cmd.query_async::<Value>(&mut c).await }).await
+            }
+        };
+        match reply {
             Ok(result) => result.map_err(Failure::Redis),
             Err(_) => Err(Failure::TimedOut),
         }

@@ -206,9 +206,11 @@ impl UserStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
+    /// The profile is not kept: session checks read it from the users table beside them.
     async fn create_session(
         &self,
         s: Session,
+        _user: UserProfile,
         max_sessions: u32,
         credential_version: u64,
     ) -> StoreResult<SessionCreated> {
@@ -267,17 +269,36 @@ impl SessionStore for SqliteStore {
         Ok(SessionCreated::Created(evicted))
     }
 
-    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionLookup>> {
         let now = now_ms();
         let row = sqlx::query(
-            "SELECT data, last_activity FROM sessions WHERE token_hash = ?1 AND keep_until > ?2 AND expires_at > ?2",
+            "SELECT s.data, s.last_activity, u.id, u.email, u.username, u.full_name, u.created_at, u.last_login \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ?1 AND s.keep_until > ?2 AND s.expires_at > ?2",
         )
         .bind(token_hash.as_str())
         .bind(now)
         .fetch_optional(&self.pool)
         .await
         .map_err(error)?;
-        row.as_ref().map(session).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let user = match row.try_get::<Option<String>, _>("id").map_err(row_error)? {
+            Some(id) => Some(UserProfile {
+                id,
+                email: row.try_get("email").map_err(row_error)?,
+                username: row.try_get("username").map_err(row_error)?,
+                full_name: row.try_get("full_name").map_err(row_error)?,
+                created_at: row.try_get("created_at").map_err(row_error)?,
+                last_login: row.try_get("last_login").map_err(row_error)?,
+            }),
+            None => None,
+        };
+        Ok(Some(SessionLookup { session: session(&row)?, user }))
+    }
+
+    /// Nothing to keep: profiles are read from the users table.
+    async fn put_user_profile(&self, _user: UserProfile) -> StoreResult<()> {
+        Ok(())
     }
 
     async fn touch_session(&self, token_hash: TokenHash, at: i64, keep_until: i64) -> StoreResult<bool> {

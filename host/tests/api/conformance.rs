@@ -1,5 +1,6 @@
 //! One contract, every backend: the store operations of `wit/asm.wit` checked directly against
-//! PostgreSQL + Redis, the embedded SQLite store and the in-memory reference store, including
+//! PostgreSQL with sessions in Redis, in a Redis Cluster (three masters, three replicas) and in
+//! PostgreSQL itself, the embedded SQLite store and the in-memory reference store, including
 //! the atomic ones under concurrency; under `ASM_TEST_TARGET=spin`, against the Spin adapter.
 
 use crate::support::*;
@@ -7,6 +8,7 @@ use asm_contract::*;
 use asm_host::stores::{now_ms, postgres, redis, sqlite::SqliteStore};
 use asm_stores::memory::MemoryStore;
 use asm_stores::postgres as pg;
+use asm_stores::postgres_sessions::PostgresSessions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,13 +41,46 @@ async fn backends() -> Vec<Backend> {
     let pg: Arc<dyn UserStore> = Arc::new(pg::PostgresUsers::new(driver));
     let redis: Arc<dyn SessionStore> =
         Arc::new(redis::connect(&redis_url(), &format!("{}:", unique("asm-conf-")), timeout).unwrap());
+    let cluster: Arc<dyn SessionStore> = Arc::new(
+        redis::connect_cluster(&redis_cluster_nodes(), None, &format!("{}:", unique("asm-conf-")), timeout).unwrap(),
+    );
+    let pg_sessions: Arc<dyn SessionStore> =
+        Arc::new(PostgresSessions::new(AtLeastOneRow(postgres::driver(&database_url(), timeout, 8).unwrap()), true));
     let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
     let memory = Arc::new(MemoryStore::new());
-    vec![("postgres+redis", pg, redis), ("sqlite", sqlite.clone(), sqlite), ("memory", memory.clone(), memory)]
+    vec![
+        ("postgres+redis", pg.clone(), redis),
+        ("postgres+redis cluster", pg.clone(), cluster),
+        ("postgres", pg, pg_sessions),
+        ("sqlite", sqlite.clone(), sqlite),
+        ("memory", memory.clone(), memory),
+    ]
 }
 
 fn hash(s: &Session) -> TokenHash {
     TokenHash::from(s.token_hash.clone())
+}
+
+/// A profile for a user the user store may not have (the session tests need none).
+fn profile_of(s: &Session) -> UserProfile {
+    UserProfile {
+        id: s.user_id.clone(),
+        email: format!("{}@example.com", s.user_id),
+        username: s.user_id.clone(),
+        full_name: "Conformance".into(),
+        created_at: s.created_at,
+        last_login: Some(s.created_at),
+    }
+}
+
+async fn create(
+    sessions: &Arc<dyn SessionStore>,
+    s: Session,
+    max_sessions: u32,
+    credential_version: u64,
+) -> StoreResult<SessionCreated> {
+    let profile = profile_of(&s);
+    sessions.create_session(s, profile, max_sessions, credential_version).await
 }
 
 fn ids(list: Vec<Session>) -> Vec<String> {
@@ -67,7 +102,7 @@ fn session(user_id: &str, lifetime_ms: i64) -> Session {
     let now = now_ms();
     Session {
         id: unique("sid"),
-        token_hash: asm_guest::token::hex_sha256(unique("token").as_bytes()),
+        token_hash: format!("{}.{}", route_tag(user_id), asm_guest::token::hex_sha256(unique("token").as_bytes())),
         user_id: user_id.into(),
         ip_address: "203.0.113.7".into(),
         user_agent: "conformance/1.0".into(),
@@ -230,10 +265,12 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
         let user = UserId::from(unique("user"));
         let a = session(user.as_str(), 60_000);
         let b = session(user.as_str(), 60_000);
-        assert!(sessions.create_session(a.clone(), 0, 0).await.unwrap() == SessionCreated::Created(vec![]), "{name}");
-        sessions.create_session(b.clone(), 0, 0).await.unwrap();
-        assert_eq!(sessions.get_session(hash(&a)).await.unwrap().as_ref(), Some(&a), "{name}: round trip");
+        assert!(create(&sessions, a.clone(), 0, 0).await.unwrap() == SessionCreated::Created(vec![]), "{name}");
+        create(&sessions, b.clone(), 0, 0).await.unwrap();
+        assert_eq!(sessions.get_session(hash(&a)).await.unwrap().map(|l| l.session), Some(a.clone()), "{name}");
         assert!(sessions.get_session("0".repeat(64).into()).await.unwrap().is_none(), "{name}");
+        let unknown = format!("{}.{}", route_tag(user.as_str()), "0".repeat(64));
+        assert!(sessions.get_session(unknown.into()).await.unwrap().is_none(), "{name}");
         let mut expected = vec![a.id.clone(), b.id.clone()];
         expected.sort();
         assert_eq!(ids(sessions.list_sessions(user.clone()).await.unwrap()), expected, "{name}");
@@ -241,7 +278,7 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
 
         let later = a.last_activity + 5_000;
         assert!(sessions.touch_session(hash(&a), later, a.expires_at).await.unwrap(), "{name}");
-        assert_eq!(sessions.get_session(hash(&a)).await.unwrap().unwrap().last_activity, later, "{name}");
+        assert_eq!(sessions.get_session(hash(&a)).await.unwrap().unwrap().session.last_activity, later, "{name}");
         assert!(!sessions.touch_session("f".repeat(64).into(), later, a.expires_at).await.unwrap(), "{name}");
 
         assert!(sessions.delete_session(user.clone(), hash(&b)).await.unwrap(), "{name}");
@@ -251,8 +288,8 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
 
         let c = session(user.as_str(), 60_000);
         let d = session(user.as_str(), 60_000);
-        sessions.create_session(c.clone(), 0, 0).await.unwrap();
-        sessions.create_session(d.clone(), 0, 0).await.unwrap();
+        create(&sessions, c.clone(), 0, 0).await.unwrap();
+        create(&sessions, d.clone(), 0, 0).await.unwrap();
         assert_eq!(sessions.delete_other_sessions(user.clone(), hash(&c)).await.unwrap(), 2, "{name}");
         assert_eq!(ids(sessions.list_sessions(user).await.unwrap()), vec![c.id.clone()], "{name}");
         sessions.ping().await.unwrap();
@@ -267,7 +304,7 @@ async fn sessions_expire_and_idle_ones_end_at_keep_until() {
         let idle = session(user.as_str(), 60_000);
         let long = session(user.as_str(), 60_000);
         for s in [&short, &idle, &long] {
-            sessions.create_session(s.clone(), 0, 0).await.unwrap();
+            create(&sessions, s.clone(), 0, 0).await.unwrap();
         }
         assert!(sessions.touch_session(hash(&idle), now_ms(), now_ms() + 300).await.unwrap(), "{name}");
         tokio::time::sleep(Duration::from_millis(450)).await;
@@ -294,14 +331,14 @@ async fn the_session_cap_ends_the_least_recently_active() {
         for i in 0..3 {
             let mut s = session(user.as_str(), 60_000);
             s.last_activity += i * 10;
-            sessions.create_session(s.clone(), 0, 0).await.unwrap();
+            create(&sessions, s.clone(), 0, 0).await.unwrap();
             all.push(s);
         }
         // The oldest is used again, so the second becomes the least recently active.
         sessions.touch_session(hash(&all[0]), all[2].last_activity + 10, all[0].expires_at).await.unwrap();
         let mut newest = session(user.as_str(), 60_000);
         newest.last_activity = all[2].last_activity + 20;
-        let SessionCreated::Created(mut evicted) = sessions.create_session(newest.clone(), 2, 0).await.unwrap() else {
+        let SessionCreated::Created(mut evicted) = create(&sessions, newest.clone(), 2, 0).await.unwrap() else {
             panic!("{name}: refused")
         };
         evicted.sort();
@@ -319,31 +356,76 @@ async fn sessions_for_a_superseded_credential_version_are_refused() {
     for (name, _, sessions) in backends().await {
         let user = UserId::from(unique("user"));
         let first = session(user.as_str(), 60_000);
-        assert!(matches!(sessions.create_session(first, 0, 0).await.unwrap(), SessionCreated::Created(_)), "{name}");
+        assert!(matches!(create(&sessions, first, 0, 0).await.unwrap(), SessionCreated::Created(_)), "{name}");
         sessions.set_credential_version(user.clone(), 3).await.unwrap();
         sessions.set_credential_version(user.clone(), 2).await.unwrap(); // never lowers it
         let old = session(user.as_str(), 60_000);
-        assert_eq!(sessions.create_session(old.clone(), 0, 2).await.unwrap(), SessionCreated::Stale, "{name}");
+        assert_eq!(create(&sessions, old.clone(), 0, 2).await.unwrap(), SessionCreated::Stale, "{name}");
         assert!(sessions.get_session(hash(&old)).await.unwrap().is_none(), "{name}: nothing stored");
         assert!(
             matches!(
-                sessions.create_session(session(user.as_str(), 60_000), 0, 3).await.unwrap(),
+                create(&sessions, session(user.as_str(), 60_000), 0, 3).await.unwrap(),
                 SessionCreated::Created(_)
             ),
             "{name}"
         );
         assert!(
             matches!(
-                sessions.create_session(session(user.as_str(), 60_000), 0, 4).await.unwrap(),
+                create(&sessions, session(user.as_str(), 60_000), 0, 4).await.unwrap(),
                 SessionCreated::Created(_)
             ),
             "{name}"
         );
         let other = session(&unique("user"), 60_000);
         assert!(
-            matches!(sessions.create_session(other, 0, 0).await.unwrap(), SessionCreated::Created(_)),
+            matches!(create(&sessions, other, 0, 0).await.unwrap(), SessionCreated::Created(_)),
             "{name}: per user"
         );
+    }
+}
+
+/// Whether the backend keeps profiles itself (Redis, the reference store) rather than reading
+/// them from the user store beside it (the SQL stores).
+fn keeps_profiles(name: &str) -> bool {
+    !matches!(name, "sqlite" | "postgres")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_check_names_its_user_with_the_newest_login() {
+    for (name, users, sessions) in backends().await {
+        let user = users.create_user(new_user("prof")).await.unwrap();
+        let id = UserId::from(user.id.clone());
+        let a = session(&user.id, 60_000);
+        let t1 = a.created_at;
+        users.record_login(id.clone(), t1).await.unwrap();
+        let profile = UserProfile { last_login: Some(t1), ..UserProfile::from(&user) };
+        sessions.create_session(a.clone(), profile.clone(), 0, 0).await.unwrap();
+        let found = sessions.get_session(hash(&a)).await.unwrap().expect(name);
+        assert_eq!(found.user.as_ref(), Some(&profile), "{name}");
+
+        // A second login: the first session's check shows it.
+        let b = session(&user.id, 60_000);
+        let t2 = t1 + 1_000;
+        users.record_login(id.clone(), t2).await.unwrap();
+        sessions.create_session(b, UserProfile { last_login: Some(t2), ..profile.clone() }, 0, 0).await.unwrap();
+        let found = sessions.get_session(hash(&a)).await.unwrap().expect(name);
+        assert_eq!(found.user.and_then(|p| p.last_login), Some(t2), "{name}");
+
+        let renamed = UserProfile { full_name: "Renamed".into(), last_login: Some(t2), ..profile.clone() };
+        sessions.put_user_profile(renamed.clone()).await.unwrap();
+        let shown = sessions.get_session(hash(&a)).await.unwrap().expect(name).user.expect(name);
+        if keeps_profiles(name) {
+            assert_eq!(shown, renamed, "{name}: replaced");
+            // An older last login never replaces a newer one.
+            sessions.put_user_profile(UserProfile { last_login: Some(t1), ..renamed.clone() }).await.unwrap();
+            let shown = sessions.get_session(hash(&a)).await.unwrap().expect(name).user.expect(name);
+            assert_eq!(shown.last_login, Some(t2), "{name}");
+        } else {
+            assert_eq!(shown.full_name, user.full_name, "{name}: read from the user store");
+        }
+        // A user without sessions keeps no profile.
+        let nobody = UserProfile { id: unique("user"), ..profile.clone() };
+        sessions.put_user_profile(nobody).await.unwrap();
     }
 }
 

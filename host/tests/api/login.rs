@@ -12,7 +12,7 @@ async fn login_sets_a_hardened_session_cookie() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let cookie = r.set_cookie().unwrap();
     let token = r.token().unwrap();
-    assert_eq!(token.len(), 43, "32 bytes, base64url");
+    assert_eq!(token.len(), 48, "a 4-byte routing tag and 32 random bytes, base64url");
     assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=86400"] {
         assert!(cookie.split("; ").any(|a| a == attr), "{attr} missing from {cookie}");

@@ -11,6 +11,7 @@ mod isolation;
 mod login;
 mod register;
 mod routing;
+mod scale;
 mod security;
 mod sessions;
 mod spin;

@@ -28,6 +28,35 @@ async fn me_returns_the_current_user() {
     assert!(user.get("password_hash").is_none());
 }
 
+/// `/me` comes from the session store's copy of the profile: it shows the newest login from
+/// any session, and when the copy is gone (evicted, or written by an older release) the user
+/// store answers and the copy is made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_shows_the_newest_login_and_survives_a_lost_profile() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let first = app.login(&creds).await.token().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = app.login(&creds).await.token().unwrap();
+    let a = app.get_as(&first, "/auth/user/me").await;
+    let b = app.get_as(&second, "/auth/user/me").await;
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!(a.body["data"], b.body["data"], "both sessions show the same account and the newest login");
+    let created = a.body["data"]["user"]["created_at"].as_str().unwrap().to_string();
+    assert_ne!(a.body["data"]["user"]["last_login"].as_str().unwrap(), created, "not the first login's time");
+
+    let profiles: Vec<String> =
+        app.redis_dump().await.into_iter().map(|(k, _)| k).filter(|k| k.contains(":profile:")).collect();
+    assert_eq!(profiles.len(), 1, "one profile per user: {profiles:?}");
+    let mut conn = app.redis().await;
+    let _: i64 = redis::cmd("DEL").arg(&profiles).query_async(&mut conn).await.unwrap();
+    let healed = app.get_as(&first, "/auth/user/me").await;
+    assert_eq!((healed.status, &healed.body["data"]), (200, &a.body["data"]), "the user store says the same");
+    let again: Vec<String> =
+        app.redis_dump().await.into_iter().map(|(k, _)| k).filter(|k| k.contains(":profile:")).collect();
+    assert_eq!(again, profiles, "kept again for the next check");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_routes_need_a_session() {
     let app = spawn().await;
@@ -64,8 +93,15 @@ async fn forged_mutated_and_garbage_tokens_are_refused() {
     let mut mutated = token.clone().into_bytes();
     mutated[10] = if mutated[10] == b'A' { b'B' } else { b'A' };
     let mutated = String::from_utf8(mutated).unwrap();
-    let forged = "A".repeat(43);
-    for bad in [mutated.as_str(), forged.as_str(), &token[..42], &format!("{token}x"), "", "%00", "a=b"] {
+    // The routing tag changed, the secret kept: another slot, another hash.
+    let mut rerouted = token.clone().into_bytes();
+    rerouted[1] = if rerouted[1] == b'A' { b'B' } else { b'A' };
+    let rerouted = String::from_utf8(rerouted).unwrap();
+    let forged = "A".repeat(48);
+    // The shape of tokens before the routing tag: 43 characters.
+    let old_shape = "A".repeat(43);
+    for bad in [mutated.as_str(), &rerouted, &forged, &old_shape, &token[..47], &format!("{token}x"), "", "%00", "a=b"]
+    {
         assert_eq!(app.get_as(bad, "/auth/user/me").await.status, 401, "token {bad:?}");
     }
     let bearer = reqwest::Client::new().get(app.url("/auth/user/me")).bearer_auth(&token).send().await.unwrap();

@@ -17,6 +17,31 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
+/// The seed nodes (`redis://host:port`) of the local Redis Cluster the tests share: three
+/// masters and three replicas started by `scripts/redis-cluster.sh` on first use (it leaves a
+/// healthy one running; `make test` stops it at the end).
+pub fn redis_cluster_nodes() -> Vec<String> {
+    static NODES: OnceLock<Vec<String>> = OnceLock::new();
+    NODES
+        .get_or_init(|| {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/redis-cluster.sh");
+            let out = std::process::Command::new("bash").arg(&script).arg("start").output().unwrap_or_else(|e| {
+                panic!("cannot run {}: {e}", script.display());
+            });
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "the test Redis Cluster did not start ({}): {}{}\nFix: install redis-server (apt-get install -y redis-server) and free ports 7301-7306",
+                script.display(),
+                text,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let line = text.lines().last().unwrap_or_default();
+            line.split(',').map(|n| format!("redis://{n}")).collect()
+        })
+        .clone()
+}
+
 pub fn component() -> PathBuf {
     let path = std::env::var_os("ASM_COMPONENT").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/wasm/asm_guest.wasm")

@@ -7,6 +7,7 @@ use asm_contract::*;
 use asm_stores::geo::MaxMind;
 use asm_stores::keyring::SecretKeys;
 use asm_stores::postgres::{self as sql, Param, PostgresUsers, Rows, Value};
+use asm_stores::postgres_sessions::PostgresSessions;
 use asm_stores::redis::{self as kv, Arg, RedisSessions, Reply, Script};
 use spin_sdk::{pg4, redis, variables};
 use std::cell::RefCell;
@@ -172,8 +173,13 @@ mod stores {
         PostgresUsers::new(SpinPg)
     }
 
-    pub fn session_store() -> RedisSessions<SpinRedis> {
-        RedisSessions::new(SpinRedis, &crate::key_prefix(var(vars::REDIS_KEY_PREFIX)))
+    /// Redis when `redis_url` is set, else PostgreSQL (sweeping ended sessions now and then,
+    /// since nothing runs between requests here).
+    pub fn session_store() -> Box<dyn SessionStore> {
+        match crate::optional(var(vars::REDIS_URL)) {
+            Some(_) => Box::new(RedisSessions::new(SpinRedis, &crate::key_prefix(var(vars::REDIS_KEY_PREFIX)))),
+            None => Box::new(PostgresSessions::new(SpinPg, true)),
+        }
     }
 }
 

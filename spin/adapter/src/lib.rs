@@ -22,6 +22,8 @@ pub mod bindings {
             "asm:auth/types@0.1.0/new-user": asm_contract::NewUser,
             "asm:auth/types@0.1.0/device": asm_contract::Device,
             "asm:auth/types@0.1.0/session": asm_contract::Session,
+            "asm:auth/types@0.1.0/user-profile": asm_contract::UserProfile,
+            "asm:auth/types@0.1.0/session-lookup": asm_contract::SessionLookup,
             "asm:auth/types@0.1.0/login-outcome": asm_contract::LoginOutcome,
             "asm:auth/types@0.1.0/attempt-record": asm_contract::AttemptRecord,
             "asm:auth/types@0.1.0/retention": asm_contract::Retention,
@@ -53,6 +55,11 @@ pub fn required(name: &str, value: Option<String>) -> StoreResult<String> {
     }
 }
 
+/// A variable's value when it is set and not blank.
+pub fn optional(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
 /// The Redis key prefix: the variable's value, `asm:` (as on the native host) when undefined.
 pub fn key_prefix(value: Option<String>) -> String {
     value.unwrap_or_else(|| vars::DEFAULT_KEY_PREFIX.to_string())
@@ -73,6 +80,8 @@ mod tests {
         let Err(StoreError::Internal(m)) = required("db_url", Some("  ".into())) else { panic!() };
         assert!(m.contains("db_url"), "{m}");
         assert!(matches!(required("redis_url", None), Err(StoreError::Internal(_))));
+        assert_eq!(optional(Some(" ".into())), None);
+        assert_eq!(optional(Some("redis://h".into())).as_deref(), Some("redis://h"));
         assert_eq!(key_prefix(None), "asm:");
         assert_eq!(key_prefix(Some("t1:".into())), "t1:");
         assert_eq!(geoip_path(Some(" ".into())), None);

@@ -5,7 +5,7 @@
 
 /// PostgreSQL connection string (`postgres://user:pw@host:5432/db` or `host=… dbname=…`).
 pub const DB_URL: &str = "db_url";
-/// Redis URL (`redis://:pw@host:6379/0`).
+/// Redis URL (`redis://:pw@host:6379/0`); empty keeps sessions in PostgreSQL.
 pub const REDIS_URL: &str = "redis_url";
 /// Prefix of every Redis key; the native host's `REDIS_KEY_PREFIX`.
 pub const REDIS_KEY_PREFIX: &str = "redis_key_prefix";
