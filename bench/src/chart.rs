@@ -93,7 +93,8 @@ where
             .collect();
         let span = move |i: i32| match engine {
             Engine::Component => (SegmentValue::Exact(i), SegmentValue::CenterOf(i)),
-            Engine::Native => (SegmentValue::CenterOf(i), SegmentValue::Exact(i + 1)),
+            // The chart has the host's two engines only.
+            _ => (SegmentValue::CenterOf(i), SegmentValue::Exact(i + 1)),
         };
         chart
             .draw_series(points.iter().map(|&(i, v)| {

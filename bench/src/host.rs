@@ -12,10 +12,29 @@ use std::time::{Duration, Instant};
 /// The bcrypt cost every server runs with: the host's default, stated explicitly.
 pub const BCRYPT_COST: u32 = 12;
 
+/// What answers: the component in our host, the same logic compiled natively (the baseline),
+/// the component under `spin up`, or the peer (Better Auth on Node, `bench/peers/better-auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Component,
     Native,
+    Spin,
+    BetterAuth,
+}
+
+impl Engine {
+    /// The path that answers 200 once the server is ready.
+    pub fn ready_path(self) -> &'static str {
+        match self {
+            Engine::BetterAuth => "/api/auth/ok",
+            _ => "/healthz",
+        }
+    }
+
+    /// True for the engines that run this project's auth logic (and its routes).
+    pub fn is_ours(self) -> bool {
+        self != Engine::BetterAuth
+    }
 }
 
 impl fmt::Display for Engine {
@@ -23,6 +42,8 @@ impl fmt::Display for Engine {
         f.write_str(match self {
             Engine::Component => "component",
             Engine::Native => "native",
+            Engine::Spin => "spin",
+            Engine::BetterAuth => "better-auth",
         })
     }
 }
@@ -39,7 +60,15 @@ pub struct HostConfig {
     pub redis_prefix: String,
     /// Logs and caches go here; also the working directory, so no `.env` is picked up.
     pub workdir: PathBuf,
+    /// `spin` and the manifest it runs (spin.toml), when the Spin row is measured.
+    pub spin: Option<(PathBuf, PathBuf)>,
+    /// The peer's directory (with its node_modules) and its own database, when peers run.
+    pub peer: Option<(PathBuf, String)>,
 }
+
+/// The key the servers sign device cookies with (32 bytes of 0x42): fixed, so every engine
+/// accepts every other's cookies.
+const SECRET_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
 
 /// A running `asm serve`.
 pub struct Host {
@@ -55,34 +84,75 @@ impl Host {
         let port = free_port()?;
         let log = cfg.workdir.join(format!("host-{engine}-{tag}.log"));
         let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let bin = if engine == Engine::Native { &cfg.native_bin } else { &cfg.bin };
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve");
-        // A clean environment: only what is set here reaches the server.
-        cmd.env_clear()
-            .current_dir(&cfg.workdir)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("DATABASE_URL", &cfg.database_url)
-            .env("REDIS_ADDR", &cfg.redis_addr)
-            .env("REDIS_KEY_PREFIX", &cfg.redis_prefix)
-            .env("ASM_COMPONENT", &cfg.component)
-            .env("ASM_CACHE_DIR", cache_dir)
-            .env("BCRYPT_COST", BCRYPT_COST.to_string())
-            .env("METRICS_ADDR", "off")
-            // One log line per request would be part of every figure; warnings only.
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let mut cmd = match engine {
+            Engine::Component | Engine::Native => {
+                let bin = if engine == Engine::Native { &cfg.native_bin } else { &cfg.bin };
+                let mut cmd = Command::new(bin);
+                cmd.arg("serve");
+                // A clean environment: only what is set here reaches the server.
+                cmd.env_clear()
+                    .current_dir(&cfg.workdir)
+                    .env("HOST", "127.0.0.1")
+                    .env("PORT", port.to_string())
+                    .env("DATABASE_URL", &cfg.database_url)
+                    .env("REDIS_ADDR", &cfg.redis_addr)
+                    .env("REDIS_KEY_PREFIX", &cfg.redis_prefix)
+                    .env("ASM_COMPONENT", &cfg.component)
+                    .env("ASM_CACHE_DIR", cache_dir)
+                    .env("ASM_SECRET_KEY", SECRET_KEY)
+                    .env("BCRYPT_COST", BCRYPT_COST.to_string())
+                    .env("METRICS_ADDR", "off")
+                    // One log line per request would be part of every figure; warnings only.
+                    .env("RUST_LOG", "warn");
+                cmd
+            }
+            Engine::Spin => {
+                let (spin, manifest) = cfg.spin.as_ref().context("no Spin binary (--spin)")?;
+                let mut cmd = Command::new(spin);
+                cmd.arg("up").arg("-f").arg(manifest).args(["--listen", &format!("127.0.0.1:{port}")]);
+                // The manifest runs in production (Secure cookies); this is plain HTTP.
+                cmd.args(["-e", "APP_ENV=development", "-e", &format!("BCRYPT_COST={BCRYPT_COST}")]);
+                cmd.env_clear()
+                    .current_dir(manifest.parent().unwrap_or(Path::new(".")))
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env("HOME", &cfg.workdir)
+                    .env("SPIN_VARIABLE_DB_URL", format!("{}?sslmode=disable", cfg.database_url))
+                    .env("SPIN_VARIABLE_DB_HOST", host_port(&cfg.database_url, 5432))
+                    .env("SPIN_VARIABLE_REDIS_URL", format!("redis://{}", cfg.redis_addr))
+                    .env("SPIN_VARIABLE_REDIS_HOST", &cfg.redis_addr)
+                    .env("SPIN_VARIABLE_REDIS_KEY_PREFIX", &cfg.redis_prefix)
+                    .env("SPIN_VARIABLE_SECRET_KEY", SECRET_KEY)
+                    .env("RUST_LOG", "warn");
+                // `spin up` runs the app in a child process: a group of their own, so both are
+                // measured and stopped together.
+                std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+                cmd
+            }
+            Engine::BetterAuth => {
+                let (dir, database_url) = cfg.peer.as_ref().context("no peer directory (--peers)")?;
+                let mut cmd = Command::new("node");
+                cmd.arg("server.mjs")
+                    .env_clear()
+                    .current_dir(dir)
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env("NODE_ENV", "production")
+                    .env("PORT", port.to_string())
+                    .env("DATABASE_URL", database_url)
+                    .env("REDIS_URL", format!("redis://{}", cfg.redis_addr))
+                    .env("REDIS_PREFIX", format!("{}ba:", cfg.redis_prefix))
+                    .env("BETTER_AUTH_SECRET", SECRET_KEY);
+                cmd
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        let child = cmd.spawn().with_context(|| format!("starting the {engine} server"))?;
         Ok(Host { child, engine, addr: SocketAddr::from(([127, 0, 0, 1], port)), log })
     }
 
-    /// Polls `/healthz` every millisecond until it answers 200; returns the time since `since`.
+    /// Polls the ready path every millisecond until it answers 200; returns the time since `since`.
     pub async fn wait_ready(&mut self, since: Instant, timeout: Duration) -> anyhow::Result<Duration> {
         loop {
-            if let Ok((status, _, _)) = load::get_once(self.addr, "/healthz").await
+            if let Ok((status, _, _)) = load::get_once(self.addr, self.engine.ready_path()).await
                 && status == 200
             {
                 return Ok(since.elapsed());
@@ -101,24 +171,43 @@ impl Host {
         self.child.id()
     }
 
-    /// User and system CPU time the whole process (every thread) has used so far.
+    /// User and system CPU time the whole server (every thread; under Spin, every process of
+    /// its group) has used so far.
     pub fn cpu(&self) -> anyhow::Result<CpuTime> {
-        CpuTime::of(&format!("/proc/{}/stat", self.pid()))
+        if self.engine != Engine::Spin {
+            return CpuTime::of(&format!("/proc/{}/stat", self.pid()));
+        }
+        let mut total = CpuTime::default();
+        for pid in group_members(self.pid())? {
+            if let Ok(t) = CpuTime::of(&format!("/proc/{pid}/stat")) {
+                total.user_us += t.user_us;
+                total.sys_us += t.sys_us;
+            }
+        }
+        Ok(total)
     }
 
     /// Sets the peak RSS back to the current RSS (Linux: `5` into `clear_refs`).
     pub fn reset_peak_rss(&self) -> bool {
-        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+        let pids =
+            if self.engine == Engine::Spin { group_members(self.pid()).unwrap_or_default() } else { vec![self.pid()] };
+        pids.iter().all(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
     }
 
-    /// VmHWM: the highest resident set size since start or the last reset, in KiB.
+    /// VmHWM: the highest resident set size since start or the last reset, in KiB (under
+    /// Spin, the sum over its processes).
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc/<pid>/status")
+        let pids = if self.engine == Engine::Spin { group_members(self.pid())? } else { vec![self.pid()] };
+        let mut total = 0;
+        for pid in pids {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+            total += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .context("no VmHWM in /proc/<pid>/status")?;
+        }
+        Ok(total)
     }
 
     fn log_tail(&self) -> String {
@@ -136,8 +225,14 @@ impl Host {
         if self.child.try_wait()?.is_some() {
             return Ok(());
         }
-        // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        // SAFETY: kill(2) on the pid of a child this process started and has not reaped (under
+        // Spin, on the process group it leads).
+        let target = if self.engine == Engine::Spin {
+            -(self.child.id() as libc::pid_t)
+        } else {
+            self.child.id() as libc::pid_t
+        };
+        unsafe { libc::kill(target, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if self.child.try_wait()?.is_some() {
@@ -198,6 +293,29 @@ pub fn clock_ticks_per_second() -> i64 {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if n > 0 { n } else { 100 }
+}
+
+/// The processes of the group `leader` leads.
+fn group_members(leader: u32) -> anyhow::Result<Vec<u32>> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Field 5 of stat(5) is the process group; fields are counted after the last ')'.
+        let pgrp = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(2)?.parse::<u32>().ok());
+        if pgrp == Some(leader) {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
+/// `host:port` of a URL, with the default port when it names none.
+fn host_port(url: &str, default_port: u16) -> String {
+    let after = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = after.split(['/', '?']).next().unwrap_or(after);
+    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    if host.contains(':') { host.to_string() } else { format!("{host}:{default_port}") }
 }
 
 /// A port nobody listens on right now.

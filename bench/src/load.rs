@@ -268,6 +268,15 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Request<Body> {
     b.body(Body::default()).expect("a valid request")
 }
 
+/// A GET with a whole `name=value` cookie pair (the peer's cookie is named differently).
+pub fn get_with_cookie(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path).header("host", addr.to_string()).header("user-agent", USER_AGENT);
+    if let Some(c) = cookie {
+        b = b.header("cookie", c);
+    }
+    b.body(Body::default()).expect("a valid request")
+}
+
 pub fn post_json(addr: SocketAddr, path: &str, json: String) -> Request<Body> {
     Request::post(path)
         .header("host", addr.to_string())

@@ -68,6 +68,19 @@ struct Args {
     /// Where the chart goes (default docs/benchmarks.png; none with --smoke).
     #[arg(long)]
     chart: Option<PathBuf>,
+    /// A Spin CLI: adds a row per route for the component under `spin up` (spin.toml, with
+    /// the store adapter built by `make spin-build`). `make bench` passes the one it finds.
+    #[arg(long)]
+    spin: Option<PathBuf>,
+    /// The Spin manifest.
+    #[arg(long, default_value = "spin.toml")]
+    spin_manifest: PathBuf,
+    /// Also measure the peer, Better Auth on Node (`make bench-peers` installs it first).
+    #[arg(long)]
+    peers: bool,
+    /// The peer's directory (its package.json and node_modules).
+    #[arg(long, default_value = "bench/peers/better-auth")]
+    peer_dir: PathBuf,
     /// The TrueType font of the chart's text (Debian: fonts-dejavu-core).
     #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
     font: PathBuf,
@@ -159,6 +172,15 @@ impl Route {
             _ => 200,
         }
     }
+
+    /// The status a route answers under an engine: the peer answers a session check without
+    /// a session with 200 and a `null` body.
+    fn expect_of(self, engine: Engine) -> u16 {
+        match (self, engine) {
+            (Route::MeUnknownToken, Engine::BetterAuth) => 200,
+            _ => self.expect(),
+        }
+    }
 }
 
 /// The users and tokens the routes use, made over HTTP before any measurement.
@@ -173,6 +195,8 @@ struct Fixtures {
     template: serde_json::Value,
     /// Sessions under the run's prefix that are live (logins and direct writes).
     live_sessions: u64,
+    /// The peer's users: (email, session cookie pair), one per connection.
+    peer_cookies: Arc<Vec<(String, String)>>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -214,14 +238,37 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     let prefix = format!("asm-bench-{stamp}:");
     let workdir = std::env::temp_dir().join(format!("asm-bench-{stamp}"));
     std::fs::create_dir_all(&workdir)?;
+    let spin = match &args.spin {
+        Some(bin) => Some((
+            existing(bin, "no Spin CLI there (scripts/find-spin.sh finds one)")?,
+            existing(&args.spin_manifest, "no Spin manifest there")?,
+        )),
+        None => None,
+    };
+    let peer_db = format!("{db_name}_peer");
+    let peer = if args.peers {
+        let dir = existing(&args.peer_dir, "no peer there")?;
+        ensure!(
+            dir.join("node_modules").exists(),
+            "the peer is not installed: run `make bench-peers` (or `npm ci` in {})",
+            dir.display()
+        );
+        seed::create_database(&args.postgres, &peer_db).await?;
+        Some((dir, format!("{}/{peer_db}", args.postgres)))
+    } else {
+        None
+    };
     let cfg = HostConfig {
         bin,
-        native_bin: args.native_host.clone(),
+        // Absolute: servers start in the work directory, where a relative path means nothing.
+        native_bin: args.native_host.canonicalize().unwrap_or_else(|_| args.native_host.clone()),
         component,
         database_url: format!("{}/{db_name}", args.postgres),
         redis_addr: args.redis_addr.clone(),
         redis_prefix: prefix.clone(),
         workdir: workdir.clone(),
+        spin,
+        peer,
     };
     println!("database {db_name}, Redis prefix {prefix}, host logs in {}", workdir.display());
 
@@ -251,9 +298,11 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
         Ok(n) => println!("deleted {n} Redis keys under {prefix} in {:.1} s", t.elapsed().as_secs_f64()),
         Err(e) => eprintln!("warning: could not delete the Redis keys under {prefix}: {e:#}"),
     }
-    match seed::drop_database(&args.postgres, &db_name).await {
-        Ok(()) => println!("dropped database {db_name}"),
-        Err(e) => eprintln!("warning: could not drop database {db_name}: {e:#}"),
+    for name in [&db_name, &peer_db] {
+        match seed::drop_database(&args.postgres, name).await {
+            Ok(()) => println!("dropped database {name}"),
+            Err(e) => eprintln!("warning: could not drop database {name}: {e:#}"),
+        }
     }
     measured?;
 
@@ -321,7 +370,17 @@ async fn measure(
     if !native {
         println!("note: no native baseline at {}; measuring the component only", cfg.native_bin.display());
     }
-    let engines: &[Engine] = if native { &[Engine::Component, Engine::Native] } else { &[Engine::Component] };
+    let mut engines = vec![Engine::Component];
+    if native {
+        engines.push(Engine::Native);
+    }
+    if cfg.spin.is_some() {
+        engines.push(Engine::Spin);
+    }
+    report.engines = engines.clone();
+    if cfg.peer.is_some() {
+        report.engines.push(Engine::BetterAuth);
+    }
 
     report.bcrypt_native = bcrypt_native(s.bcrypt_samples)?;
     println!(
@@ -334,7 +393,7 @@ async fn measure(
     let warm_cache = report.cold.warm_dir.clone();
 
     let mut servers = Vec::new();
-    for &engine in engines {
+    for &engine in &engines {
         let t = Instant::now();
         let mut h = Host::spawn(cfg, engine, &warm_cache, "main")?;
         h.wait_ready(t, Duration::from_secs(300)).await?;
@@ -342,20 +401,39 @@ async fn measure(
         servers.push(h);
     }
     let mut fx = fixtures(s, cfg, &servers[0], redis, stamp).await?;
+    if cfg.peer.is_some() {
+        let t = Instant::now();
+        let mut peer = Host::spawn(cfg, Engine::BetterAuth, &warm_cache, "main")?;
+        peer.wait_ready(t, Duration::from_secs(120)).await?;
+        report.startup_rss.push((Engine::BetterAuth, peer.peak_rss_kib().ok()));
+        fx.peer_cookies = Arc::new(seed::peer_users(peer.addr, &format!("{}peer", fx.tag), s.me_users).await?);
+        servers.push(peer);
+    }
 
     for route in Route::ALL {
         for server in &servers {
-            let make = requests(route, &fx, server);
-            let outcome = load::run(server, &s.plan(s.concurrency, route.expect()), make).await?;
-            if route == Route::Login {
+            let Some(make) = requests(route, &fx, server) else { continue };
+            let expect = route.expect_of(server.engine);
+            let mut conn = redis.clone();
+            let calls_before = seed::redis_calls(&mut conn).await?;
+            let outcome = load::run(server, &s.plan(s.concurrency, expect), make).await?;
+            // Only this server had load: the scripts Redis ran meanwhile were its.
+            let calls = seed::redis_calls(&mut conn).await?.saturating_sub(calls_before);
+            let sent = outcome.total_ok + outcome.errors;
+            let per_request = (route == Route::Me && sent > 0).then(|| calls as f64 / sent as f64);
+            if route == Route::Login && server.engine.is_ours() {
                 fx.live_sessions += outcome.total_ok;
             }
-            report.push(Section::Routes, Measured::new(route.title(), route, server.engine, outcome));
+            let measured = Measured::new(route.title(), route, server.engine, outcome).with_redis_calls(per_request);
+            report.push(Section::Routes, measured);
         }
     }
+    // The host's two engines only from here on: the other rows are for the routes table.
+    servers.retain(|h| matches!(h.engine, Engine::Component | Engine::Native));
 
     for server in &servers {
-        let outcome = load::run(server, &s.plan(1, 200), requests(Route::Login, &fx, server)).await?;
+        let make = requests(Route::Login, &fx, server).expect("our engines log in");
+        let outcome = load::run(server, &s.plan(1, 200), make).await?;
         fx.live_sessions += outcome.total_ok;
         report.push(
             Section::LoginAlone,
@@ -374,6 +452,10 @@ async fn measure(
         }
     }
 
+    // The logins above made more sessions per user than the cap keeps (MAX_SESSIONS_PER_USER),
+    // ending the least recently active: the sessions /auth/user/me used. Fresh ones.
+    fx.me_tokens = Arc::new(seed::log_in(servers[0].addr, &fx.me_emails).await?);
+    fx.live_sessions += fx.me_tokens.len() as u64;
     let mut filler_users = 0u64;
     for &target in &s.me_scale {
         let missing = target.saturating_sub(fx.live_sessions);
@@ -397,7 +479,8 @@ async fn measure(
         );
         report.seeding.push((written, took));
         for server in &servers {
-            let outcome = load::run(server, &s.plan(s.concurrency, 200), requests(Route::Me, &fx, server)).await?;
+            let make = requests(Route::Me, &fx, server).expect("our engines check sessions");
+            let outcome = load::run(server, &s.plan(s.concurrency, 200), make).await?;
             let label = format!("GET /auth/user/me, {} sessions in Redis", report::thousands(fx.live_sessions));
             report.push(Section::MeScale(fx.live_sessions), Measured::new(&label, Route::Me, server.engine, outcome));
         }
@@ -451,13 +534,34 @@ async fn fixtures(
         sessions_tokens: vec![(1, one_token), (10, ten_tokens[9].clone()), (100, hundred_token)],
         template,
         live_sessions,
+        peer_cookies: Arc::new(Vec::new()),
     })
 }
 
 /// The request maker of a route: connection `n` keeps to one user where the route needs one.
-fn requests(route: Route, fx: &Fixtures, server: &Host) -> MakeRequest {
-    static REGISTERED: AtomicU64 = AtomicU64::new(0);
+/// None for a route the peer has no counterpart of in this benchmark.
+fn requests(route: Route, fx: &Fixtures, server: &Host) -> Option<MakeRequest> {
     let addr = server.addr;
+    if server.engine == Engine::BetterAuth {
+        let users = fx.peer_cookies.clone();
+        return Some(match route {
+            Route::Healthz => Arc::new(move |_, _| load::get_with_cookie(addr, "/api/auth/ok", None)),
+            Route::Me => Arc::new(move |n, _| {
+                load::get_with_cookie(addr, "/api/auth/get-session", Some(&users[n % users.len()].1))
+            }),
+            Route::MeUnknownToken => Arc::new(move |_, _| load::get_with_cookie(addr, "/api/auth/get-session", None)),
+            Route::Login => Arc::new(move |n, _| {
+                load::post_json(addr, "/api/auth/sign-in/email", seed::peer_login_body(&users[n % users.len()].0))
+            }),
+            Route::Sessions | Route::Register => return None,
+        });
+    }
+    Some(ours(route, fx, addr))
+}
+
+/// The request maker of a route on our engines.
+fn ours(route: Route, fx: &Fixtures, addr: std::net::SocketAddr) -> MakeRequest {
+    static REGISTERED: AtomicU64 = AtomicU64::new(0);
     match route {
         Route::Healthz => Arc::new(move |_, _| load::get(addr, "/healthz", None)),
         Route::Me => {
@@ -465,11 +569,12 @@ fn requests(route: Route, fx: &Fixtures, server: &Host) -> MakeRequest {
             Arc::new(move |n, _| load::get(addr, "/auth/user/me", Some(&tokens[n % tokens.len()])))
         }
         Route::MeUnknownToken => {
-            // Well-formed (43 base64url characters, 32 bytes) but never issued.
+            // Well-formed (a routing tag and 32 bytes, 48 base64url characters) but never issued.
             let tokens: Vec<String> = (0..256)
                 .map(|i| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .encode(Sha256::digest(format!("{}-unknown-{i}", fx.tag)))
+                    let mut bytes = vec![0x5a; asm_contract::ROUTE_BYTES];
+                    bytes.extend(Sha256::digest(format!("{}-unknown-{i}", fx.tag)));
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
                 })
                 .collect();
             Arc::new(move |n, _| load::get(addr, "/auth/user/me", Some(&tokens[n % tokens.len()])))

@@ -4,6 +4,7 @@
 
 use crate::load;
 use anyhow::{Context as _, bail};
+use asm_contract::{TokenHash, route_tag};
 use asm_stores::redis::Keys;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
@@ -21,6 +22,14 @@ const SESSION_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 pub const PASSWORD: &str = "bench-harness vaulted 7319 plum";
 
 // ---- PostgreSQL ---------------------------------------------------------------------------
+
+/// Creates an empty database (the peer's; ours is made by `asm migrate up`).
+pub async fn create_database(server_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(&format!("{server_url}/postgres")).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
 
 /// Drops the run's database, closing any connection still open to it.
 pub async fn drop_database(server_url: &str, name: &str) -> anyhow::Result<()> {
@@ -47,6 +56,18 @@ pub async fn redis(addr: &str) -> anyhow::Result<MultiplexedConnection> {
         .get_multiplexed_async_connection()
         .await
         .with_context(|| format!("Redis does not answer at {addr} (scripts/services.sh start)"))
+}
+
+/// Scripts Redis has run (EVAL and EVALSHA calls, INFO commandstats): every operation of the
+/// session store is one, so this counts round trips (the commands a script runs inside are
+/// counted apart, under their own names, and left out).
+pub async fn redis_calls(conn: &mut MultiplexedConnection) -> anyhow::Result<u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_eval:") || l.starts_with("cmdstat_evalsha:"))
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum())
 }
 
 pub async fn redis_version(conn: &mut MultiplexedConnection) -> anyhow::Result<String> {
@@ -79,13 +100,14 @@ pub async fn delete_keys(conn: &mut MultiplexedConnection, prefix: &str) -> anyh
 
 /// The stored JSON of the session behind `token`, as the host wrote it at login.
 pub async fn stored_session(conn: &mut MultiplexedConnection, prefix: &str, token: &str) -> anyhow::Result<Value> {
-    let key = Keys::new(prefix).session(&hex::encode(Sha256::digest(token.as_bytes())));
+    let parsed = asm_guest::token::SessionToken::parse(token).context("the login gave a token of another shape")?;
+    let key = Keys::new(prefix).session(&parsed.hash()).context("the token carries no routing tag")?;
     let data: Option<String> = redis::cmd("HGET").arg(&key).arg("data").query_async(conn).await?;
     let data = data.with_context(|| format!("no session at {key}: is the Redis layout still asm_stores::redis?"))?;
     Ok(serde_json::from_str(&data)?)
 }
 
-/// Writes sessions the way the host's CREATE_SESSION script does (HSET data + la, PEXPIRE,
+/// Writes sessions the way the host's CREATE_SESSION script does (HSET data + la + uid, PEXPIRE,
 /// ZADD to the user's index, PEXPIREAT on the index), in pipelines of 10,000 commands.
 /// `owners` yields (user id, sessions for that user); `template` is a stored session whose
 /// device, address and user agent every written one copies. Returns how many were written.
@@ -106,17 +128,22 @@ pub async fn write_sessions(
     for (user_id, count) in owners {
         let index = keys.index(&user_id);
         for _ in 0..count {
-            let hash = hex::encode(Sha256::digest(format!("{tag}:{written}")));
+            let hash = TokenHash::from(format!(
+                "{}.{}",
+                route_tag(&user_id),
+                hex::encode(Sha256::digest(format!("{tag}:{written}")))
+            ));
             session["id"] = json!(format!("{tag}-{written}"));
-            session["token_hash"] = json!(hash);
+            session["token_hash"] = json!(hash.as_str());
             session["user_id"] = json!(user_id);
             session["created_at"] = json!(now);
             session["last_activity"] = json!(now);
             session["expires_at"] = json!(expires);
-            let key = keys.session(&hash);
-            pipe.cmd("HSET").arg(&key).arg("data").arg(session.to_string()).arg("la").arg(now).ignore();
+            let key = keys.session(&hash).expect("routed above");
+            let data = session.to_string();
+            pipe.cmd("HSET").arg(&key).arg("data").arg(data).arg("la").arg(now).arg("uid").arg(&user_id).ignore();
             pipe.cmd("PEXPIRE").arg(&key).arg(SESSION_LIFETIME_MS).ignore();
-            pipe.cmd("ZADD").arg(&index).arg(expires).arg(&hash).ignore();
+            pipe.cmd("ZADD").arg(&index).arg(expires).arg(hash.as_str()).ignore();
             commands += 3;
             written += 1;
         }
@@ -217,6 +244,54 @@ pub async fn log_in(addr: SocketAddr, emails: &[String]) -> anyhow::Result<Vec<S
                 .context("login answered without a session cookie")
         })
         .collect()
+}
+
+// ---- The peer (Better Auth, bench/peers/better-auth) -------------------------------------
+
+/// The peer's session cookie: its name.
+pub const PEER_COOKIE: &str = "better-auth.session_token";
+
+/// Signs `n` users up on the peer and then in; returns (email, the `name=value` cookie pair of
+/// the sign-in), in order. Its sign-up also signs in; the sign-in is the one kept, as ours.
+pub async fn peer_users(addr: SocketAddr, tag: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let emails: Vec<String> = (0..n).map(|i| format!("{tag}{i}@bench.example.com")).collect();
+    let replies = in_parallel(emails.iter().map(|email| {
+        let body = json!({ "email": email, "password": PASSWORD, "name": "Bench User" }).to_string();
+        move || async move { load::once(addr, load::post_json(addr, "/api/auth/sign-up/email", body)).await }
+    }))
+    .await?;
+    for ((status, _, body), email) in replies.iter().zip(&emails) {
+        if *status != 200 {
+            bail!("signing {email} up on the peer: {status} {}", String::from_utf8_lossy(body));
+        }
+    }
+    let replies = in_parallel(emails.iter().map(|email| {
+        let body = peer_login_body(email);
+        move || async move { load::once(addr, load::post_json(addr, "/api/auth/sign-in/email", body)).await }
+    }))
+    .await?;
+    replies
+        .into_iter()
+        .zip(emails)
+        .map(|((status, headers, body), email)| {
+            if status != 200 {
+                bail!("signing {email} in on the peer: {status} {}", String::from_utf8_lossy(&body));
+            }
+            let cookie = headers
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|c| c.starts_with(&format!("{PEER_COOKIE}=")))
+                .and_then(|c| c.split(';').next())
+                .map(str::to_string)
+                .context("the peer's sign-in set no session cookie")?;
+            Ok((email, cookie))
+        })
+        .collect()
+}
+
+pub fn peer_login_body(email: &str) -> String {
+    json!({ "email": email, "password": PASSWORD }).to_string()
 }
 
 /// Runs the calls four at a time and returns their results in order.
