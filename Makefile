@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host build-test-components run run-prod test test-node api-fuzz soak soak-smoke services haproxy \
+.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node api-fuzz soak soak-smoke services haproxy \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -23,6 +23,12 @@ build-guest: setup
 
 build-host:
 	$(CARGO) build --release -p asm-host
+
+# The host with the benchmark's binaries, in one build: the test scripts and the benchmark use
+# this one set of features, so a fresh machine compiles wasmtime twice (tests, binaries), not
+# three times.
+build-bins:
+	$(CARGO) build --release -p asm-host -p asm-bench
 
 # Components that exist only for the tests (host/tests/fault-component: traps, loops, hoards).
 build-test-components: setup
@@ -51,7 +57,7 @@ test: build-guest build-test-components services haproxy
 	$(MAKE) test-node
 
 # The mixed-load soak (wrk, from Debian): no unexpected status, flat RSS and descriptors.
-soak: build build-test-components haproxy
+soak: build-guest build-bins build-test-components haproxy
 	scripts/soak.sh 600
 	ASM_SCALE_SECONDS=60 ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-host --test api -- scale::; \
 		status=$$?; scripts/redis-cluster.sh stop; exit $$status
@@ -62,11 +68,11 @@ haproxy:
 		{ apt-get update >/dev/null && apt-get install -y haproxy >/dev/null; }; } || \
 		{ echo "error: haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
 
-soak-smoke: build-host
+soak-smoke: build-bins
 	scripts/soak.sh 60
 
 # schemathesis (pinned, from PyPI) against the live service, from docs/openapi.yaml.
-api-fuzz: build-host
+api-fuzz: build-bins
 	scripts/api-fuzz.sh $(or $(examples),100)
 
 # The same component embedded in Node.js through jco, with stores written in JavaScript.
@@ -140,10 +146,9 @@ BENCH_SPIN   = $$(spin=$$(scripts/find-spin.sh 2>/dev/null) && echo "--spin $$sp
 
 .PHONY: bench bench-peers bench-smoke bench-deps
 
-bench-deps: build spin-build services
+bench-deps: build-guest build-bins spin-build services
 	@test -f $(BENCH_FONT) || { echo "installing fonts-dejavu-core for the chart"; \
 		apt-get update -qq && apt-get install -y -qq fonts-dejavu-core; }
-	$(CARGO) build --release -p asm-bench
 
 bench: bench-deps
 	$(BENCH) --font $(BENCH_FONT) $(BENCH_SPIN) $(BENCH_ARGS)
@@ -153,8 +158,7 @@ bench-peers: bench-deps
 	cd bench/peers/better-auth && npm ci --no-audit --no-fund --loglevel=error
 	$(BENCH) --font $(BENCH_FONT) $(BENCH_SPIN) --peers $(BENCH_ARGS)
 
-bench-smoke: build spin-build services
-	$(CARGO) build --release -p asm-bench
+bench-smoke: build-guest build-bins spin-build services
 	$(BENCH) --smoke $(BENCH_SPIN) $(BENCH_ARGS)
 
 # Coverage-guided fuzzing (cargo-fuzz + libFuzzer, AddressSanitizer, overflow checks) of the

@@ -111,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_43_url_safe_characters() {
+    fn tokens_are_48_url_safe_characters() {
         let t = encode(&[0xfb; TOKEN_BYTES]);
         assert_eq!(t.len(), TOKEN_LEN);
         assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));

@@ -89,7 +89,8 @@ impl Balancer {
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n    \
              retries 2\n    option redispatch\n    retry-on conn-failure empty-response response-timeout\n\
              frontend web\n    bind 127.0.0.1:{port}\n    default_backend hosts\n\
-             backend hosts\n    balance roundrobin\n    option httpchk GET /healthz\n{servers}"
+             backend hosts\n    balance roundrobin\n    option httpchk GET /healthz\n    \
+             http-request disable-l7-retry unless METH_GET\n{servers}"
         );
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
