@@ -4,7 +4,7 @@
 //! - [`types`]: the records that cross the boundary, field for field as in the WIT. The
 //!   component's bindings (wit-bindgen) and the native host's (wasmtime, with the `wasmtime`
 //!   feature) are told to use these very types, so nothing converts between copies of them;
-//! - [`UserStore`], [`SessionStore`] and [`Geo`]: what a backend implements, one async method
+//! - [`UserStore`], [`SessionStore`], [`Mailer`] and [`Geo`]: what a backend implements, one async method
 //!   per WIT function, generated from the one list in [`with_store_operations!`];
 //! - [`UserId`] and [`TokenHash`]: the identifiers a store is addressed by, as types of their
 //!   own, so a session token or a session id cannot be passed where they are expected.
@@ -45,8 +45,8 @@ macro_rules! with_store_operations {
                 fn find_user_by_id(id: UserId) -> Option<User>;
                 /// Stamps a successful login.
                 fn record_login(user_id: UserId, at: i64) -> ();
-                /// Replaces the password hash and raises the credential version, in one step.
-                /// Returns the new version.
+                /// Replaces the password hash, raises the credential version and voids the
+                /// user's reset tokens, in one step. Returns the new version.
                 fn update_password(user_id: UserId, password_hash: String) -> u64;
                 /// Replaces the hash with one of the same password at another cost, only while
                 /// the stored hash is still `current_hash`. True when replaced.
@@ -56,6 +56,15 @@ macro_rules! with_store_operations {
                 fn record_login_attempt(attempt: AttemptRecord, retention: Retention) -> ();
                 /// A page of the user's login history, newest first, with the total.
                 fn list_login_attempts(user_id: UserId, offset: u32, limit: u32) -> LoginPage;
+                /// Keeps `token_hash` for the account with this email, valid for `purpose` until
+                /// `expires_at`, voiding its older tokens of that purpose, in one step. The
+                /// account; none (after the same work) when the email has none.
+                fn issue_token(email: String, purpose: TokenPurpose, token_hash: String, expires_at: i64) -> Option<User>;
+                /// The account an unexpired token of `purpose` is for; with `consume`, the token
+                /// is used up in the same step (one of parallel redemptions gets the account).
+                fn redeem_token(purpose: TokenPurpose, token_hash: String, now: i64, consume: bool) -> Option<User>;
+                /// Marks the email verified and voids the account's verification tokens.
+                fn mark_email_verified(user_id: UserId) -> ();
                 /// Answers when the store is reachable.
                 fn ping() -> ();
             }
@@ -98,6 +107,11 @@ macro_rules! with_store_operations {
                 fn reset_attempts(key: String) -> ();
                 /// Answers when the store is reachable.
                 fn ping() -> ();
+            }
+            /// Mail from the component, queued durably; delivered later, never in the request.
+            mailer Mailer "mail" {
+                /// Returns once the message is in the outbox.
+                fn send(message: Mail) -> ();
             }
         }
     };
@@ -285,8 +299,9 @@ lend_by_ref!(
     Session => Session,
     UserProfile => UserProfile,
     AttemptRecord => AttemptRecord,
+    Mail => Mail,
 );
-lend_by_value!(u32, u64, i64, bool, Retention);
+lend_by_value!(u32, u64, i64, bool, Retention, TokenPurpose);
 
 /// Runs a future that cannot wait: a store call that answers at once (the component's
 /// imports, the in-memory store, the Spin adapter's synchronous clients). Panics if it would

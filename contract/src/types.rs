@@ -35,6 +35,8 @@ wit_record!(
         last_login "last-login": Option<i64>,
         /// Raised by every password change; see `SessionStore::create_session`.
         credential_version "credential-version": u64,
+        /// Whether the owner of `email` has followed a verification link.
+        email_verified "email-verified": bool,
     }
 );
 
@@ -60,6 +62,7 @@ impl NewUser {
             created_at,
             last_login: None,
             credential_version: 0,
+            email_verified: false,
         }
     }
 }
@@ -104,6 +107,7 @@ wit_record!(
         full_name "full-name": String,
         created_at "created-at": i64,
         last_login "last-login": Option<i64>,
+        email_verified "email-verified": bool,
     }
 );
 
@@ -116,6 +120,7 @@ impl From<&User> for UserProfile {
             full_name: u.full_name.clone(),
             created_at: u.created_at,
             last_login: u.last_login,
+            email_verified: u.email_verified,
         }
     }
 }
@@ -270,6 +275,55 @@ wit_record!(
         city "city": Option<String>,
         country "country": Option<String>,
         country_code "country-code": Option<String>,
+    }
+);
+
+/// What a mailed token is for; a token of one purpose is never accepted for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "wasmtime",
+    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    component(enum)
+)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[repr(u8)]
+pub enum TokenPurpose {
+    #[cfg_attr(feature = "wasmtime", component(name = "password-reset"))]
+    PasswordReset,
+    #[cfg_attr(feature = "wasmtime", component(name = "email-verification"))]
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub const ALL: [TokenPurpose; 2] = [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification];
+
+    /// The name in the SQL stores' `purpose` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailVerification => "email_verification",
+        }
+    }
+
+    /// wit-bindgen's lifting calls this on enums it did not generate itself.
+    ///
+    /// # Safety
+    /// `value` is a discriminant the component model checked: below the number of cases.
+    #[doc(hidden)]
+    pub unsafe fn _lift(value: u8) -> TokenPurpose {
+        TokenPurpose::ALL[value as usize]
+    }
+}
+
+wit_record!(
+    /// A message for the host to deliver: queued durably by `Mailer::send`, delivered later.
+    Mail {
+        to "to": String,
+        subject "subject": String,
+        /// The plain-text body.
+        text "text": String,
+        /// The same message as HTML.
+        html "html": String,
     }
 );
 

@@ -400,7 +400,7 @@ impl Fixture {
     }
 
     fn host(&self) -> Host<'_> {
-        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, system: self }
+        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, mailer: &self.store, system: self }
     }
 
     fn token(&self, r: &Ref) -> String {

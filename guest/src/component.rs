@@ -26,7 +26,7 @@ wit_bindgen::generate!({
     },
 });
 
-use asm::auth::{geo, keyring, session_store, user_store};
+use asm::auth::{geo, keyring, mailer, session_store, user_store};
 
 struct Component;
 export!(Component);
@@ -35,7 +35,14 @@ impl exports::wasi::http::incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let response = match settings() {
             Ok(settings) => {
-                let host = Host { users: &Imports, sessions: &Imports, geo: &Imports, keyring: &Imports, system: &Os };
+                let host = Host {
+                    users: &Imports,
+                    sessions: &Imports,
+                    geo: &Imports,
+                    keyring: &Imports,
+                    mailer: &Imports,
+                    system: &Os,
+                };
                 // Every import answers before it returns, so the logic never waits.
                 complete(crate::handle(&read_request(request), &host, settings))
             }

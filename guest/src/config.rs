@@ -24,6 +24,13 @@ pub const VARS: &[&str] = &[
     "PUBLIC_URL",
     "LOGIN_HISTORY_RETENTION",
     "LOGIN_HISTORY_MAX",
+    "SERVICE_NAME",
+    "RESET_TOKEN_LIFETIME",
+    "VERIFICATION_TOKEN_LIFETIME",
+    "REQUIRE_VERIFIED_EMAIL",
+    "RECOVERY_MAX_PER_EMAIL",
+    "RECOVERY_MAX_PER_ADDRESS",
+    "RECOVERY_WINDOW",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +64,21 @@ pub struct Settings {
     pub login_history_retention: Duration,
     /// At most this many login-history entries are kept per user.
     pub login_history_max: u32,
+    /// Whether the service runs in production (`APP_ENV`).
+    pub production: bool,
+    /// The product name mail is signed with.
+    pub service_name: String,
+    /// How long a mailed password-reset link works.
+    pub reset_token_lifetime: Duration,
+    /// How long a mailed verification link works.
+    pub verification_token_lifetime: Duration,
+    /// Whether a login needs a verified email (403 `email_not_verified` before).
+    pub require_verified_email: bool,
+    /// Mail requests (reset or verification) per email address per window.
+    pub recovery_max_per_email: u32,
+    /// Mail requests per client address per window.
+    pub recovery_max_per_address: u32,
+    pub recovery_window: Duration,
 }
 
 /// A person rarely has more than a handful of browsers and devices; twenty leaves room for API
@@ -83,6 +105,14 @@ impl Default for Settings {
             public_origin: None,
             login_history_retention: Duration::from_secs(90 * 24 * 3600),
             login_history_max: 1000,
+            production: false,
+            service_name: "asm".into(),
+            reset_token_lifetime: Duration::from_secs(30 * 60),
+            verification_token_lifetime: Duration::from_secs(24 * 3600),
+            require_verified_email: false,
+            recovery_max_per_email: 3,
+            recovery_max_per_address: 20,
+            recovery_window: Duration::from_secs(3600),
         }
     }
 }
@@ -192,7 +222,32 @@ impl Settings {
         if login_history_max == 0 {
             return Err(SettingError { var: "LOGIN_HISTORY_MAX", message: "must be at least 1".into() });
         }
+        let service_name = match get("SERVICE_NAME").map(|v| v.trim().to_string()) {
+            None => d.service_name,
+            Some(v) if v.is_empty() => d.service_name,
+            Some(v) if v.len() <= 64 && !v.chars().any(char::is_control) => v,
+            Some(_) => {
+                return Err(SettingError {
+                    var: "SERVICE_NAME",
+                    message: "at most 64 characters, no control characters".into(),
+                });
+            }
+        };
+        let reset_token_lifetime = duration(&get, "RESET_TOKEN_LIFETIME", d.reset_token_lifetime)?;
+        let verification_token_lifetime = duration(&get, "VERIFICATION_TOKEN_LIFETIME", d.verification_token_lifetime)?;
+        let require_verified_email = boolean(&get, "REQUIRE_VERIFIED_EMAIL", d.require_verified_email)?;
+        let recovery_max_per_email = number(&get, "RECOVERY_MAX_PER_EMAIL", d.recovery_max_per_email)?;
+        let recovery_max_per_address = number(&get, "RECOVERY_MAX_PER_ADDRESS", d.recovery_max_per_address)?;
+        let recovery_window = duration(&get, "RECOVERY_WINDOW", d.recovery_window)?;
         Ok(Settings {
+            production,
+            service_name,
+            reset_token_lifetime,
+            verification_token_lifetime,
+            require_verified_email,
+            recovery_max_per_email,
+            recovery_max_per_address,
+            recovery_window,
             session_lifetime,
             cookie_name,
             cookie_secure,
@@ -211,6 +266,11 @@ impl Settings {
             login_history_retention,
             login_history_max,
         })
+    }
+
+    /// Where a mailed link for `page` (`reset`, `verify`) points, with the token.
+    pub fn account_link(&self, page: &str, token: &str) -> Option<String> {
+        self.public_url.as_ref().map(|base| format!("{base}/account/{page}?token={token}"))
     }
 
     pub fn from_env() -> Result<Settings, SettingError> {

@@ -36,6 +36,16 @@ pub enum ApiError {
     TooManyAttempts {
         retry_after_secs: u64,
     },
+    /// Too many mail requests (password reset, verification) for an email or an address.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
+    /// A mailed token that is malformed, unknown, used, voided or expired.
+    InvalidToken,
+    /// The right password, but the account's email is not verified (REQUIRE_VERIFIED_EMAIL).
+    EmailNotVerified,
+    /// A setting the route needs is missing; names it.
+    NotConfigured(&'static str),
     Unavailable(String),
     Internal(String),
 }
@@ -84,6 +94,22 @@ impl ApiError {
                 json!({ "message": "try again later", "retry_after": retry_after_secs }),
             )
             .with_header("retry-after", retry_after_secs.to_string()),
+            ApiError::TooManyRequests { retry_after_secs } => error(
+                429,
+                "Too many requests",
+                json!({ "message": "try again later", "retry_after": retry_after_secs }),
+            )
+            .with_header("retry-after", retry_after_secs.to_string()),
+            ApiError::InvalidToken => error(400, "Invalid request", json!("invalid or expired token")),
+            ApiError::EmailNotVerified => error(403, "Email not verified", json!("email_not_verified")),
+            ApiError::NotConfigured(setting) => {
+                eprintln!("not configured: {setting} is required for this route");
+                error(
+                    503,
+                    "Service temporarily unavailable",
+                    json!(format!("the service is missing the {setting} setting")),
+                )
+            }
             ApiError::Unavailable(detail) => {
                 eprintln!("store unavailable: {detail}");
                 error(503, "Service temporarily unavailable", json!("a backing store did not answer"))

@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod host;
 pub mod http;
 pub mod lockout;
+pub mod mail;
 pub mod password;
 pub mod routes;
 pub mod token;

@@ -37,7 +37,14 @@ impl System for FakeSystem {
 
 impl TestHost {
     fn host(&self) -> Host<'_> {
-        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, system: &self.system }
+        Host {
+            users: &self.store,
+            sessions: &self.store,
+            geo: &NoGeo,
+            keyring: &self.keys,
+            mailer: &self.store,
+            system: &self.system,
+        }
     }
 
     fn advance(&self, ms: i64) {
@@ -50,7 +57,12 @@ impl TestHost {
 }
 
 fn settings() -> Settings {
-    Settings { bcrypt_cost: 4, ..Settings::default() }
+    Settings {
+        bcrypt_cost: 4,
+        public_url: Some("https://auth.example.com".into()),
+        public_origin: Some("https://auth.example.com:443".into()),
+        ..Settings::default()
+    }
 }
 
 fn host() -> TestHost {
@@ -407,7 +419,7 @@ fn locked_and_failed_logins_do_the_same_work_for_known_and_unknown_emails() {
     register(&h, "a@b.co", "abc");
     let rec = Recording { inner: h.store, calls: Default::default() };
     let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
-    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, system: &h.system };
+    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, mailer: &rec, system: &h.system };
     let calls_of = |email: &str, password: &str| {
         rec.calls.lock().unwrap().clear();
         let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
@@ -440,7 +452,7 @@ fn me_is_one_session_store_call_and_shows_the_newest_login() {
     h.advance(1_000);
     let rec = Recording { inner: h.store, calls: Default::default() };
     let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
-    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, system: &h.system };
+    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, mailer: &rec, system: &h.system };
     let me = || {
         rec.calls.lock().unwrap().clear();
         let req = with_token(Request::new("GET", "/auth/user/me"), &first);
@@ -459,4 +471,148 @@ fn me_is_one_session_store_call_and_shows_the_newest_login() {
     assert_eq!((status, &calls[..]), (200, &["get_session", "find_user_by_id", "put_user_profile"][..]));
     assert_eq!(healed["data"], v["data"], "the user store says the same");
     assert_eq!(me().2, ["get_session"], "kept for next time");
+}
+
+/// The token in the newest mail's link to `page` (`reset`, `verify`), and the mail's recipient.
+fn mailed_token(h: &TestHost, page: &str) -> (String, String) {
+    let mail = h.store.sent_mail().pop().expect("a mail was queued");
+    let marker = format!("https://auth.example.com/account/{page}?token=");
+    let at = mail.text.find(&marker).unwrap_or_else(|| panic!("no {page} link in {:?}", mail.text)) + marker.len();
+    (mail.text[at..at + crate::token::MAIL_TOKEN_LEN].to_string(), mail.to)
+}
+
+#[test]
+fn forgot_answers_alike_and_does_the_same_work_for_known_and_unknown_emails() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let rec = Recording { inner: h.store, calls: Default::default() };
+    let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+    let host = Host { users: &rec, sessions: &rec, geo: &NoGeo, keyring: &keys, mailer: &rec, system: &h.system };
+    let forgot = |email: &str| {
+        rec.calls.lock().unwrap().clear();
+        let resp = complete(crate::handle(
+            &post("/auth/password/forgot", &format!(r#"{{"email":"{email}"}}"#)),
+            &host,
+            &settings(),
+        ));
+        (resp.status, resp.body, rec.calls.lock().unwrap().clone())
+    };
+    let known = forgot("a@b.co");
+    assert_eq!(known.0, 202);
+    assert_eq!(forgot("ghost@b.co"), known, "status, body and store calls");
+    let mail = rec.inner.sent_mail();
+    assert_eq!(mail.len(), 3, "verification at registration, then one mail per request");
+    assert!(mail[1].text.contains("/account/reset?token=") && mail[1].to == "a@b.co");
+    assert!(!mail[2].text.contains("token=") && mail[2].to == "ghost@b.co", "no account: a note, no link");
+}
+
+#[test]
+fn a_reset_link_sets_the_password_once_and_ends_every_session() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let old = login(&h, "a@b.co", "correct horse").2.unwrap();
+    assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"A@b.co "}"#)).0, 202);
+    let (token, to) = mailed_token(&h, "reset");
+    assert_eq!(to, "a@b.co");
+    let reset = |password: &str| {
+        send(&h, post("/auth/password/reset", &format!(r#"{{"token":"{token}","new_password":"{password}"}}"#)))
+    };
+    // A password the rules refuse leaves the link usable.
+    let (status, v, _) = reset("password123");
+    assert_eq!((status, v["message"].as_str()), (400, Some("Validation failed")), "{v}");
+    let (status, v, _) = reset("battery staple horse");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["revoked"], 1);
+    assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &old)).0, 401, "old sessions ended");
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 401);
+    let fresh = login(&h, "a@b.co", "battery staple horse").2.unwrap();
+    let (_, me, _) = send(&h, with_token(Request::new("GET", "/auth/user/me"), &fresh));
+    assert_eq!(me["data"]["user"]["email_verified"], true, "the link proved the mailbox");
+    let (status, v, _) = reset("another good password");
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid or expired token")), "single use");
+}
+
+#[test]
+fn reset_tokens_expire_and_are_voided_by_newer_ones_and_by_password_changes() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let reset = |token: &str| {
+        send(
+            &h,
+            post("/auth/password/reset", &format!(r#"{{"token":"{token}","new_password":"battery staple horse"}}"#)),
+        )
+        .0
+    };
+    send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#));
+    let (first, _) = mailed_token(&h, "reset");
+    send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#));
+    let (second, _) = mailed_token(&h, "reset");
+    assert_eq!(reset(&first), 400, "voided by the newer link");
+    h.advance(30 * 60 * 1000 + 1);
+    assert_eq!(reset(&second), 400, "expired after 30 minutes");
+    assert_eq!(reset(&"A".repeat(43)), 400, "made up");
+    assert_eq!(reset("short"), 400, "malformed");
+
+    send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#));
+    let (third, _) = mailed_token(&h, "reset");
+    let session = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let change = with_token(
+        post("/auth/user/password", r#"{"current_password":"correct horse","new_password":"a whole new secret"}"#),
+        &session,
+    );
+    assert_eq!(send(&h, change).0, 200);
+    assert_eq!(reset(&third), 400, "a password change voids outstanding links");
+}
+
+#[test]
+fn verification_is_mailed_at_registration_and_can_be_required_for_login() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let (token, to) = mailed_token(&h, "verify");
+    assert_eq!(to, "a@b.co");
+    let strict = Settings { require_verified_email: true, ..settings() };
+    let login_strict = || {
+        let req = post("/auth/login", r#"{"email":"a@b.co","password":"correct horse"}"#);
+        let resp = complete(crate::handle(&req, &h.host(), &strict));
+        (resp.status, serde_json::from_slice::<Value>(&resp.body).unwrap())
+    };
+    let (status, v) = login_strict();
+    assert_eq!((status, v["error"].as_str()), (403, Some("email_not_verified")));
+    let wrong = complete(crate::handle(
+        &post("/auth/login", r#"{"email":"a@b.co","password":"nope nope"}"#),
+        &h.host(),
+        &strict,
+    ));
+    assert_eq!(wrong.status, 401, "only the right password learns that the email is unverified");
+
+    let session = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let me = || {
+        send(&h, with_token(Request::new("GET", "/auth/user/me"), &session)).1["data"]["user"]["email_verified"].clone()
+    };
+    assert_eq!(me(), false);
+    let (status, v, _) = send(&h, post("/auth/email/verify", &format!(r#"{{"token":"{token}"}}"#)));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(me(), true, "the session check sees it at once");
+    assert_eq!(send(&h, post("/auth/email/verify", &format!(r#"{{"token":"{token}"}}"#))).0, 400, "single use");
+    assert_eq!(login_strict().0, 200);
+}
+
+#[test]
+fn resend_needs_a_session_and_mail_requests_are_limited_per_email() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let before = h.store.sent_mail().len();
+    assert_eq!(send(&h, post("/auth/email/verify/resend", "")).0, 401);
+    let session = login(&h, "a@b.co", "correct horse").2.unwrap();
+    assert_eq!(send(&h, with_token(post("/auth/email/verify/resend", ""), &session)).0, 202);
+    assert_eq!(h.store.sent_mail().len(), before + 1);
+    for _ in 0..3 {
+        assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"ghost@b.co"}"#)).0, 202);
+    }
+    let (status, v, resp) = send(&h, post("/auth/password/forgot", r#"{"email":"ghost@b.co"}"#));
+    assert_eq!(status, 429, "{v}");
+    assert!(resp.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 0));
+    assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#)).0, 202, "another email is not held up");
+    h.advance(3600 * 1000 + 1);
+    assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"ghost@b.co"}"#)).0, 202, "the window ends");
 }

@@ -60,6 +60,40 @@ pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A token mailed in a link (password reset, email verification): 32 CSPRNG bytes,
+/// base64url (43 characters). Stores keep only its [`MailToken::hash`].
+pub struct MailToken(String);
+
+pub const MAIL_TOKEN_LEN: usize = 43;
+
+impl MailToken {
+    pub fn generate(system: &dyn System) -> MailToken {
+        MailToken(URL_SAFE_NO_PAD.encode(system.random_bytes(SECRET_BYTES)))
+    }
+
+    /// A token from a request, if it could be one we mailed.
+    pub fn parse(text: &str) -> Option<MailToken> {
+        let ok = text.len() == MAIL_TOKEN_LEN && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == SECRET_BYTES);
+        ok.then(|| MailToken(text.to_string()))
+    }
+
+    /// The hex SHA-256 of the token: what the user store keeps.
+    pub fn hash(&self) -> String {
+        hex_sha256(self.0.as_bytes())
+    }
+
+    /// The token itself, for the link in the mail and nothing else.
+    pub fn link_value(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MailToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailToken(…)")
+    }
+}
+
 /// The public id of a session: 16 random bytes, base64url.
 pub fn public_id(system: &dyn System) -> String {
     URL_SAFE_NO_PAD.encode(system.random_bytes(16))
@@ -108,6 +142,19 @@ mod tests {
         assert_eq!(t.hash().route(), Some(asm_contract::route_tag(user.as_str()).as_str()));
         let other = SessionToken::generate(&Fixed, &UserId::from("someone else"));
         assert_ne!(t.hash().route(), other.hash().route());
+    }
+
+    #[test]
+    fn mail_tokens_are_43_characters_of_32_random_bytes_kept_only_as_a_hash() {
+        let t = MailToken::generate(&Fixed);
+        assert_eq!(t.link_value().len(), MAIL_TOKEN_LEN);
+        assert!(MailToken::parse(t.link_value()).is_some());
+        assert_eq!(t.hash(), hex_sha256(t.link_value().as_bytes()));
+        assert!(!t.hash().contains(t.link_value()));
+        assert!(MailToken::parse(&t.link_value()[..42]).is_none());
+        assert!(MailToken::parse(&format!("{}=", t.link_value())).is_none());
+        assert!(MailToken::parse(&"+".repeat(43)).is_none());
+        assert_eq!(format!("{t:?}"), "MailToken(…)");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::envelope::{ApiError, FieldError};
 use crate::password;
+use crate::token::MailToken;
 use serde_json::{Map, Value};
 
 pub const USERNAME_MIN: usize = 3;
@@ -146,16 +147,16 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     }
 }
 
+/// The `email` field of a login or a forgot-password request, read as [`Email::for_login`] reads it.
+fn login_email(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<Email> {
+    let raw = string_field(obj, "email", errors)?;
+    Email::for_login(&raw).map_err(|problem| errors.push(FieldError::new("email", problem))).ok()
+}
+
 pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
-    let email = string_field(&obj, "email", &mut errors).and_then(|e| match Email::for_login(&e) {
-        Ok(email) => Some(email),
-        Err(problem) => {
-            errors.push(FieldError::new("email", problem));
-            None
-        }
-    });
+    let email = login_email(&obj, &mut errors);
     let password = string_field(&obj, "password", &mut errors);
     if password.as_deref() == Some("") {
         errors.push(FieldError::new("password", "is required"));
@@ -185,6 +186,50 @@ pub fn password_change(body: &[u8]) -> Result<PasswordChange, ApiError> {
         }
         _ => Err(ApiError::Validation(errors)),
     }
+}
+
+/// The `email` of a forgot-password request: checked as for a login, so the answer says nothing
+/// about whether an account has it.
+pub fn email_only(body: &[u8]) -> Result<Email, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let email = login_email(&obj, &mut errors);
+    email.filter(|_| errors.is_empty()).ok_or(ApiError::Validation(errors))
+}
+
+/// The `token` of a verification request: a mailed token's shape, or the invalid-token error (a
+/// malformed token never reaches a store).
+pub fn token_only(body: &[u8]) -> Result<MailToken, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let token = string_field(&obj, "token", &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    token.as_deref().and_then(MailToken::parse).ok_or(ApiError::InvalidToken)
+}
+
+#[derive(Debug)]
+pub struct PasswordReset {
+    pub token: MailToken,
+    pub new_password: String,
+}
+
+/// The body of a password reset. The password's general rules are checked here; those that need
+/// the account (not its email or name) by the caller.
+pub fn password_reset(body: &[u8]) -> Result<PasswordReset, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let token = string_field(&obj, "token", &mut errors);
+    let new_password = string_field(&obj, "new_password", &mut errors);
+    if let Some(problem) = new_password.as_deref().and_then(password::problem) {
+        errors.push(FieldError::new("new_password", problem));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let token = token.as_deref().and_then(MailToken::parse).ok_or(ApiError::InvalidToken)?;
+    Ok(PasswordReset { token, new_password: new_password.unwrap_or_default() })
 }
 
 fn valid_email(email: &str) -> bool {

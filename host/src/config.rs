@@ -99,6 +99,15 @@ pub struct ServeConfig {
     #[arg(long, env = "ASM_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
 
+    /// The mail server reset and verification mail goes to: `smtp://host:port` (plain),
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://user:password@host:465` (implicit
+    /// TLS). Without it, development writes mail to the log; production refuses to start.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of that mail.
+    #[arg(long, env = "MAIL_FROM", default_value = "asm <no-reply@localhost>")]
+    pub mail_from: String,
+
     /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
     #[arg(long, env = "GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,

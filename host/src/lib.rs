@@ -8,6 +8,7 @@
 //! - [`migrate`]: the schema in `migrations/`.
 
 pub mod config;
+pub mod mail;
 pub mod metrics;
 pub mod migrate;
 pub mod runtime;

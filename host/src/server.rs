@@ -108,8 +108,9 @@ pub fn guest_settings(
 /// Builds the stores and the component runtime from the configuration. `guest_env` overrides
 /// the component settings taken from the process environment.
 pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
-    let (_, env) = guest_settings(guest_env)?;
+    let (settings, env) = guest_settings(guest_env)?;
     let stores = Arc::new(Stores::from_config(cfg).await?);
+    check_mail(cfg, &settings)?;
     Runtime::new(
         RuntimeOptions {
             component: &cfg.component,
@@ -122,6 +123,24 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
         },
         stores,
     )
+}
+
+/// Mail must reach people in production: a mail server, and links that point at the service.
+/// (Development logs mail when there is no server, and links follow the request's address.)
+pub fn check_mail(cfg: &ServeConfig, settings: &asm_guest::config::Settings) -> anyhow::Result<()> {
+    if !settings.production {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        cfg.smtp_url.as_deref().is_some_and(|u| !u.trim().is_empty()),
+        "SMTP_URL is required in production: password-reset and verification mail is delivered through it \
+         (e.g. smtps://user:password@mail.example.com:465)"
+    );
+    anyhow::ensure!(
+        settings.public_url.is_some(),
+        "PUBLIC_URL is required in production: links in mail start with it (e.g. https://auth.example.com)"
+    );
+    Ok(())
 }
 
 /// How connections are read: the limits that keep slow or idle clients from holding resources.

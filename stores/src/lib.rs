@@ -5,6 +5,7 @@
 //!   node or a cluster); [`postgres_sessions`]: the session store on PostgreSQL, for
 //!   deployments without Redis. Each is written once over a small driver trait that the native
 //!   host implements with sqlx and the redis crate, and the Spin adapter with Spin's own clients;
+//! - [`outbox`]: the mail outbox a host's delivery worker empties;
 //! - [`record`]: the stored form of a session, which outlives any one release's WIT record;
 //! - [`geo`]: lookups in a MaxMind database held in memory.
 //!
@@ -13,6 +14,7 @@
 pub mod geo;
 pub mod keyring;
 pub mod memory;
+pub mod outbox;
 pub mod postgres;
 pub mod postgres_sessions;
 pub mod record;

@@ -38,6 +38,10 @@ struct Data {
     /// to check, as a store beside the user store would).
     profiles: HashMap<String, UserProfile>,
     counters: HashMap<String, Counter>,
+    /// Mailed tokens by hash: purpose, user id, expiry.
+    tokens: HashMap<String, (TokenPurpose, String, i64)>,
+    /// Mail handed to `send`, oldest first (nothing delivers it).
+    outbox: Vec<Mail>,
 }
 
 /// A login-attempt counter.
@@ -82,6 +86,11 @@ impl MemoryStore {
         if let Ok(mut d) = self.lock() {
             d.profiles.clear();
         }
+    }
+
+    /// The mail handed to the mailer so far, oldest first.
+    pub fn sent_mail(&self) -> Vec<Mail> {
+        self.lock().map(|d| d.outbox.clone()).unwrap_or_default()
     }
 
     /// Applies `f` to the stored user with this email, for tests that set up odd states.
@@ -145,7 +154,9 @@ impl UserStore for MemoryStore {
         let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str()) else { return Ok(0) };
         u.password_hash = password_hash;
         u.credential_version += 1;
-        Ok(u.credential_version)
+        let version = u.credential_version;
+        d.tokens.retain(|_, (purpose, user, _)| !(*purpose == TokenPurpose::PasswordReset && user == user_id.as_str()));
+        Ok(version)
     }
 
     async fn rehash_password(&self, user_id: UserId, current_hash: String, new_hash: String) -> StoreResult<bool> {
@@ -203,8 +214,57 @@ impl UserStore for MemoryStore {
         Ok(LoginPage { attempts, total })
     }
 
+    async fn issue_token(
+        &self,
+        email: String,
+        purpose: TokenPurpose,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<Option<User>> {
+        let mut d = self.lock()?;
+        let Some(user) = d.users.iter().find(|u| u.email.eq_ignore_ascii_case(&email)).cloned() else {
+            return Ok(None);
+        };
+        d.tokens.retain(|_, (p, owner, _)| !(*p == purpose && *owner == user.id));
+        d.tokens.insert(token_hash, (purpose, user.id.clone(), expires_at));
+        Ok(Some(user))
+    }
+
+    async fn redeem_token(
+        &self,
+        purpose: TokenPurpose,
+        token_hash: String,
+        now: i64,
+        consume: bool,
+    ) -> StoreResult<Option<User>> {
+        let mut d = self.lock()?;
+        let Some((p, owner, expires_at)) = d.tokens.get(&token_hash).cloned() else { return Ok(None) };
+        if p != purpose || expires_at <= now {
+            return Ok(None);
+        }
+        if consume {
+            d.tokens.remove(&token_hash);
+        }
+        Ok(d.users.iter().find(|u| u.id == owner).cloned())
+    }
+
+    async fn mark_email_verified(&self, user_id: UserId) -> StoreResult<()> {
+        let mut d = self.lock()?;
+        d.users.iter_mut().filter(|u| u.id == user_id.as_str()).for_each(|u| u.email_verified = true);
+        d.tokens.retain(|_, (p, owner, _)| !(*p == TokenPurpose::EmailVerification && owner == user_id.as_str()));
+        Ok(())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.lock().map(drop)
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for MemoryStore {
+    async fn send(&self, message: Mail) -> StoreResult<()> {
+        self.lock()?.outbox.push(message);
+        Ok(())
     }
 }
 

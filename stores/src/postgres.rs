@@ -7,6 +7,7 @@
 //! [`Driver::query`] returns at least one row (a miss is a row of nulls): Spin 4.0 to 4.1's
 //! client never answers a query that returns none. Schema: `migrations/`.
 
+use crate::outbox::{Outbox, Queued};
 use asm_contract::*;
 
 /// A statement parameter. Uuids are bound as `uuid`, in canonical text form.
@@ -49,7 +50,8 @@ macro_rules! user_columns {
     () => {
         "id::text AS id, email, username, full_name, password_hash, \
          (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
-         (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version"
+         (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version, \
+         (CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified"
     };
 }
 
@@ -68,10 +70,11 @@ pub const FIND_USER_BY_ID: &str =
 /// `$1` id (uuid), `$2` Unix ms (float8).
 pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1";
 /// `$1` id (uuid), `$2` password hash. The new credential version (null: no such user); one
-/// row in any case.
+/// row in any case. The user's outstanding reset tokens are voided in the same statement.
 pub const UPDATE_PASSWORD: &str = "WITH changed AS (UPDATE users \
     SET password_hash = $2, credential_version = credential_version + 1, updated_at = now() \
-    WHERE id = $1 RETURNING credential_version) \
+    WHERE id = $1 RETURNING credential_version), \
+    voided AS (DELETE FROM user_tokens WHERE user_id = $1 AND purpose = 'password_reset' RETURNING 1) \
     SELECT (SELECT credential_version FROM changed) AS credential_version";
 /// `$1` id (uuid), `$2` the hash it must still have, `$3` the new hash. How many rows changed.
 pub const REHASH_PASSWORD: &str = "WITH changed AS (UPDATE users SET password_hash = $3, updated_at = now() \
@@ -95,6 +98,66 @@ pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT page.*, (SELECT count(*) FROM logi
       SELECT id::text AS id, outcome, ip_address, user_agent, device_info, location, \
         (extract(epoch FROM created_at) * 1000)::int8 AS at \
       FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3) AS page ON true";
+/// `$1` email, `$2` purpose, `$3` token hash, `$4` expiry in Unix ms (float8). Keeps the token
+/// for the account with this email and voids its older ones of the purpose; the account's
+/// columns, or one row of nulls when the email has none (after the same statement).
+pub const ISSUE_TOKEN: &str = concat!(
+    "WITH account AS (SELECT * FROM users WHERE lower(email) = lower($1)), \
+    voided AS (DELETE FROM user_tokens t USING account WHERE t.user_id = account.id AND t.purpose = $2 RETURNING 1), \
+    added AS (INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) \
+      SELECT $3, id, $2, to_timestamp($4::float8 / 1000) FROM account RETURNING 1) \
+    SELECT ",
+    user_columns!(),
+    " FROM (SELECT 1) AS one LEFT JOIN account AS users ON true"
+);
+/// `$1` token hash, `$2` purpose, `$3` now in Unix ms (float8). Uses the token up (deletes its
+/// row) if it is unexpired; the account's columns, or one row of nulls.
+pub const CONSUME_TOKEN: &str = concat!(
+    "WITH used AS (DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = $2 \
+      AND expires_at > to_timestamp($3::float8 / 1000) RETURNING user_id) \
+    SELECT ",
+    user_columns!(),
+    " FROM (SELECT 1) AS one LEFT JOIN users ON id = (SELECT user_id FROM used)"
+);
+/// As [`CONSUME_TOKEN`], leaving the token in place.
+pub const PEEK_TOKEN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM (SELECT 1) AS one LEFT JOIN users ON id = (SELECT user_id FROM user_tokens \
+      WHERE token_hash = $1 AND purpose = $2 AND expires_at > to_timestamp($3::float8 / 1000))"
+);
+/// `$1` id (uuid). Marks the email verified (keeping the first time) and voids the account's
+/// verification tokens.
+pub const MARK_EMAIL_VERIFIED: &str = "WITH voided AS (DELETE FROM user_tokens \
+      WHERE user_id = $1 AND purpose = 'email_verification' RETURNING 1) \
+    UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1";
+/// `$1` recipient, `$2` subject, `$3` text body, `$4` HTML body: a message for the outbox.
+pub const QUEUE_MAIL: &str =
+    "INSERT INTO mail_outbox (recipient, subject, text_body, html_body) VALUES ($1, $2, $3, $4)";
+/// `$1` how many, `$2` the lease in ms (float8). Claims the oldest due messages that no worker
+/// holds, for the lease, counting the attempt; other workers skip rows being claimed.
+pub const CLAIM_MAIL: &str = "UPDATE mail_outbox \
+    SET locked_until = now() + $2::float8 * interval '1 millisecond', attempts = attempts + 1 \
+    WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+      AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
+      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+    RETURNING id, recipient, subject, text_body, html_body, attempts::int8 AS attempts, \
+      (extract(epoch FROM created_at) * 1000)::int8 AS created_at";
+/// `$1` id. The message was delivered.
+pub const MAIL_SENT: &str =
+    "UPDATE mail_outbox SET sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1";
+/// `$1` id, `$2` ms until the next attempt (float8), `$3` the error. Delivery failed; try later.
+pub const MAIL_RETRY: &str = "UPDATE mail_outbox SET locked_until = NULL, last_error = $3, \
+    next_attempt_at = now() + $2::float8 * interval '1 millisecond' WHERE id = $1";
+/// `$1` id, `$2` the error. Delivery failed for good (refused permanently, or too old).
+pub const MAIL_FAILED: &str =
+    "UPDATE mail_outbox SET locked_until = NULL, last_error = $2, failed_at = now() WHERE id = $1";
+/// `$1` how long ended records are kept, in ms (float8). Drops delivered or failed mail and
+/// expired tokens older than that; how many rows went.
+pub const SWEEP_MAIL: &str = "WITH mail AS (DELETE FROM mail_outbox \
+      WHERE coalesce(sent_at, failed_at) < now() - $1::float8 * interval '1 millisecond' RETURNING 1), \
+    tokens AS (DELETE FROM user_tokens WHERE expires_at < now() - $1::float8 * interval '1 millisecond' RETURNING 1) \
+    SELECT (SELECT count(*) FROM mail) + (SELECT count(*) FROM tokens) AS swept";
 pub const PING: &str = "SELECT 1::int8 AS one";
 
 /// SQLSTATE 23505: a unique constraint was violated.
@@ -240,9 +303,114 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }
 
+    async fn issue_token(
+        &self,
+        email: String,
+        purpose: TokenPurpose,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<Option<User>> {
+        let params = vec![
+            Param::Text(email),
+            Param::Text(purpose.as_str().into()),
+            Param::Text(token_hash),
+            Param::Float(expires_at as f64),
+        ];
+        self.driver.query(ISSUE_TOKEN, params).await?.first_present(user)
+    }
+
+    async fn redeem_token(
+        &self,
+        purpose: TokenPurpose,
+        token_hash: String,
+        now: i64,
+        consume: bool,
+    ) -> StoreResult<Option<User>> {
+        let sql = if consume { CONSUME_TOKEN } else { PEEK_TOKEN };
+        let params = vec![Param::Text(token_hash), Param::Text(purpose.as_str().into()), Param::Float(now as f64)];
+        self.driver.query(sql, params).await?.first_present(user)
+    }
+
+    async fn mark_email_verified(&self, user_id: UserId) -> StoreResult<()> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
+        self.driver.execute(MARK_EMAIL_VERIFIED, vec![id]).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.driver.query(PING, vec![]).await.map(drop)
     }
+}
+
+/// The mailer on PostgreSQL: `send` writes the message to the outbox table, which a host's
+/// delivery worker ([`PostgresOutbox`]) empties.
+pub struct PostgresMailer<D> {
+    driver: D,
+}
+
+impl<D: Driver> PostgresMailer<D> {
+    pub fn new(driver: D) -> Self {
+        PostgresMailer { driver }
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> Mailer for PostgresMailer<D> {
+    async fn send(&self, m: Mail) -> StoreResult<()> {
+        let params = vec![Param::Text(m.to), Param::Text(m.subject), Param::Text(m.text), Param::Text(m.html)];
+        self.driver.execute(QUEUE_MAIL, params).await
+    }
+}
+
+/// The outbox table on PostgreSQL, shared by every host on the database.
+pub struct PostgresOutbox<D> {
+    driver: D,
+}
+
+impl<D: Driver> PostgresOutbox<D> {
+    pub fn new(driver: D) -> Self {
+        PostgresOutbox { driver }
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> Outbox for PostgresOutbox<D> {
+    async fn claim(&self, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
+        let rows = self.driver.query(CLAIM_MAIL, vec![Param::Int(limit.into()), Param::Float(lease_ms as f64)]).await?;
+        rows.rows.iter().filter(|row| rows.present(row)).map(|row| queued(&rows, row)).collect()
+    }
+
+    async fn sent(&self, id: i64) -> StoreResult<()> {
+        self.driver.execute(MAIL_SENT, vec![Param::Int(id)]).await
+    }
+
+    async fn retry(&self, id: i64, after_ms: u64, error: String) -> StoreResult<()> {
+        self.driver.execute(MAIL_RETRY, vec![Param::Int(id), Param::Float(after_ms as f64), Param::Text(error)]).await
+    }
+
+    async fn failed(&self, id: i64, error: String) -> StoreResult<()> {
+        self.driver.execute(MAIL_FAILED, vec![Param::Int(id), Param::Text(error)]).await
+    }
+
+    async fn sweep(&self, keep_ms: u64) -> StoreResult<u64> {
+        let rows = self.driver.query(SWEEP_MAIL, vec![Param::Float(keep_ms as f64)]).await?;
+        Ok(rows.first(|rows, row| rows.int(row, "swept"))?.unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// A claimed outbox row (`id`, `recipient`, `subject`, `text_body`, `html_body`, `attempts`,
+/// `created_at`), as every SQL outbox returns it.
+pub fn queued(rows: &Rows, row: &[Value]) -> StoreResult<Queued> {
+    Ok(Queued {
+        id: rows.int(row, "id")?,
+        mail: Mail {
+            to: rows.text(row, "recipient")?,
+            subject: rows.text(row, "subject")?,
+            text: rows.text(row, "text_body")?,
+            html: rows.text(row, "html_body")?,
+        },
+        attempts: rows.int(row, "attempts")?.clamp(0, u32::MAX.into()) as u32,
+        queued_at: rows.int(row, "created_at")?,
+    })
 }
 
 fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
@@ -255,6 +423,7 @@ fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
         created_at: rows.int(row, "created_at")?,
         last_login: rows.opt_int(row, "last_login")?,
         credential_version: rows.int(row, "credential_version")?.max(0) as u64,
+        email_verified: rows.int(row, "email_verified")? != 0,
     })
 }
 
@@ -359,6 +528,7 @@ mod tests {
                 "created_at",
                 "last_login",
                 "credential_version",
+                "email_verified",
             ]
             .map(String::from)
             .to_vec(),
@@ -371,6 +541,7 @@ mod tests {
                 Value::Int(1_700_000_000_123),
                 last_login,
                 Value::Int(3),
+                Value::Int(1),
             ]],
         }
     }

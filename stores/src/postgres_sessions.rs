@@ -20,7 +20,8 @@ macro_rules! profile_columns {
     () => {
         "u.id::text AS uid, u.email, u.username, u.full_name, \
          (extract(epoch FROM u.created_at) * 1000)::int8 AS user_created_at, \
-         (extract(epoch FROM u.last_login) * 1000)::int8 AS last_login"
+         (extract(epoch FROM u.last_login) * 1000)::int8 AS last_login, \
+         (CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified"
     };
 }
 
@@ -158,6 +159,7 @@ impl<D: Driver> SessionStore for PostgresSessions<D> {
                     full_name: rows.text(row, "full_name")?,
                     created_at: rows.int(row, "user_created_at")?,
                     last_login: rows.opt_int(row, "last_login")?,
+                    email_verified: rows.int(row, "email_verified")? != 0,
                 }),
                 None => None,
             };

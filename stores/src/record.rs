@@ -112,6 +112,9 @@ struct StoredProfile {
     full_name: String,
     #[serde(default)]
     created_at: i64,
+    /// Profiles kept before verification existed read as unverified.
+    #[serde(default)]
+    email_verified: bool,
 }
 
 /// The profile without its last login.
@@ -123,6 +126,7 @@ pub fn encode_profile(p: &UserProfile) -> String {
         username: p.username.clone(),
         full_name: p.full_name.clone(),
         created_at: p.created_at,
+        email_verified: p.email_verified,
     };
     serde_json::to_string(&stored).expect("a profile always serialises")
 }
@@ -137,6 +141,7 @@ pub fn decode_profile(json: &str, last_login: Option<i64>) -> Result<UserProfile
         full_name: p.full_name,
         created_at: p.created_at,
         last_login,
+        email_verified: p.email_verified,
     })
 }
 
@@ -182,6 +187,7 @@ mod tests {
             full_name: "A B".into(),
             created_at: 5,
             last_login: Some(9),
+            email_verified: true,
         };
         let json = encode_profile(&p);
         assert!(!json.contains('9'), "{json}");

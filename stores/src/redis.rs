@@ -583,6 +583,7 @@ mod tests {
             full_name: "A".into(),
             created_at: 1,
             last_login: Some(20),
+            email_verified: false,
         }
     }
 

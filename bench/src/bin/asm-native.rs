@@ -37,6 +37,7 @@ impl Engine for Native {
                 sessions: &*stores.session_store,
                 geo: &*stores.geo,
                 keyring: &*stores.keyring,
+                mailer: &*stores.mailer,
                 system: &Os,
             };
             rt.block_on(asm_guest::handle(&request, &host, &settings))

@@ -39,6 +39,10 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::InvalidCredentials);
     };
     host.sessions.reset_attempts(lockout::account_key(&creds.email, device.as_deref())).await?;
+    // Said only to whoever knows the password.
+    if s.require_verified_email && !user.email_verified {
+        return Err(ApiError::EmailNotVerified);
+    }
     let user_id = UserId::from(user.id.clone());
     if password::cost_of(&user.password_hash) != Some(s.bcrypt_cost) {
         let rehashed = password::hash(&creds.password, s.bcrypt_cost).map_err(ApiError::Internal)?;

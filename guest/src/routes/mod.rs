@@ -6,6 +6,7 @@ mod account;
 mod health;
 mod login;
 mod password;
+mod recovery;
 mod registration;
 mod sessions;
 pub mod views;
@@ -45,6 +46,10 @@ pub enum Action {
     RevokeSession,
     ChangePassword,
     LoginHistory,
+    ForgotPassword,
+    ResetPassword,
+    VerifyEmail,
+    ResendVerification,
     Healthz,
     Readyz,
 }
@@ -72,6 +77,10 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/auth/user/sessions/{id}", Action::RevokeSession),
     route("POST", "/auth/user/password", Action::ChangePassword),
     route("GET", "/auth/user/logins", Action::LoginHistory),
+    route("POST", "/auth/password/forgot", Action::ForgotPassword),
+    route("POST", "/auth/password/reset", Action::ResetPassword),
+    route("POST", "/auth/email/verify", Action::VerifyEmail),
+    route("POST", "/auth/email/verify/resend", Action::ResendVerification),
     route("GET", "/healthz", Action::Healthz),
     route("GET", "/readyz", Action::Readyz),
 ];
@@ -121,6 +130,10 @@ async fn dispatch(action: Action, id: &str, cx: &Ctx<'_>) -> Result<Response, Ap
         Action::RevokeSession => sessions::revoke(cx, id).await,
         Action::ChangePassword => password::change(cx).await,
         Action::LoginHistory => account::login_history(cx).await,
+        Action::ForgotPassword => recovery::forgot(cx).await,
+        Action::ResetPassword => recovery::reset(cx).await,
+        Action::VerifyEmail => recovery::verify(cx).await,
+        Action::ResendVerification => recovery::resend(cx).await,
         Action::Healthz => health::healthz(),
         Action::Readyz => health::readyz(cx).await,
     }

@@ -1,4 +1,4 @@
-//! `POST /auth/register`.
+//! `POST /auth/register`: creates the account and mails a verification link.
 
 use super::{Ctx, views};
 use crate::envelope::{self, ApiError};
@@ -11,8 +11,14 @@ pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     csrf::check(cx.req, cx.settings)?;
     let reg = validation::registration(cx.body()?)?;
     let password_hash = password::hash(&reg.password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
+    let email = reg.email.clone();
     let new =
         NewUser { email: reg.email.into_string(), username: reg.username, full_name: reg.full_name, password_hash };
     let user = cx.host.users.create_user(new).await?;
+    // The account exists now: a verification mail that cannot be queued is logged, not turned
+    // into an error (the owner can ask again with /auth/email/verify/resend).
+    if let Err(e) = super::recovery::send_verification(cx, &email).await {
+        eprintln!("registration: the verification mail was not queued: {e:?}");
+    }
     Ok(envelope::success(201, "User registered successfully", views::user_summary(&user)))
 }

@@ -18,6 +18,7 @@ pub fn user(u: &UserProfile) -> Value {
         "full_name": u.full_name,
         "created_at": rfc3339(u.created_at),
         "last_login": u.last_login.map(rfc3339),
+        "email_verified": u.email_verified,
     })
 }
 

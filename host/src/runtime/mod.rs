@@ -91,6 +91,7 @@ impl Runtime {
         bindings::asm::auth::session_store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::geo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::keyring::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings::asm::auth::mailer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)
             .context("the component does not fit the host: is it built from this tree's wit/?")?;

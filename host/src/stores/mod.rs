@@ -4,7 +4,9 @@
 //!   server (REDIS_URL, REDIS_ADDR) when given; else the database that holds the users
 //!   (PostgreSQL or SQLite) holds them too;
 //! - locations: a MaxMind database file, loaded once;
-//! - the secret keys the component's MACs are made with.
+//! - the secret keys the component's MACs are made with;
+//! - mail: queued in the users' database (its outbox), delivered by a worker
+//!   ([`crate::mail`]) over SMTP, or into the log in development.
 //!
 //! The PostgreSQL and Redis stores themselves are `asm_stores::{postgres, postgres_sessions,
 //! redis}`; this module gives them their drivers (sqlx, the redis crate). SQLite is a store of
@@ -28,6 +30,7 @@ pub struct Stores {
     pub session_store: Arc<dyn SessionStore>,
     pub geo: Arc<dyn Geo>,
     pub keyring: Arc<dyn Keyring>,
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl Stores {
@@ -44,6 +47,10 @@ impl Stores {
                 cfg.redis_key_prefix
             );
         }
+        let transport = Arc::new(match cfg.smtp_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => crate::mail::Transport::smtp(url, &cfg.mail_from)?,
+            None => crate::mail::Transport::Log,
+        });
         let mut sqlite: Option<Arc<sqlite::SqliteStore>> = None;
         let mut pg: Option<postgres::Pg> = None;
         let user_store: Arc<dyn UserStore> =
@@ -72,7 +79,7 @@ impl Stores {
             let store = redis::connect(url, &cfg.redis_key_prefix, cfg.store_timeout)
                 .context("the Redis address is not usable")?;
             (Arc::new(store), redact(url))
-        } else if let Some(driver) = pg {
+        } else if let Some(driver) = pg.clone() {
             let store = Arc::new(asm_stores::postgres_sessions::PostgresSessions::new(driver, false));
             spawn_sweeper(store.clone());
             (store, redact(&database_url))
@@ -91,7 +98,18 @@ impl Stores {
             "stores configured"
         );
         let keyring = Arc::new(keys::load(cfg)?);
-        Ok(Stores { user_store, session_store, geo, keyring })
+        let (queue, outbox): (Arc<dyn Mailer>, Arc<dyn asm_stores::outbox::Outbox>) = match (&pg, &sqlite) {
+            (Some(driver), _) => (
+                Arc::new(asm_stores::postgres::PostgresMailer::new(driver.clone())),
+                Arc::new(asm_stores::postgres::PostgresOutbox::new(driver.clone())),
+            ),
+            (None, Some(store)) => (store.clone(), store.clone()),
+            (None, None) => unreachable!("the users are in PostgreSQL or SQLite"),
+        };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        crate::mail::spawn_worker(outbox, transport, wake.clone());
+        let mailer = Arc::new(crate::mail::Queueing { store: queue, wake });
+        Ok(Stores { user_store, session_store, geo, keyring, mailer })
     }
 }
 

@@ -34,7 +34,7 @@ pub fn connect_cluster(
 ) -> anyhow::Result<RedisSessions> {
     let mut builder = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str));
     if let Some(p) = password.filter(|p| !p.is_empty()) {
-        builder = builder.password(p.to_string());
+        builder = builder.password(p);
     }
     let client = builder.retries(2).build()?;
     let config = redis::cluster::ClusterConfig::new().set_connection_timeout(timeout).set_response_timeout(timeout);

@@ -5,6 +5,7 @@
 use super::now_ms;
 use asm_contract::*;
 use asm_stores::ATTEMPT_LEASE_MS;
+use asm_stores::outbox::{Outbox, Queued};
 use asm_stores::record;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
@@ -107,6 +108,8 @@ impl UserStore for SqliteStore {
     }
 
     async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET password_hash = ?2, credential_version = credential_version + 1, updated_at = ?3 \
              WHERE id = ?1 RETURNING credential_version",
@@ -114,9 +117,15 @@ impl UserStore for SqliteStore {
         .bind(user_id.as_str())
         .bind(password_hash)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(error)?;
+        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose = 'password_reset'")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        tx.commit().await.map_err(error)?;
         Ok(version.unwrap_or(0).max(0) as u64)
     }
 
@@ -198,9 +207,192 @@ impl UserStore for SqliteStore {
         Ok(LoginPage { attempts, total: total.max(0) as u64 })
     }
 
+    async fn issue_token(
+        &self,
+        email: String,
+        purpose: TokenPurpose,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<Option<User>> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let row = sqlx::query("SELECT * FROM users WHERE lower(email) = lower(?1)")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?;
+        let account = row.as_ref().map(user).transpose()?;
+        // The same statements whether or not there is an account: they touch no row without one.
+        let owner = account.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose = ?2")
+            .bind(&owner)
+            .bind(purpose.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        sqlx::query(
+            "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) \
+             SELECT ?1, id, ?2, ?3 FROM users WHERE id = ?4",
+        )
+        .bind(&token_hash)
+        .bind(purpose.as_str())
+        .bind(expires_at)
+        .bind(&owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        tx.commit().await.map_err(error)?;
+        Ok(account)
+    }
+
+    async fn redeem_token(
+        &self,
+        purpose: TokenPurpose,
+        token_hash: String,
+        now: i64,
+        consume: bool,
+    ) -> StoreResult<Option<User>> {
+        let sql = if consume {
+            "DELETE FROM user_tokens WHERE token_hash = ?1 AND purpose = ?2 AND expires_at > ?3 RETURNING user_id"
+        } else {
+            "SELECT user_id FROM user_tokens WHERE token_hash = ?1 AND purpose = ?2 AND expires_at > ?3"
+        };
+        let owner: Option<String> = sqlx::query_scalar(sql)
+            .bind(&token_hash)
+            .bind(purpose.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        match owner {
+            Some(id) => self.find_user_by_id(UserId::from(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn mark_email_verified(&self, user_id: UserId) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        sqlx::query("UPDATE users SET email_verified_at = coalesce(email_verified_at, ?2) WHERE id = ?1")
+            .bind(user_id.as_str())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose = 'email_verification'")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        tx.commit().await.map_err(error)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for SqliteStore {
+    async fn send(&self, m: Mail) -> StoreResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO mail_outbox (recipient, subject, text_body, html_body, created_at, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )
+        .bind(m.to)
+        .bind(m.subject)
+        .bind(m.text)
+        .bind(m.html)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+}
+
+/// The outbox in the SQLite file. One host owns the file, but the claim is still a lease, as on
+/// PostgreSQL, so a worker that dies mid-delivery gives its messages back.
+#[async_trait::async_trait]
+impl Outbox for SqliteStore {
+    async fn claim(&self, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "UPDATE mail_outbox SET locked_until = ?1 + ?3, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+               AND next_attempt_at <= ?1 AND (locked_until IS NULL OR locked_until < ?1) ORDER BY id LIMIT ?2) \
+             RETURNING id, recipient, subject, text_body, html_body, attempts, created_at",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(lease_ms.min(i64::MAX as u64) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Queued {
+                    id: r.try_get("id").map_err(row_error)?,
+                    mail: Mail {
+                        to: r.try_get("recipient").map_err(row_error)?,
+                        subject: r.try_get("subject").map_err(row_error)?,
+                        text: r.try_get("text_body").map_err(row_error)?,
+                        html: r.try_get("html_body").map_err(row_error)?,
+                    },
+                    attempts: r.try_get::<i64, _>("attempts").map_err(row_error)?.clamp(0, u32::MAX.into()) as u32,
+                    queued_at: r.try_get("created_at").map_err(row_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sent(&self, id: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_outbox SET sent_at = ?2, locked_until = NULL, last_error = NULL WHERE id = ?1")
+            .bind(id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn retry(&self, id: i64, after_ms: u64, error_text: String) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_outbox SET locked_until = NULL, last_error = ?3, next_attempt_at = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(now_ms().saturating_add(after_ms.min(i64::MAX as u64) as i64))
+            .bind(error_text)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn failed(&self, id: i64, error_text: String) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_outbox SET locked_until = NULL, last_error = ?3, failed_at = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(now_ms())
+            .bind(error_text)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn sweep(&self, keep_ms: u64) -> StoreResult<u64> {
+        let before = now_ms().saturating_sub(keep_ms.min(i64::MAX as u64) as i64);
+        let mail = sqlx::query("DELETE FROM mail_outbox WHERE coalesce(sent_at, failed_at) < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        let tokens = sqlx::query("DELETE FROM user_tokens WHERE expires_at < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(mail.rows_affected() + tokens.rows_affected())
     }
 }
 
@@ -272,7 +464,8 @@ impl SessionStore for SqliteStore {
     async fn get_session(&self, token_hash: TokenHash) -> StoreResult<Option<SessionLookup>> {
         let now = now_ms();
         let row = sqlx::query(
-            "SELECT s.data, s.last_activity, u.id, u.email, u.username, u.full_name, u.created_at, u.last_login \
+            "SELECT s.data, s.last_activity, u.id, u.email, u.username, u.full_name, u.created_at, u.last_login, \
+             u.email_verified_at IS NOT NULL AS email_verified \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = ?1 AND s.keep_until > ?2 AND s.expires_at > ?2",
         )
@@ -290,6 +483,7 @@ impl SessionStore for SqliteStore {
                 full_name: row.try_get("full_name").map_err(row_error)?,
                 created_at: row.try_get("created_at").map_err(row_error)?,
                 last_login: row.try_get("last_login").map_err(row_error)?,
+                email_verified: row.try_get("email_verified").map_err(row_error)?,
             }),
             None => None,
         };
@@ -455,6 +649,7 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
         created_at: row.try_get("created_at").map_err(row_error)?,
         last_login: row.try_get("last_login").map_err(row_error)?,
         credential_version: row.try_get::<i64, _>("credential_version").map_err(row_error)?.max(0) as u64,
+        email_verified: row.try_get::<Option<i64>, _>("email_verified_at").map_err(row_error)?.is_some(),
     })
 }
 

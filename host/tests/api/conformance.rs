@@ -61,6 +61,10 @@ fn hash(s: &Session) -> TokenHash {
     TokenHash::from(s.token_hash.clone())
 }
 
+fn hash_of(s: &Session) -> TokenHash {
+    hash(s)
+}
+
 /// A profile for a user the user store may not have (the session tests need none).
 fn profile_of(s: &Session) -> UserProfile {
     UserProfile {
@@ -70,6 +74,7 @@ fn profile_of(s: &Session) -> UserProfile {
         full_name: "Conformance".into(),
         created_at: s.created_at,
         last_login: Some(s.created_at),
+        email_verified: false,
     }
 }
 
@@ -426,6 +431,71 @@ async fn a_session_check_names_its_user_with_the_newest_login() {
         // A user without sessions keeps no profile.
         let nobody = UserProfile { id: unique("user"), ..profile.clone() };
         sessions.put_user_profile(nobody).await.unwrap();
+    }
+}
+
+/// Mailed tokens: found by hash for their purpose only, until they expire; used up once (of
+/// parallel redemptions, one wins); voided by a newer token of the purpose, by a password change
+/// (reset tokens) and by verifying the email (verification tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailed_tokens_are_single_use_and_voidable() {
+    use TokenPurpose::{EmailVerification, PasswordReset};
+    for (name, users, sessions) in backends().await {
+        let user = users.create_user(new_user("tok")).await.unwrap();
+        assert!(!user.email_verified, "{name}: new accounts are unverified");
+        let id = UserId::from(user.id.clone());
+        let now = now_ms();
+        let (later, hash) = (now + 60_000, |tag: &str| format!("{:0>64}", format!("{tag}{}", unique(""))));
+        let issue = |hash: String, purpose, expires_at| {
+            let (users, email) = (users.clone(), user.email.to_uppercase());
+            async move { users.issue_token(email, purpose, hash, expires_at).await.unwrap() }
+        };
+        let peek = |hash: &str, purpose| users.redeem_token(purpose, hash.to_string(), now, false);
+        let consume = |hash: &str, purpose| users.redeem_token(purpose, hash.to_string(), now, true);
+
+        let none = users.issue_token(unique("nobody") + "@example.com", PasswordReset, hash("n"), later).await.unwrap();
+        assert_eq!(none, None, "{name}: no account, no token");
+        let r1 = hash("a");
+        assert_eq!(issue(r1.clone(), PasswordReset, later).await.map(|u| u.id), Some(user.id.clone()), "{name}");
+        assert_eq!(peek(&r1, EmailVerification).await.unwrap(), None, "{name}: another purpose");
+        assert_eq!(peek(&r1, PasswordReset).await.unwrap().map(|u| u.id), Some(user.id.clone()), "{name}");
+        assert!(peek(&r1, PasswordReset).await.unwrap().is_some(), "{name}: looking does not use it");
+        let r2 = hash("b");
+        issue(r2.clone(), PasswordReset, later).await;
+        assert_eq!(peek(&r1, PasswordReset).await.unwrap(), None, "{name}: voided by the newer one");
+
+        // Parallel redemptions: one gets the account.
+        let wins = futures::future::join_all((0..8).map(|_| consume(&r2, PasswordReset))).await;
+        let got: Vec<_> = wins.into_iter().map(|r| r.unwrap()).filter(Option::is_some).collect();
+        assert_eq!(got.len(), 1, "{name}: single use");
+
+        let expired = hash("c");
+        issue(expired.clone(), PasswordReset, now - 1).await;
+        assert_eq!(consume(&expired, PasswordReset).await.unwrap(), None, "{name}: expired");
+
+        let r3 = hash("d");
+        issue(r3.clone(), PasswordReset, later).await;
+        let v1 = hash("e");
+        issue(v1.clone(), EmailVerification, later).await;
+        users.update_password(id.clone(), "changed".into()).await.unwrap();
+        assert_eq!(peek(&r3, PasswordReset).await.unwrap(), None, "{name}: a password change voids reset tokens");
+        assert!(peek(&v1, EmailVerification).await.unwrap().is_some(), "{name}: and only those");
+
+        users.mark_email_verified(id.clone()).await.unwrap();
+        assert_eq!(peek(&v1, EmailVerification).await.unwrap(), None, "{name}: verifying voids verification tokens");
+        let found = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
+        assert!(found.email_verified, "{name}");
+        users.mark_email_verified(id.clone()).await.unwrap();
+        assert!(users.find_user_by_email(user.email.clone()).await.unwrap().unwrap().email_verified, "{name}: stays");
+
+        // Session checks show it, from the user store or from the profile the component hands over.
+        let s = session(&user.id, 60_000);
+        sessions.create_session(s.clone(), UserProfile::from(&user), 0, found.credential_version).await.unwrap();
+        sessions.put_user_profile(UserProfile::from(&found)).await.unwrap();
+        let shown = sessions.get_session(hash_of(&s)).await.unwrap().expect(name).user;
+        if let Some(profile) = shown {
+            assert!(profile.email_verified, "{name}");
+        }
     }
 }
 

@@ -39,12 +39,13 @@ async fn migrations_go_up_down_and_up_again() {
     let (ok, out) = asm(&["migrate", "status"], &env);
     assert!(ok && out.contains("applied") && !out.contains("pending"), "{out}");
 
-    let (ok, out) = asm(&["migrate", "down", "3"], &env);
+    let (ok, out) = asm(&["migrate", "down", "4"], &env);
     assert!(ok, "{out}");
-    assert!(!table_exists(&url, "sessions").await, "down 3 reverts the three newest migrations");
+    assert!(!table_exists(&url, "mail_outbox").await, "down 4 reverts the four newest migrations");
+    assert!(!table_exists(&url, "sessions").await);
     assert!(!table_exists(&url, "login_attempts").await);
     assert!(table_exists(&url, "users").await, "and only those");
-    let (ok, out) = asm(&["migrate", "down", "5"], &env);
+    let (ok, out) = asm(&["migrate", "down", "6"], &env);
     assert!(ok, "{out}");
     assert!(!table_exists(&url, "users").await, "down reverts every migration");
     let (_, out) = asm(&["migrate", "status"], &env);
@@ -172,4 +173,20 @@ fn passwords_in_store_urls_are_not_logged() {
     assert!(log.contains("stores configured"), "{log}");
     assert!(!log.contains("hunter2"), "a password reached the log:\n{log}");
     assert!(log.contains("password=***") && log.contains(":***@"), "{log}");
+}
+
+/// Production refuses to start without a mail server and without the address links point at:
+/// a reset link that is never sent, or points anywhere, is no recovery.
+#[test]
+fn production_needs_a_mail_server_and_a_public_url() {
+    let db = format!("sqlite://{}/asm.db", std::env::temp_dir().join(unique("asm-prod-")).display());
+    let base = [("APP_ENV", "production"), ("ASM_SECRET_KEY", TEST_SECRET_KEY), ("DATABASE_URL", db.as_str())];
+    let serve = ["serve", "--port", "0", "--metrics-addr", "off"];
+    let (ok, out) = asm(&serve, &base);
+    assert!(!ok && out.contains("SMTP_URL is required in production"), "{out}");
+    let with_smtp = [&base[..], &[("SMTP_URL", "smtp://127.0.0.1:2525")]].concat();
+    let (ok, out) = asm(&serve, &with_smtp);
+    assert!(!ok && out.contains("PUBLIC_URL is required in production"), "{out}");
+    let (ok, out) = asm(&serve, &[&with_smtp[..], &[("SMTP_URL", "http://mail.example.com")]].concat());
+    assert!(!ok && out.contains("SMTP_URL is not usable"), "{out}");
 }

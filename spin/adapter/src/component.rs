@@ -6,7 +6,7 @@ use crate::{pg, vars};
 use asm_contract::*;
 use asm_stores::geo::MaxMind;
 use asm_stores::keyring::SecretKeys;
-use asm_stores::postgres::{self as sql, Param, PostgresUsers, Rows, Value};
+use asm_stores::postgres::{self as sql, Param, PostgresMailer, PostgresUsers, Rows, Value};
 use asm_stores::postgres_sessions::PostgresSessions;
 use asm_stores::redis::{self as kv, Arg, RedisSessions, Reply, Script};
 use spin_sdk::{pg4, redis, variables};
@@ -171,6 +171,12 @@ mod stores {
 
     pub fn user_store() -> PostgresUsers<SpinPg> {
         PostgresUsers::new(SpinPg)
+    }
+
+    /// Mail goes into the outbox table of the users' database. Nothing runs between requests
+    /// here, so a native host (or any worker on that database) delivers it.
+    pub fn mailer() -> PostgresMailer<SpinPg> {
+        PostgresMailer::new(SpinPg)
     }
 
     /// Redis when `redis_url` is set, else PostgreSQL (sweeping ended sessions now and then,

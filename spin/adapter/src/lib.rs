@@ -1,5 +1,5 @@
 //! The asm stores on Spin: a component that exports what the auth component imports
-//! (`asm:auth/{types,user-store,session-store,geo}@0.1.0`) and implements it with the stores of
+//! (`asm:auth/{types,user-store,session-store,geo,keyring,mailer}@0.1.0`) and implements it with the stores of
 //! `asm-stores`, driven by Spin's own PostgreSQL (`spin:postgres/postgres@4.0.0`) and Redis
 //! (`fermyon:spin/redis@2.0.0`) clients: the same statements and scripts as the native host.
 //! Spin composes it into the auth component at load time (`spin.toml`, dependencies).
@@ -33,6 +33,8 @@ pub mod bindings {
             "asm:auth/types@0.1.0/lock": asm_contract::Lock,
             "asm:auth/types@0.1.0/session-created": asm_contract::SessionCreated,
             "asm:auth/types@0.1.0/location": asm_contract::Location,
+            "asm:auth/types@0.1.0/token-purpose": asm_contract::TokenPurpose,
+            "asm:auth/types@0.1.0/mail": asm_contract::Mail,
             "asm:auth/types@0.1.0/store-error": asm_contract::StoreError,
         },
     });

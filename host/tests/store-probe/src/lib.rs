@@ -24,10 +24,11 @@ mod component {
             "asm:auth/types@0.1.0": asm_contract::types,
             "asm:auth/user-store@0.1.0": generate,
             "asm:auth/session-store@0.1.0": generate,
+            "asm:auth/mailer@0.1.0": generate,
         },
     });
 
-    use asm::auth::{session_store, user_store};
+    use asm::auth::{mailer, session_store, user_store};
 
     struct Probe;
     export!(Probe);

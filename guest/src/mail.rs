@@ -1,0 +1,176 @@
+//! The mail the component writes: a password-reset link, a verification link, and the note an
+//! address without an account gets when someone asks to reset its password. Each is plain text
+//! and HTML with the same words: the product's name, the link, how long it works, and what to do
+//! if the reader did not ask for it.
+
+use asm_contract::Mail;
+use std::time::Duration;
+
+/// "30 minutes", "24 hours", "1 hour": how long a link works, in words.
+pub fn lifetime(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs.is_multiple_of(86_400) && secs >= 2 * 86_400 {
+        (secs / 86_400, "day")
+    } else if secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs.is_multiple_of(60) {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Text made safe to place in HTML, in element content or a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One message: a greeting line, what it is about, an action link (when there is one), and the
+/// closing "if this wasn't you" paragraph.
+struct Letter<'a> {
+    service: &'a str,
+    subject: String,
+    lines: Vec<String>,
+    action: Option<(&'a str, &'a str)>,
+    after: Vec<String>,
+}
+
+impl Letter<'_> {
+    fn to(self, recipient: &str) -> Mail {
+        let mut text = String::new();
+        let mut html = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+             <body style=\"font-family: sans-serif; line-height: 1.5; max-width: 36em\">",
+            escape_html(&self.subject)
+        );
+        for line in &self.lines {
+            text.push_str(line);
+            text.push_str("\n\n");
+            html.push_str(&format!("<p>{}</p>", escape_html(line)));
+        }
+        if let Some((label, link)) = self.action {
+            text.push_str(&format!("{label}:\n{link}\n\n"));
+            html.push_str(&format!(
+                "<p><a href=\"{href}\" style=\"font-weight: bold\">{label}</a></p>\
+                 <p style=\"font-size: smaller\">Or copy this address into your browser:<br>{href}</p>",
+                href = escape_html(link),
+                label = escape_html(label)
+            ));
+        }
+        for line in &self.after {
+            text.push_str(line);
+            text.push_str("\n\n");
+            html.push_str(&format!("<p>{}</p>", escape_html(line)));
+        }
+        text.push_str(&format!("-- \n{}\n", self.service));
+        html.push_str(&format!("<p style=\"color: #666\">{}</p></body></html>", escape_html(self.service)));
+        Mail { to: recipient.to_string(), subject: self.subject, text, html }
+    }
+}
+
+/// The password-reset link.
+pub fn password_reset(service: &str, to: &str, link: &str, valid_for: Duration) -> Mail {
+    Letter {
+        service,
+        subject: format!("Reset your {service} password"),
+        lines: vec![
+            "Someone, hopefully you, asked to reset the password of your account.".into(),
+            format!("The link below works once, for {}. Every session of the account ends when the new password is set.", lifetime(valid_for)),
+        ],
+        action: Some(("Choose a new password", link)),
+        after: vec![
+            "If this wasn't you, you can ignore this message: your password stays as it is. If it keeps happening, someone may know your email address and be trying your account.".into(),
+        ],
+    }
+    .to(to)
+}
+
+/// The email-verification link.
+pub fn verification(service: &str, to: &str, link: &str, valid_for: Duration) -> Mail {
+    Letter {
+        service,
+        subject: format!("Confirm your email address for {service}"),
+        lines: vec![
+            format!("Please confirm that this address belongs to your {service} account."),
+            format!("The link below works once, for {}.", lifetime(valid_for)),
+        ],
+        action: Some(("Confirm my email address", link)),
+        after: vec![
+            "If this wasn't you, someone gave your address when creating an account; you can ignore this message and the address stays unconfirmed.".into(),
+        ],
+    }
+    .to(to)
+}
+
+/// What an address without an account gets when someone asks to reset its password: it tells
+/// the owner, and makes the request cost the same as for an address with an account.
+pub fn no_account(service: &str, to: &str) -> Mail {
+    Letter {
+        service,
+        subject: format!("Password reset request for {service}"),
+        lines: vec![
+            format!("Someone asked to reset the {service} password for this email address, but no account uses it."),
+            "If it was you, you may have signed up with another address: try that one.".into(),
+        ],
+        action: None,
+        after: vec!["If this wasn't you, you can ignore this message; nothing has changed.".into()],
+    }
+    .to(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_read_as_words() {
+        assert_eq!(lifetime(Duration::from_secs(30 * 60)), "30 minutes");
+        assert_eq!(lifetime(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(lifetime(Duration::from_secs(24 * 3600)), "24 hours");
+        assert_eq!(lifetime(Duration::from_secs(3 * 86_400)), "3 days");
+        assert_eq!(lifetime(Duration::from_secs(90)), "90 seconds");
+    }
+
+    #[test]
+    fn a_reset_mail_has_the_link_lifetime_name_and_warning_in_both_forms() {
+        let link = "https://auth.example.com/account/reset?token=abc&x=<y>";
+        let m = password_reset("Acme ID", "ada@example.com", link, Duration::from_secs(1800));
+        assert_eq!(m.to, "ada@example.com");
+        assert_eq!(m.subject, "Reset your Acme ID password");
+        for body in [&m.text, &m.html] {
+            assert!(body.contains("30 minutes"), "{body}");
+            assert!(body.contains("Acme ID"), "{body}");
+            assert!(body.contains("If this wasn't you") || body.contains("If this wasn&#39;t you"), "{body}");
+        }
+        assert!(m.text.contains(link));
+        assert!(m.html.contains("href=\"https://auth.example.com/account/reset?token=abc&amp;x=&lt;y&gt;\""));
+        assert!(!m.html.contains("<y>"), "the link is escaped in HTML");
+    }
+
+    #[test]
+    fn names_are_escaped_in_html() {
+        let m = verification(
+            "<b>Evil</b>",
+            "a@b.co",
+            "https://x.example/account/verify?token=t",
+            Duration::from_secs(3600),
+        );
+        assert!(m.html.contains("&lt;b&gt;Evil&lt;/b&gt;"));
+        assert!(!m.html.contains("<b>Evil"));
+        assert!(m.text.contains("1 hour"));
+        let n = no_account("asm", "nobody@example.com");
+        assert!(n.text.contains("no account uses it") && !n.text.contains("token="));
+    }
+}

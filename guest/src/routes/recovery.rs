@@ -1,0 +1,179 @@
+//! Account recovery and email verification: mailed, single-use tokens.
+//!
+//! - `POST /auth/password/forgot`: 202 with the same body, after the same store work, whether or
+//!   not the email has an account; the account gets a reset link, an address without one a note
+//!   saying so. Limited per email and per client address.
+//! - `POST /auth/password/reset`: a valid reset token sets the new password, ends every session
+//!   of the account (through the credential version, so logins in flight with the old password
+//!   leave none behind), voids other reset tokens and clears the email's lock-out count.
+//! - `POST /auth/email/verify`: a valid verification token marks the email verified.
+//! - `POST /auth/email/verify/resend`: a new verification link for the caller's account.
+//!
+//! Tokens are 32 CSPRNG bytes; stores keep only their SHA-256. Mail is handed to the host's
+//! mailer, which queues it durably: no request waits on a mail server.
+
+use super::Ctx;
+use crate::auth::authenticate;
+use crate::client::Client;
+use crate::csrf;
+use crate::envelope::{self, ApiError, FieldError};
+use crate::http::Response;
+use crate::lockout::{self, Gate, Refusal};
+use crate::mail;
+use crate::password;
+use crate::token::{MailToken, hex_sha256};
+use crate::validation::{self, Email};
+use asm_contract::{TokenHash, TokenPurpose, UserId, UserProfile};
+use serde_json::json;
+
+const FORGOT_ANSWER: &str = "If an account uses this email, a reset link is on its way";
+
+pub async fn forgot(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    csrf::check(cx.req, cx.settings)?;
+    let email = validation::email_only(cx.body()?)?;
+    let base = link_base(cx)?;
+    limit(cx, "forgot", &email).await?;
+    let (s, host) = (cx.settings, cx.host);
+    let token = MailToken::generate(host.system);
+    let expires_at = host.system.now_ms() + s.reset_token_lifetime.as_millis() as i64;
+    // The store does the same work for an email without an account, and both get one message.
+    let user =
+        host.users.issue_token(email.as_str().into(), TokenPurpose::PasswordReset, token.hash(), expires_at).await?;
+    let message = match &user {
+        Some(u) => {
+            let link = format!("{base}/account/reset?token={}", token.link_value());
+            mail::password_reset(&s.service_name, &u.email, &link, s.reset_token_lifetime)
+        }
+        None => mail::no_account(&s.service_name, email.as_str()),
+    };
+    host.mailer.send(message).await?;
+    Ok(envelope::success(202, FORGOT_ANSWER, json!({})))
+}
+
+pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    csrf::check(cx.req, cx.settings)?;
+    let request = validation::password_reset(cx.body()?)?;
+    let (s, host) = (cx.settings, cx.host);
+    let hash = request.token.hash();
+    // Looked at first, used up only once the new password is accepted: a password the rules
+    // refuse does not cost the person their link.
+    let user = host
+        .users
+        .redeem_token(TokenPurpose::PasswordReset, hash.clone(), host.system.now_ms(), false)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if let Some(problem) = password::problem_for_account(&request.new_password, &user.email, &user.username) {
+        return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
+    }
+    let new_hash = password::hash(&request.new_password, s.bcrypt_cost).map_err(ApiError::Internal)?;
+    // Of parallel resets with one token, one gets here with the account.
+    let user = host
+        .users
+        .redeem_token(TokenPurpose::PasswordReset, hash, host.system.now_ms(), true)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let user_id = UserId::from(user.id.clone());
+    // As for a password change: the session store learns the new credential version before the
+    // sessions end, so a login that verified the old password meanwhile leaves none behind.
+    let version = host.users.update_password(user_id.clone(), new_hash).await?;
+    host.sessions.set_credential_version(user_id.clone(), version).await?;
+    let revoked = host.sessions.delete_other_sessions(user_id.clone(), TokenHash::from("")).await?;
+    // The link reached the mailbox, so the address is the owner's.
+    if !user.email_verified {
+        host.users.mark_email_verified(user_id).await?;
+    }
+    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    host.sessions.reset_attempts(lockout::account_key(&email, None)).await?;
+    Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })))
+}
+
+pub async fn verify(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    csrf::check(cx.req, cx.settings)?;
+    let token = validation::token_only(cx.body()?)?;
+    let host = cx.host;
+    let user = host
+        .users
+        .redeem_token(TokenPurpose::EmailVerification, token.hash(), host.system.now_ms(), true)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    host.users.mark_email_verified(UserId::from(user.id.clone())).await?;
+    // Session checks read the profile kept beside the sessions: it learns the news too.
+    host.sessions.put_user_profile(UserProfile { email_verified: true, ..UserProfile::from(&user) }).await?;
+    Ok(envelope::success(200, "Email verified", json!({ "email": user.email, "email_verified": true })))
+}
+
+pub async fn resend(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let caller = authenticate(cx).await?;
+    let user = super::account::current_user(cx, &caller).await?;
+    if user.email_verified {
+        return Ok(envelope::success(200, "Email already verified", json!({ "email_verified": true })));
+    }
+    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    limit(cx, "verify", &email).await?;
+    send_verification(cx, &email).await?;
+    Ok(envelope::success(202, "Verification email sent", json!({ "email_verified": false })))
+}
+
+/// Mails a new verification link to the account with this email (voiding older links).
+pub async fn send_verification(cx: &Ctx<'_>, email: &Email) -> Result<(), ApiError> {
+    let base = link_base(cx)?;
+    let (s, host) = (cx.settings, cx.host);
+    let token = MailToken::generate(host.system);
+    let expires_at = host.system.now_ms() + s.verification_token_lifetime.as_millis() as i64;
+    let purpose = TokenPurpose::EmailVerification;
+    if let Some(user) = host.users.issue_token(email.as_str().into(), purpose, token.hash(), expires_at).await? {
+        let link = format!("{base}/account/verify?token={}", token.link_value());
+        host.mailer
+            .send(mail::verification(&s.service_name, &user.email, &link, s.verification_token_lifetime))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Where links in mail point: `PUBLIC_URL`. Without it, a development service uses the address
+/// the request was sent to; a production service refuses (the host will not start without it,
+/// and other hosts get a 503 naming the setting), since a link built from a request's `Host`
+/// header could point anywhere.
+fn link_base(cx: &Ctx<'_>) -> Result<String, ApiError> {
+    if let Some(url) = &cx.settings.public_url {
+        return Ok(url.clone());
+    }
+    let host = cx.req.header_str("host").map(str::trim).unwrap_or_default();
+    let plausible = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if cx.settings.production || !plausible {
+        return Err(ApiError::NotConfigured("PUBLIC_URL"));
+    }
+    Ok(format!("http://{host}"))
+}
+
+/// Counts one mail request against the email's and the client address's limits (429 with
+/// `Retry-After` once either is reached).
+async fn limit(cx: &Ctx<'_>, what: &str, email: &Email) -> Result<(), ApiError> {
+    let s = cx.settings;
+    let client = Client::of(cx.req, s, cx.host.geo);
+    let mut gates = Vec::with_capacity(2);
+    if let Some(ip) = client.ip {
+        gates.push(Gate {
+            key: format!("mail:{what}:ip:{ip}"),
+            limit: s.recovery_max_per_address,
+            window: s.recovery_window,
+        });
+    }
+    let digest = hex_sha256(email.as_str().as_bytes());
+    gates.push(Gate {
+        key: format!("mail:{what}:email:{digest}"),
+        limit: s.recovery_max_per_email,
+        window: s.recovery_window,
+    });
+    match lockout::admit(cx.host, &gates).await {
+        // Every request counts, as a failure counts toward a lock-out.
+        Ok(admitted) => lockout::finish(cx.host, admitted, true).await,
+        Err(Refusal::Store(e)) => Err(e.into()),
+        Err(Refusal::Locked(lock)) => {
+            Err(ApiError::TooManyRequests { retry_after_secs: lock.retry_after_ms.div_ceil(1000).max(1) })
+        }
+        Err(Refusal::Busy) => Err(ApiError::TooManyRequests { retry_after_secs: 1 }),
+    }
+}
