@@ -88,7 +88,17 @@ pub fn database_url() -> String {
     .clone()
 }
 
+/// A database of the test's own, migrated: for tests whose hosts must not share an outbox (a
+/// host's mail worker delivers whatever its database holds).
+pub async fn own_database() -> String {
+    create_database(&unique("")[..8]).await
+}
+
 async fn create_test_database() -> String {
+    create_database("").await
+}
+
+async fn create_database(tag: &str) -> String {
     use sqlx::Connection;
     let admin = admin_database_url();
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
@@ -105,7 +115,7 @@ async fn create_test_database() -> String {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await;
         }
     }
-    let name = format!("asm_test_{now}_{}", std::process::id());
+    let name = format!("asm_test_{now}_{}{tag}", std::process::id());
     sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.unwrap();
     let url = database_url_for(&name);
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
