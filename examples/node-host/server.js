@@ -4,9 +4,9 @@
 //   npm start       # PORT=3001 HOST=127.0.0.1 by default
 //
 // What this host provides to the component:
-// - asm:auth/user-store, session-store, geo and keyring: the in-memory stores and the key of
-//   stores.js, wired in at build time by `jco transpile --map ...` (the key is ASM_SECRET_KEY,
-//   base64, or a random one for the life of the process);
+// - asm:auth/user-store, session-store, geo, keyring and mailer: the in-memory stores, the key
+//   and the logging mailer of stores.js, wired in at build time by `jco transpile --map ...`
+//   (the key is ASM_SECRET_KEY, base64, or a random one for the life of the process);
 // - wasi:cli/environment: exactly the settings the component reads (GUEST_VARS), taken from
 //   this process's environment, with BCRYPT_COST defaulting to 10;
 // - wasi:http/incoming-handler: every request, with `spin-client-addr: <ip>:<port>` set from the
@@ -45,6 +45,13 @@ export const GUEST_VARS = [
   'PUBLIC_URL',
   'LOGIN_HISTORY_RETENTION',
   'LOGIN_HISTORY_MAX',
+  'SERVICE_NAME',
+  'RESET_TOKEN_LIFETIME',
+  'VERIFICATION_TOKEN_LIFETIME',
+  'REQUIRE_VERIFIED_EMAIL',
+  'RECOVERY_MAX_PER_EMAIL',
+  'RECOVERY_MAX_PER_ADDRESS',
+  'RECOVERY_WINDOW',
 ];
 
 /** Defaults of this example where they differ from the component's own. */

@@ -1,8 +1,9 @@
 // In-memory implementations of the component's imports `asm:auth/user-store`,
-// `asm:auth/session-store` and `asm:auth/geo` (see wit/asm.wit).
+// `asm:auth/session-store`, `asm:auth/geo`, `asm:auth/keyring` and `asm:auth/mailer` (see
+// wit/asm.wit).
 //
 // `npm run build` transpiles the component with `--map 'asm:auth/user-store=../stores.js#userStore'`
-// (and the same for the other two), so the generated bindings import the objects exported here.
+// (and the same for the others), so the generated bindings import the objects exported here.
 //
 // Conventions of the jco bindings, which this file follows:
 // - WIT `s64`/`u64` arrive and leave as BigInt (Unix milliseconds here); `u32` is a Number.
@@ -59,6 +60,20 @@ let loginSeq = 0;
 // The WIT enum `login-outcome`, as jco passes its cases.
 const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked']);
 
+/** token hash -> { purpose, userId, expiresAt (BigInt) }: the mailed tokens. */
+const tokens = new Map();
+// The WIT enum `token-purpose`, as jco passes its cases.
+const PURPOSES = new Set(['password-reset', 'email-verification']);
+
+function checkPurpose(purpose) {
+  if (!PURPOSES.has(purpose)) throw new StoreError('internal', `unknown token purpose ${purpose}`);
+}
+
+/** Voids the user's tokens of this purpose. */
+function voidTokens(userId, purpose) {
+  for (const [h, t] of tokens) if (t.userId === userId && t.purpose === purpose) tokens.delete(h);
+}
+
 /** Newest first: by time, then by id (insertion order), as the SQL stores order them. */
 function newestFirst(list) {
   return list
@@ -83,6 +98,7 @@ export const userStore = {
       createdAt: BigInt(now()),
       lastLogin: undefined,
       credentialVersion: 0n,
+      emailVerified: false,
     };
     users.set(user.id, user);
     usersByEmail.set(email, user.id);
@@ -107,14 +123,16 @@ export const userStore = {
   }),
 
   /**
-   * Replaces the password hash and raises the credential version; returns the new version
-   * (0 for an unknown id, which is not an error, as with PostgreSQL).
+   * Replaces the password hash, raises the credential version and voids the user's reset
+   * tokens; returns the new version (0 for an unknown id, which is not an error, as with
+   * PostgreSQL).
    */
   updatePassword: op('update-password', (userId, passwordHash) => {
     const user = users.get(userId);
     if (!user) return 0n;
     user.passwordHash = passwordHash;
     user.credentialVersion += 1n;
+    voidTokens(userId, 'password-reset');
     return user.credentialVersion;
   }),
 
@@ -157,6 +175,40 @@ export const userStore = {
     const list = loginHistory.get(userId) ?? [];
     const newest = newestFirst(list).map((a) => ({ ...a }));
     return { attempts: newest.slice(offset, offset + limit), total: BigInt(list.length) };
+  }),
+
+  /**
+   * Keeps `tokenHash` for the account with this email (case-insensitive), valid for `purpose`
+   * until `expiresAt`, voiding the account's older tokens of that purpose. The account, or none
+   * when the email has none.
+   */
+  issueToken: op('issue-token', (email, purpose, tokenHash, expiresAt) => {
+    checkPurpose(purpose);
+    const id = usersByEmail.get(key(email));
+    if (id === undefined) return undefined;
+    voidTokens(id, purpose);
+    tokens.set(tokenHash, { purpose, userId: id, expiresAt: BigInt(expiresAt) });
+    return { ...users.get(id) };
+  }),
+
+  /**
+   * The account an unexpired token (`expiresAt` after `at`) of `purpose` with this hash is
+   * for; with `consume` the token is deleted in the same step, so one redemption gets it.
+   */
+  redeemToken: op('redeem-token', (purpose, tokenHash, at, consume) => {
+    checkPurpose(purpose);
+    const token = tokens.get(tokenHash);
+    if (!token || token.purpose !== purpose || token.expiresAt <= BigInt(at)) return undefined;
+    if (consume) tokens.delete(tokenHash);
+    const user = users.get(token.userId);
+    return user === undefined ? undefined : { ...user };
+  }),
+
+  /** Marks the email verified and voids the user's verification tokens (an unknown id: no-op). */
+  markEmailVerified: op('mark-email-verified', (userId) => {
+    const user = users.get(userId);
+    if (user) user.emailVerified = true;
+    voidTokens(userId, 'email-verification');
   }),
 
   ping: op('ping', () => {}),
@@ -402,13 +454,39 @@ export const keyring = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Mailer: no outbox and no mail server in this example. Each message is written to the log,
+// link included, and the newest MAIL_KEPT are kept in memory for tests.
 
-/** Forgets expired sessions and attempt windows; reads already ignore them, this frees memory. */
+const MAIL_KEPT = 100;
+/** The messages handed to `send`, oldest first. */
+const outbox = [];
+
+export const mailer = {
+  send: op('send', (message) => {
+    const { to, subject, text, html } = message;
+    console.log(`mail to ${to}: ${subject} (logged, not sent)\n${text}`);
+    outbox.push({ to, subject, text, html });
+    if (outbox.length > MAIL_KEPT) outbox.splice(0, outbox.length - MAIL_KEPT);
+  }),
+};
+
+/** Copies of the mail handed to the mailer, oldest first. */
+export function sentMail() {
+  return outbox.map((m) => ({ ...m }));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Forgets expired sessions, attempt windows and tokens; reads already ignore them, this frees
+ * memory.
+ */
 export function sweep() {
   const at = now();
   const atBig = BigInt(at);
   for (const [h, entry] of sessions) if (!live(entry, atBig)) removeSession(h);
   for (const [k, e] of attempts) if (e.windowEnd <= at && e.inFlight === 0) attempts.delete(k);
+  for (const [h, t] of tokens) if (t.expiresAt <= atBig) tokens.delete(h);
 }
 
 /** Empties every store (for tests). */
@@ -418,11 +496,13 @@ export function clear() {
   usersByUsername.clear();
   loginHistory.clear();
   loginSeq = 0;
+  tokens.clear();
   sessions.clear();
   sessionsByUser.clear();
   credentialVersions.clear();
   profiles.clear();
   attempts.clear();
+  outbox.length = 0;
 }
 
 /** Sizes, for logs and tests. */

@@ -3,7 +3,17 @@
 
 import { beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clear, geo, keyring, sessionStore, setSecretKey, StoreError, userStore } from './stores.js';
+import {
+  clear,
+  geo,
+  keyring,
+  mailer,
+  sentMail,
+  sessionStore,
+  setSecretKey,
+  StoreError,
+  userStore,
+} from './stores.js';
 
 beforeEach(clear);
 
@@ -37,6 +47,7 @@ function profileOf(s) {
     fullName: 'Ada',
     createdAt: s.createdAt,
     lastLogin: s.createdAt,
+    emailVerified: false,
   };
 }
 
@@ -57,6 +68,7 @@ test('create-user returns the user with BigInt times and rejects duplicates case
   assert.match(u.id, /^[0-9a-f-]{36}$/);
   assert.equal(typeof u.createdAt, 'bigint');
   assert.equal(u.lastLogin, undefined);
+  assert.equal(u.emailVerified, false);
   assert.deepEqual(payloadOf(() => userStore.createUser(newUser('ADA@example.COM', 'other'))), {
     tag: 'conflict',
     val: 'email',
@@ -238,6 +250,81 @@ test('update-password raises the credential version; rehash yields to it; the lo
   // Retention: the newest two, and nothing more than 1.5 s older than the newest.
   userStore.recordLoginAttempt(attempt('success', 3000n), { maxAgeMs: 1500n, maxCount: 2 });
   assert.deepEqual(userStore.listLoginAttempts(u.id, 0, 10).attempts.map((a) => a.at), [3000n, 2000n]);
+});
+
+test('issue-token keeps one token per account and purpose; an unknown email gets none', () => {
+  const u = userStore.createUser(newUser());
+  const later = BigInt(Date.now()) + 60_000n;
+  assert.equal(userStore.issueToken('ADA@example.com', 'password-reset', 'r1', later).id, u.id);
+  assert.equal(userStore.issueToken('ada@example.com', 'email-verification', 'v1', later).id, u.id);
+  assert.equal(userStore.issueToken('ada@example.com', 'password-reset', 'r2', later).id, u.id);
+  assert.equal(userStore.issueToken('nobody@example.com', 'password-reset', 'r3', later), undefined);
+
+  const now = BigInt(Date.now());
+  assert.equal(userStore.redeemToken('password-reset', 'r1', now, false), undefined, 'voided by r2');
+  assert.equal(userStore.redeemToken('password-reset', 'r2', now, false).id, u.id);
+  assert.equal(userStore.redeemToken('email-verification', 'v1', now, false).id, u.id, 'other purposes stay');
+  assert.equal(userStore.redeemToken('password-reset', 'r3', now, false), undefined);
+  assert.equal(payloadOf(() => userStore.issueToken('ada@example.com', 'login', 'x', later)).tag, 'internal');
+});
+
+test('redeem-token: consume is single-use; expired and wrong-purpose tokens are refused', () => {
+  const u = userStore.createUser(newUser());
+  const now = BigInt(Date.now());
+  userStore.issueToken(u.email, 'password-reset', 'r', now + 60_000n);
+  assert.equal(userStore.redeemToken('email-verification', 'r', now, true), undefined, 'wrong purpose');
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, false).id, u.id, 'still there');
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, true).id, u.id);
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, true), undefined, 'used up');
+  assert.equal(userStore.redeemToken('password-reset', 'unknown', now, false), undefined);
+
+  userStore.issueToken(u.email, 'email-verification', 'v', now + 1000n);
+  assert.equal(userStore.redeemToken('email-verification', 'v', now + 1000n, true), undefined, 'expires at expires-at');
+  assert.equal(userStore.redeemToken('email-verification', 'v', now + 999n, true).id, u.id);
+});
+
+test('mark-email-verified sets the flag and voids verification tokens only', () => {
+  const u = userStore.createUser(newUser());
+  const later = BigInt(Date.now()) + 60_000n;
+  userStore.issueToken(u.email, 'email-verification', 'v', later);
+  userStore.issueToken(u.email, 'password-reset', 'r', later);
+  userStore.markEmailVerified(u.id);
+  assert.equal(userStore.findUserById(u.id).emailVerified, true);
+  assert.equal(userStore.findUserByEmail(u.email).emailVerified, true);
+  const now = BigInt(Date.now());
+  assert.equal(userStore.redeemToken('email-verification', 'v', now, false), undefined);
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, false).id, u.id);
+  userStore.markEmailVerified('unknown'); // not an error
+});
+
+test('update-password voids reset tokens, not verification tokens', () => {
+  const u = userStore.createUser(newUser());
+  const later = BigInt(Date.now()) + 60_000n;
+  userStore.issueToken(u.email, 'password-reset', 'r', later);
+  userStore.issueToken(u.email, 'email-verification', 'v', later);
+  assert.equal(userStore.updatePassword(u.id, '$2b$04$new'), 1n);
+  const now = BigInt(Date.now());
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, false), undefined);
+  assert.equal(userStore.redeemToken('email-verification', 'v', now, false).id, u.id);
+});
+
+test('the mailer logs each message and keeps it, oldest first', (t) => {
+  const logged = t.mock.method(console, 'log', () => {});
+  const message = {
+    to: 'ada@example.com',
+    subject: 'Reset your asm password',
+    text: 'Reset your password:\nhttp://localhost/account/reset?token=abc\n',
+    html: '<p>Reset</p>',
+  };
+  mailer.send(message);
+  mailer.send({ ...message, subject: 'Second' });
+  assert.deepEqual(sentMail(), [message, { ...message, subject: 'Second' }]);
+  assert.equal(logged.mock.callCount(), 2);
+  const line = logged.mock.calls[0].arguments.join(' ');
+  assert.ok(line.includes('ada@example.com') && line.includes('Reset your asm password'));
+  assert.ok(line.includes('/account/reset?token=abc'), 'the link is in the log');
+  clear();
+  assert.deepEqual(sentMail(), []);
 });
 
 test('geo knows no address', () => {
