@@ -114,6 +114,25 @@ pub fn verification(service: &str, to: &str, link: &str, valid_for: Duration) ->
     .to(to)
 }
 
+/// The notice that the account's password changed, sent after a change or a reset so the owner
+/// learns of one they did not make. It holds no link and no secret.
+pub fn password_changed(service: &str, to: &str, by_reset: bool) -> Mail {
+    let how = if by_reset { "with a password-reset link" } else { "from a signed-in session" };
+    Letter {
+        service,
+        subject: format!("Your {service} password was changed"),
+        lines: vec![
+            format!("The password of your {service} account was just changed {how}."),
+            "If this was you, there is nothing to do.".into(),
+        ],
+        action: None,
+        after: vec![format!(
+            "If this wasn't you, someone else knows your password or can read your mail: ask {service} for a password-reset link at once, then look at the account's active sessions and end the ones you do not know."
+        )],
+    }
+    .to(to)
+}
+
 /// What an address without an account gets when someone asks to reset its password: it tells
 /// the owner, and makes the request cost the same as for an address with an account.
 pub fn no_account(service: &str, to: &str) -> Mail {
@@ -170,6 +189,9 @@ mod tests {
         assert!(m.html.contains("&lt;b&gt;Evil&lt;/b&gt;"));
         assert!(!m.html.contains("<b>Evil"));
         assert!(m.text.contains("1 hour"));
+        let c = password_changed("Acme ID", "a@b.co", true);
+        assert!(c.text.contains("password-reset link") && c.text.contains("If this wasn't you"), "{}", c.text);
+        assert!(!c.text.contains("token="), "a notice carries no secret");
         let n = no_account("asm", "nobody@example.com");
         assert!(n.text.contains("no account uses it") && !n.text.contains("token="));
     }

@@ -523,6 +523,8 @@ fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let (status, v, _) = reset("battery staple horse");
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["revoked"], 1);
+    let notice = h.store.sent_mail().pop().unwrap();
+    assert_eq!((notice.to.as_str(), notice.subject.as_str()), ("a@b.co", "Your asm password was changed"));
     assert_eq!(send(&h, with_token(Request::new("GET", "/auth/user/me"), &old)).0, 401, "old sessions ended");
     assert_eq!(login(&h, "a@b.co", "correct horse").0, 401);
     let fresh = login(&h, "a@b.co", "battery staple horse").2.unwrap();
@@ -561,6 +563,8 @@ fn reset_tokens_expire_and_are_voided_by_newer_ones_and_by_password_changes() {
         &session,
     );
     assert_eq!(send(&h, change).0, 200);
+    let notice = h.store.sent_mail().pop().unwrap();
+    assert!(notice.subject.contains("password was changed") && notice.text.contains("signed-in session"));
     assert_eq!(reset(&third), 400, "a password change voids outstanding links");
 }
 
@@ -613,6 +617,11 @@ fn resend_needs_a_session_and_mail_requests_are_limited_per_email() {
     assert_eq!(status, 429, "{v}");
     assert!(resp.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 0));
     assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#)).0, 202, "another email is not held up");
+    // Mail goes to exactly the address asked for: text around it is no address.
+    for odd in ["visit evil.example <a@b.co>", "a@b.co, c@d.co", "nobody"] {
+        let body = serde_json::json!({ "email": odd }).to_string();
+        assert_eq!(send(&h, post("/auth/password/forgot", &body)).0, 400, "{odd}");
+    }
     h.advance(3600 * 1000 + 1);
     assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"ghost@b.co"}"#)).0, 202, "the window ends");
 }

@@ -147,7 +147,7 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     }
 }
 
-/// The `email` field of a login or a forgot-password request, read as [`Email::for_login`] reads it.
+/// The `email` field of a login, read as [`Email::for_login`] reads it.
 fn login_email(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<Email> {
     let raw = string_field(obj, "email", errors)?;
     Email::for_login(&raw).map_err(|problem| errors.push(FieldError::new("email", problem))).ok()
@@ -188,12 +188,14 @@ pub fn password_change(body: &[u8]) -> Result<PasswordChange, ApiError> {
     }
 }
 
-/// The `email` of a forgot-password request: checked as for a login, so the answer says nothing
-/// about whether an account has it.
+/// The `email` of a forgot-password request: a valid address, as at registration. Whether it is
+/// valid says nothing about whether an account has it, and whatever is mailed goes to exactly
+/// this address.
 pub fn email_only(body: &[u8]) -> Result<Email, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
-    let email = login_email(&obj, &mut errors);
+    let email = string_field(&obj, "email", &mut errors)
+        .and_then(|raw| Email::parse(&raw).map_err(|problem| errors.push(FieldError::new("email", problem))).ok());
     email.filter(|_| errors.is_empty()).ok_or(ApiError::Validation(errors))
 }
 

@@ -107,6 +107,9 @@ pub struct ServeConfig {
     /// The sender of that mail.
     #[arg(long, env = "MAIL_FROM", default_value = "asm <no-reply@localhost>")]
     pub mail_from: String,
+    /// Longest one message's SMTP exchange may take before it is tried again later.
+    #[arg(long, env = "SMTP_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub smtp_timeout: Duration,
 
     /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
     #[arg(long, env = "GEOIP_DB")]

@@ -1,7 +1,7 @@
 //! Mail delivery. The component's `mailer.send` writes each message to the outbox in the user
 //! store (PostgreSQL or SQLite) inside the request; a worker here takes due messages from the
 //! outbox and hands them to the mail server (`SMTP_URL`), or, in development without one, to the
-//! log. A message that cannot be delivered stays in the outbox and is tried again later
+//! log, one message per claim. A message that cannot be delivered stays in the outbox and is tried again later
 //! (2 s, doubling, at most 5 minutes apart) until a week has passed; a permanent refusal (a 5xx
 //! answer) ends it at once. Claims are leases taken with `FOR UPDATE SKIP LOCKED`, so several
 //! hosts on one database never send one message at the same time.
@@ -9,7 +9,7 @@
 use asm_contract::{Mail, Mailer, StoreResult};
 use asm_stores::outbox::{Outbox, Queued};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 /// How a worker delivers.
 pub enum Transport {
     /// To a mail server.
-    Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
+    Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox, timeout: Duration },
     /// Into the log, link included (development without `SMTP_URL`).
     Log,
 }
@@ -31,21 +31,20 @@ pub enum Failure {
     Permanent(String),
 }
 
-/// How long SMTP may take for one message: well under the lease, so a slow server cannot let a
-/// second worker claim a message the first is still sending.
+/// The default of how long SMTP may take for one message, the whole exchange (`SMTP_TIMEOUT`).
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Transport {
     /// The SMTP transport for `url` (`smtp://host:port` plain, `smtp://…?tls=required` STARTTLS,
     /// `smtps://` implicit TLS; user and password in the URL), sending as `from`.
-    pub fn smtp(url: &str, from: &str) -> anyhow::Result<Transport> {
+    pub fn smtp(url: &str, from: &str, timeout: Duration) -> anyhow::Result<Transport> {
         let from: Mailbox =
             from.parse().map_err(|e| anyhow::anyhow!("MAIL_FROM is not a mail address ({e}): {from:?}"))?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| anyhow::anyhow!("SMTP_URL is not usable: {e}"))?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(timeout))
             .build();
-        Ok(Transport::Smtp { transport: Box::new(transport), from })
+        Ok(Transport::Smtp { transport: Box::new(transport), from, timeout })
     }
 
     pub async fn deliver(&self, mail: &Mail) -> Result<(), Failure> {
@@ -54,24 +53,27 @@ impl Transport {
                 tracing::info!(to = %mail.to, subject = %mail.subject, body = %mail.text, "mail (no SMTP_URL: logged, not sent)");
                 Ok(())
             }
-            Transport::Smtp { transport, from } => {
+            Transport::Smtp { transport, from, timeout } => {
                 let message = compose(from, mail)?;
-                match transport.send(message).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
-                    Err(e) => Err(Failure::Transient(e.to_string())),
+                // lettre's own timeout covers connecting only; this covers the whole exchange.
+                match tokio::time::timeout(*timeout, transport.send(message)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
+                    Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
+                    Err(_) => Err(Failure::Transient(format!("no answer from the mail server in {timeout:?}"))),
                 }
             }
         }
     }
 }
 
-/// The message as sent: plain text and HTML alternatives.
+/// The message as sent: plain text and HTML alternatives. The recipient is a bare address: a
+/// display name, or anything else around the address, is refused.
 fn compose(from: &Mailbox, mail: &Mail) -> Result<Message, Failure> {
-    let to: Mailbox = mail.to.parse().map_err(|e| Failure::Permanent(format!("recipient {:?}: {e}", mail.to)))?;
+    let to: Address = mail.to.parse().map_err(|e| Failure::Permanent(format!("recipient {:?}: {e}", mail.to)))?;
     Message::builder()
         .from(from.clone())
-        .to(to)
+        .to(Mailbox::new(None, to))
         .subject(mail.subject.clone())
         .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
         .map_err(|e| Failure::Permanent(format!("message: {e}")))
@@ -85,8 +87,18 @@ pub fn backoff(attempts: u32) -> Duration {
 
 /// How long a message is tried before it is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
-/// How long a claim holds a message: more than any one delivery takes.
-pub const LEASE: Duration = Duration::from_secs(120);
+impl Transport {
+    /// How long a claim holds a message: four times the longest one delivery may take, and at
+    /// least two minutes, so a message is never claimed again while it is being sent.
+    pub fn lease(&self) -> Duration {
+        match self {
+            Transport::Smtp { timeout, .. } => (*timeout * 4).max(MIN_LEASE),
+            Transport::Log => MIN_LEASE,
+        }
+    }
+}
+
+pub const MIN_LEASE: Duration = Duration::from_secs(120);
 /// How often a worker looks for due messages without being told of one (messages queued by other
 /// hosts, retries coming due).
 pub const POLL: Duration = Duration::from_secs(2);
@@ -138,18 +150,18 @@ pub fn spawn_worker(outbox: Arc<dyn Outbox>, transport: Arc<Transport>, wake: Ar
     tokio::spawn(async move {
         let mut last_sweep = tokio::time::Instant::now();
         loop {
-            match outbox.claim(16, LEASE.as_millis() as u64).await {
-                Ok(batch) => {
-                    let full = batch.len() == 16;
-                    for q in batch {
+            // One message per claim: its lease outlasts its delivery (the timeout is a quarter of
+            // the lease), which a lease over a batch sent one after another would not.
+            match outbox.claim(1, transport.lease().as_millis() as u64).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    for q in claimed {
                         if let Err(e) = deliver_one(&*outbox, &transport, q, asm_stores::now_ms()).await {
                             tracing::warn!(error = %e, "could not record a delivery in the outbox");
                         }
                     }
-                    if full {
-                        continue;
-                    }
+                    continue;
                 }
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "the mail outbox is unreachable; will retry"),
             }
             if last_sweep.elapsed() > Duration::from_secs(3600) {
@@ -175,7 +187,10 @@ mod tests {
         assert_eq!(secs, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
         assert_eq!(backoff(0).as_secs(), 2);
         assert_eq!(backoff(u32::MAX).as_secs(), 300);
-        assert!(SMTP_TIMEOUT < LEASE, "a delivery ends before its claim does");
+        let t = Transport::smtp("smtp://127.0.0.1:2525", "a@b.co", SMTP_TIMEOUT).unwrap();
+        assert!(SMTP_TIMEOUT * 4 <= t.lease(), "a delivery ends well before its claim does");
+        let slow = Transport::smtp("smtp://127.0.0.1:2525", "a@b.co", Duration::from_secs(300)).unwrap();
+        assert_eq!(slow.lease(), Duration::from_secs(1200));
     }
 
     #[test]
@@ -190,16 +205,18 @@ mod tests {
         let raw = String::from_utf8(compose(&from, &mail).unwrap().formatted()).unwrap();
         assert!(raw.contains("multipart/alternative"), "{raw}");
         assert!(raw.contains("plain") && raw.contains("<p>html</p>"), "{raw}");
-        let bad = Mail { to: "not an address".into(), ..mail };
-        assert!(matches!(compose(&from, &bad), Err(Failure::Permanent(_))));
+        for to in ["not an address", "visit evil dot example <victim@example.com>", "a@b.co, c@d.co"] {
+            let bad = Mail { to: to.into(), ..mail.clone() };
+            assert!(matches!(compose(&from, &bad), Err(Failure::Permanent(_))), "{to}");
+        }
     }
 
     #[test]
     fn smtp_urls_take_the_documented_forms() {
-        assert!(Transport::smtp("smtp://127.0.0.1:2525", "asm <a@b.co>").is_ok());
-        assert!(Transport::smtp("smtps://user:pass@mail.example.com:465", "a@b.co").is_ok());
-        assert!(Transport::smtp("smtp://mail.example.com:587?tls=required", "a@b.co").is_ok());
-        assert!(Transport::smtp("http://mail.example.com", "a@b.co").is_err());
-        assert!(Transport::smtp("smtp://127.0.0.1:2525", "not an address").is_err());
+        assert!(Transport::smtp("smtp://127.0.0.1:2525", "asm <a@b.co>", SMTP_TIMEOUT).is_ok());
+        assert!(Transport::smtp("smtps://user:pass@mail.example.com:465", "a@b.co", SMTP_TIMEOUT).is_ok());
+        assert!(Transport::smtp("smtp://mail.example.com:587?tls=required", "a@b.co", SMTP_TIMEOUT).is_ok());
+        assert!(Transport::smtp("http://mail.example.com", "a@b.co", SMTP_TIMEOUT).is_err());
+        assert!(Transport::smtp("smtp://127.0.0.1:2525", "not an address", SMTP_TIMEOUT).is_err());
     }
 }

@@ -109,8 +109,9 @@ pub fn guest_settings(
 /// the component settings taken from the process environment.
 pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
     let (settings, env) = guest_settings(guest_env)?;
-    let stores = Arc::new(Stores::from_config(cfg).await?);
+    // Before the stores: they start the mail worker, which must not run on a refused config.
     check_mail(cfg, &settings)?;
+    let stores = Arc::new(Stores::from_config(cfg).await?);
     Runtime::new(
         RuntimeOptions {
             component: &cfg.component,

@@ -2,13 +2,15 @@
 -- PostgreSQL). Times are Unix milliseconds.
 ALTER TABLE users ADD COLUMN email_verified_at INTEGER;
 
+-- At most one token per account and purpose; a row without a user stands for a request for an
+-- email without an account (it redeems nothing).
 CREATE TABLE user_tokens (
     token_hash TEXT PRIMARY KEY,
-    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id    TEXT REFERENCES users (id) ON DELETE CASCADE,
     purpose    TEXT NOT NULL CHECK (purpose IN ('password_reset', 'email_verification')),
     expires_at INTEGER NOT NULL
 );
-CREATE INDEX user_tokens_user_purpose ON user_tokens (user_id, purpose);
+CREATE UNIQUE INDEX user_tokens_user_purpose ON user_tokens (user_id, purpose);
 
 CREATE TABLE mail_outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -99,14 +99,17 @@ pub const LIST_LOGIN_ATTEMPTS: &str = "SELECT page.*, (SELECT count(*) FROM logi
         (extract(epoch FROM created_at) * 1000)::int8 AS at \
       FROM login_attempts WHERE user_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3) AS page ON true";
 /// `$1` email, `$2` purpose, `$3` token hash, `$4` expiry in Unix ms (float8). Keeps the token
-/// for the account with this email and voids its older ones of the purpose; the account's
-/// columns, or one row of nulls when the email has none (after the same statement).
+/// for the account with this email, replacing its token of the purpose (one per account and
+/// purpose, so parallel requests cannot leave two); the account's columns, or one row of nulls
+/// when the email has none. Without an account the token is kept with no user (it redeems
+/// nothing), so both cases write one row and commit alike.
 pub const ISSUE_TOKEN: &str = concat!(
     "WITH account AS (SELECT * FROM users WHERE lower(email) = lower($1)), \
-    voided AS (DELETE FROM user_tokens t USING account WHERE t.user_id = account.id AND t.purpose = $2 RETURNING 1), \
     added AS (INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) \
-      SELECT $3, id, $2, to_timestamp($4::float8 / 1000) FROM account RETURNING 1) \
-    SELECT ",
+      SELECT $3, (SELECT id FROM account), $2, to_timestamp($4::float8 / 1000) \
+      ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash, \
+        expires_at = excluded.expires_at, created_at = now() RETURNING 1) \
+    SELECT (SELECT count(*) FROM added) AS added, ",
     user_columns!(),
     " FROM (SELECT 1) AS one LEFT JOIN account AS users ON true"
 );

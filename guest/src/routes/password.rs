@@ -1,5 +1,5 @@
-//! `POST /auth/user/password`: re-checks the current password, sets a new one, and by default
-//! ends every other session of the user.
+//! `POST /auth/user/password`: re-checks the current password, sets a new one, by default ends
+//! every other session of the user, and tells the account's mailbox.
 
 use super::Ctx;
 use super::account::current_user;
@@ -41,5 +41,6 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     } else {
         0
     };
+    super::recovery::notify_password_changed(cx, &user.email, false).await;
     Ok(envelope::success(200, "Password changed", json!({ "revoked": revoked })))
 }

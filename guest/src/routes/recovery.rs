@@ -5,7 +5,8 @@
 //!   saying so. Limited per email and per client address.
 //! - `POST /auth/password/reset`: a valid reset token sets the new password, ends every session
 //!   of the account (through the credential version, so logins in flight with the old password
-//!   leave none behind), voids other reset tokens and clears the email's lock-out count.
+//!   leave none behind), voids other reset tokens and clears the email's lock-out count; the
+//!   mailbox is told the password changed.
 //! - `POST /auth/email/verify`: a valid verification token marks the email verified.
 //! - `POST /auth/email/verify/resend`: a new verification link for the caller's account.
 //!
@@ -84,6 +85,7 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
     host.sessions.reset_attempts(lockout::account_key(&email, None)).await?;
+    notify_password_changed(cx, &user.email, true).await;
     Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })))
 }
 
@@ -97,8 +99,13 @@ pub async fn verify(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .await?
         .ok_or(ApiError::InvalidToken)?;
     host.users.mark_email_verified(UserId::from(user.id.clone())).await?;
-    // Session checks read the profile kept beside the sessions: it learns the news too.
-    host.sessions.put_user_profile(UserProfile { email_verified: true, ..UserProfile::from(&user) }).await?;
+    // Session checks read the profile kept beside the sessions: it learns the news too. The email
+    // is verified and the link used up by now, so a session store that fails here costs only a
+    // stale `email_verified` in session checks until the next login, not an error.
+    let profile = UserProfile { email_verified: true, ..UserProfile::from(&user) };
+    if let Err(e) = host.sessions.put_user_profile(profile).await {
+        eprintln!("verify: the session store kept the old profile: {e:?}");
+    }
     Ok(envelope::success(200, "Email verified", json!({ "email": user.email, "email_verified": true })))
 }
 
@@ -128,6 +135,15 @@ pub async fn send_verification(cx: &Ctx<'_>, email: &Email) -> Result<(), ApiErr
             .await?;
     }
     Ok(())
+}
+
+/// Tells the account's mailbox that its password changed. The change has happened by then, so a
+/// notice that cannot be queued is logged, not turned into an error.
+pub async fn notify_password_changed(cx: &Ctx<'_>, to: &str, by_reset: bool) {
+    let notice = mail::password_changed(&cx.settings.service_name, to, by_reset);
+    if let Err(e) = cx.host.mailer.send(notice).await {
+        eprintln!("password change: the notice was not queued: {e:?}");
+    }
 }
 
 /// Where links in mail point: `PUBLIC_URL`. Without it, a development service uses the address

@@ -48,7 +48,7 @@ impl Stores {
             );
         }
         let transport = Arc::new(match cfg.smtp_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-            Some(url) => crate::mail::Transport::smtp(url, &cfg.mail_from)?,
+            Some(url) => crate::mail::Transport::smtp(url, &cfg.mail_from, cfg.smtp_timeout)?,
             None => crate::mail::Transport::Log,
         });
         let mut sqlite: Option<Arc<sqlite::SqliteStore>> = None;

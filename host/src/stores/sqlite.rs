@@ -222,22 +222,17 @@ impl UserStore for SqliteStore {
             .await
             .map_err(error)?;
         let account = row.as_ref().map(user).transpose()?;
-        // The same statements whether or not there is an account: they touch no row without one.
-        let owner = account.as_ref().map(|u| u.id.clone()).unwrap_or_default();
-        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose = ?2")
-            .bind(&owner)
-            .bind(purpose.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
+        // One row either way (without an account, one with no user, which redeems nothing), so
+        // both cases cost the same write; an account keeps one token per purpose.
         sqlx::query(
-            "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) \
-             SELECT ?1, id, ?2, ?3 FROM users WHERE id = ?4",
+            "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash, \
+               expires_at = excluded.expires_at",
         )
         .bind(&token_hash)
+        .bind(account.as_ref().map(|u| u.id.clone()))
         .bind(purpose.as_str())
         .bind(expires_at)
-        .bind(&owner)
         .execute(&mut *tx)
         .await
         .map_err(error)?;

@@ -453,8 +453,11 @@ async fn mailed_tokens_are_single_use_and_voidable() {
         let peek = |hash: &str, purpose| users.redeem_token(purpose, hash.to_string(), now, false);
         let consume = |hash: &str, purpose| users.redeem_token(purpose, hash.to_string(), now, true);
 
-        let none = users.issue_token(unique("nobody") + "@example.com", PasswordReset, hash("n"), later).await.unwrap();
-        assert_eq!(none, None, "{name}: no account, no token");
+        let decoy = hash("n");
+        let none =
+            users.issue_token(unique("nobody") + "@example.com", PasswordReset, decoy.clone(), later).await.unwrap();
+        assert_eq!(none, None, "{name}: no account");
+        assert_eq!(consume(&decoy, PasswordReset).await.unwrap(), None, "{name}: and nothing to redeem");
         let r1 = hash("a");
         assert_eq!(issue(r1.clone(), PasswordReset, later).await.map(|u| u.id), Some(user.id.clone()), "{name}");
         assert_eq!(peek(&r1, EmailVerification).await.unwrap(), None, "{name}: another purpose");
@@ -463,6 +466,18 @@ async fn mailed_tokens_are_single_use_and_voidable() {
         let r2 = hash("b");
         issue(r2.clone(), PasswordReset, later).await;
         assert_eq!(peek(&r1, PasswordReset).await.unwrap(), None, "{name}: voided by the newer one");
+
+        // Parallel issues leave one token standing.
+        let racing: Vec<String> = (0..8).map(|i| hash(&format!("p{i}"))).collect();
+        futures::future::join_all(racing.iter().map(|h| issue(h.clone(), PasswordReset, later))).await;
+        let mut standing = 0;
+        for h in &racing {
+            standing += usize::from(peek(h, PasswordReset).await.unwrap().is_some());
+        }
+        assert_eq!(standing, 1, "{name}: one token per account and purpose");
+        assert_eq!(peek(&r2, PasswordReset).await.unwrap(), None, "{name}");
+        let r2 = hash("b2");
+        issue(r2.clone(), PasswordReset, later).await;
 
         // Parallel redemptions: one gets the account.
         let wins = futures::future::join_all((0..8).map(|_| consume(&r2, PasswordReset))).await;

@@ -66,8 +66,12 @@ async fn reset_by_mailed_link_end_to_end() {
         let r = app.post("/auth/password/reset", json!({ "token": bad, "new_password": new_password })).await;
         assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
     }
+    // The owner hears of the change, in a notice without a link.
+    let notice = smtp.wait_for(3, WAIT).await.pop().unwrap();
+    assert_eq!(notice.subject(), "Your Asm Test password was changed");
+    assert!(notice.token("reset").is_none() && notice.data.contains("password-reset link"), "{}", notice.data);
     let sent = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM mail_outbox").await;
-    assert!(sent.len() == 2 && sent.iter().all(|(_, _, sent)| *sent), "{sent:?}");
+    assert!(sent.len() == 3 && sent.iter().all(|(_, _, sent)| *sent), "{sent:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,4 +240,42 @@ async fn the_outbox_holds_the_mail_when_the_request_answers() {
     assert_eq!(bodies.len(), 2, "the verification mail, then the reset mail: {bodies:?}");
     assert!(bodies[0].contains("https://auth.asm.test/account/verify?token="), "{}", bodies[0]);
     assert!(bodies[1].contains("https://auth.asm.test/account/reset?token="), "{}", bodies[1]);
+}
+
+/// A mail server that accepts connections and never answers holds up no one: each exchange ends
+/// at SMTP_TIMEOUT and the worker goes on to the next message, trying this one again later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_server_that_never_answers_does_not_stall_delivery() {
+    let db = own_database().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket); // kept open, never written to
+        }
+    });
+    let app = spawn_with(
+        Options { database_url: Some(db.clone()), ..Options::default() }
+            .arg("--smtp-url", &format!("smtp://127.0.0.1:{port}"))
+            .arg("--smtp-timeout", "1s")
+            .env("PUBLIC_URL", "https://auth.asm.test"),
+    )
+    .await;
+    let creds = app.new_user().await;
+    assert_eq!(app.post("/auth/password/forgot", json!({ "email": creds.email })).await.status, 202);
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let rows: Vec<(i32, Option<String>)> =
+            sqlx::query_as("SELECT attempts, last_error FROM mail_outbox ORDER BY id").fetch_all(&pool).await.unwrap();
+        let tried = rows.iter().filter(|(n, e)| *n >= 1 && e.as_deref().is_some_and(|e| e.contains("no answer")));
+        if rows.len() == 2 && tried.count() == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the worker is stuck: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pool.close().await;
+    held.abort();
 }

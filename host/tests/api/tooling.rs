@@ -100,6 +100,8 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
     let out = Command::new(env!("CARGO_BIN_EXE_asm"))
         .args(["serve", "--port", "0", "--metrics-addr", "off"])
         .env("APP_ENV", "production")
+        .env("SMTP_URL", "smtp://127.0.0.1:2525")
+        .env("PUBLIC_URL", "https://auth.example.com")
         .env_remove("ASM_SECRET_KEY")
         .env_remove("ASM_SECRET_KEY_FILE")
         .current_dir(&dir)
@@ -108,7 +110,12 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && text.contains("ASM_SECRET_KEY") && text.contains("openssl rand"), "{text}");
     let missing = dir.join("nowhere.key");
-    let env = [("APP_ENV", "production"), ("ASM_SECRET_KEY_FILE", missing.to_str().unwrap())];
+    let env = [
+        ("APP_ENV", "production"),
+        ("SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("PUBLIC_URL", "https://auth.example.com"),
+        ("ASM_SECRET_KEY_FILE", missing.to_str().unwrap()),
+    ];
     let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &env);
     assert!(!ok && out.contains("does not exist"), "{out}");
     let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("ASM_SECRET_KEY", "c2hvcnQ=")]);
@@ -187,6 +194,7 @@ fn production_needs_a_mail_server_and_a_public_url() {
     let with_smtp = [&base[..], &[("SMTP_URL", "smtp://127.0.0.1:2525")]].concat();
     let (ok, out) = asm(&serve, &with_smtp);
     assert!(!ok && out.contains("PUBLIC_URL is required in production"), "{out}");
-    let (ok, out) = asm(&serve, &[&with_smtp[..], &[("SMTP_URL", "http://mail.example.com")]].concat());
+    let with_both = [&with_smtp[..], &[("PUBLIC_URL", "https://auth.example.com")]].concat();
+    let (ok, out) = asm(&serve, &[&with_both[..], &[("SMTP_URL", "http://mail.example.com")]].concat());
     assert!(!ok && out.contains("SMTP_URL is not usable"), "{out}");
 }
