@@ -564,3 +564,63 @@ async fn attempts_are_admitted_atomically_and_only_failures_count() {
         );
     }
 }
+
+/// The outboxes a host's mail worker empties (PostgreSQL and SQLite; each on a database of its
+/// own, so no running host's worker takes the messages): what `send` queues is claimed once per
+/// lease, a retry is not due before its time, a delivery is recorded, and only ended mail is swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outboxes_lease_each_message_to_one_worker_and_record_the_outcome() {
+    use asm_stores::outbox::Outbox;
+    let timeout = Duration::from_secs(2);
+    let pg = postgres::driver(&own_database().await, timeout, 8).unwrap();
+    let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
+    type Queue = (&'static str, Arc<dyn Mailer>, Arc<dyn Outbox>);
+    let outboxes: Vec<Queue> = vec![
+        ("postgres", Arc::new(pg::PostgresMailer::new(pg.clone())), Arc::new(pg::PostgresOutbox::new(pg))),
+        ("sqlite", sqlite.clone(), sqlite),
+    ];
+    for (name, mailer, outbox) in outboxes {
+        let mail = |n: u32| Mail {
+            to: format!("reader{n}@example.com"),
+            subject: format!("Subject {n}"),
+            text: format!("text {n}"),
+            html: format!("<p>html {n}</p>"),
+        };
+        mailer.send(mail(1)).await.unwrap();
+        mailer.send(mail(2)).await.unwrap();
+
+        // Parallel claims, as from several workers: each message goes to one of them.
+        let claims = futures::future::join_all((0..6).map(|_| outbox.claim(1, 60_000))).await;
+        let mut claimed: Vec<_> = claims.into_iter().flat_map(|c| c.unwrap()).collect();
+        claimed.sort_by_key(|q| q.id);
+        assert_eq!(claimed.len(), 2, "{name}: {claimed:?}");
+        assert_eq!((claimed[0].mail.clone(), claimed[0].attempts), (mail(1), 1), "{name}");
+        assert!(claimed[0].queued_at > 0 && claimed[0].id != claimed[1].id, "{name}");
+        assert!(outbox.claim(10, 60_000).await.unwrap().is_empty(), "{name}: held while leased");
+
+        outbox.sent(claimed[0].id).await.unwrap();
+        outbox.retry(claimed[1].id, 60_000, "421 try later".into()).await.unwrap();
+        assert!(outbox.claim(10, 60_000).await.unwrap().is_empty(), "{name}: sent, and a retry not yet due");
+        outbox.retry(claimed[1].id, 0, "421 try later".into()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let again = outbox.claim(10, 60_000).await.unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 2), "{name}: due again, attempt counted");
+        outbox.failed(again[0].id, "550 no such user".into()).await.unwrap();
+        assert!(outbox.claim(10, 60_000).await.unwrap().is_empty(), "{name}: failed for good");
+
+        // A lease that ran out (a worker that died) gives the message to the next claim.
+        mailer.send(mail(3)).await.unwrap();
+        assert_eq!(outbox.claim(1, 1).await.unwrap().len(), 1, "{name}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let retaken = outbox.claim(1, 60_000).await.unwrap();
+        assert_eq!((retaken.len(), retaken[0].attempts), (1, 2), "{name}: taken again after the lease");
+
+        // Only ended mail goes, and only when old enough; a message still waiting stays.
+        assert_eq!(outbox.sweep(3_600_000).await.unwrap(), 0, "{name}: nothing that old");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(outbox.sweep(1).await.unwrap() >= 2, "{name}: the sent and the failed message");
+        outbox.retry(retaken[0].id, 0, "later".into()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(outbox.claim(1, 60_000).await.unwrap().len(), 1, "{name}: the waiting one was kept");
+    }
+}
