@@ -46,7 +46,8 @@ macro_rules! with_store_operations {
                 /// Stamps a successful login.
                 fn record_login(user_id: UserId, at: i64) -> ();
                 /// Replaces the password hash, raises the credential version and voids the
-                /// user's reset tokens, in one step. Returns the new version.
+                /// user's reset tokens and pending second login steps, in one step. Returns the
+                /// new version.
                 fn update_password(user_id: UserId, password_hash: String) -> u64;
                 /// Replaces the hash with one of the same password at another cost, only while
                 /// the stored hash is still `current_hash`. True when replaced.
@@ -65,6 +66,20 @@ macro_rules! with_store_operations {
                 fn redeem_token(purpose: TokenPurpose, token_hash: String, now: i64, consume: bool) -> Option<User>;
                 /// Marks the email verified and voids the account's verification tokens.
                 fn mark_email_verified(user_id: UserId) -> ();
+                /// Keeps a pending TOTP secret (sealed) unless TOTP is on; false when it is on.
+                fn begin_totp(user_id: UserId, sealed_secret: Bytes) -> bool;
+                /// Turns TOTP on with the pending secret and these recovery-code hashes, in one
+                /// step; false without a pending secret or when already on.
+                fn enable_totp(user_id: UserId, recovery_code_hashes: Strings) -> bool;
+                /// Turns TOTP off: secret, last accepted step and recovery codes go.
+                fn disable_totp(user_id: UserId) -> ();
+                /// Replaces the recovery codes while TOTP is on; false when it is off.
+                fn replace_recovery_codes(user_id: UserId, recovery_code_hashes: Strings) -> bool;
+                /// Records `step` as the last accepted TOTP step if it is later than the recorded
+                /// one; of parallel submissions of one code, one gets true.
+                fn accept_totp_step(user_id: UserId, step: u64) -> bool;
+                /// Uses up the recovery code with this hash; true when it existed.
+                fn use_recovery_code(user_id: UserId, code_hash: String) -> bool;
                 /// Answers when the store is reachable.
                 fn ping() -> ();
             }
@@ -126,6 +141,12 @@ macro_rules! wit_type {
     (TokenHash) => {
         ::std::string::String
     };
+    (Bytes) => {
+        ::std::vec::Vec<u8>
+    };
+    (Strings) => {
+        ::std::vec::Vec<::std::string::String>
+    };
     ($other:ident) => {
         $other
     };
@@ -151,13 +172,22 @@ pub trait Geo: Send + Sync {
     fn lookup(&self, ip: &str) -> Option<Location>;
 }
 
-/// Keys the host holds: the component asks for MACs and never sees a key.
+/// Keys the host holds: the component asks for MACs and sealed boxes, and never sees a key.
 pub trait Keyring: Send + Sync {
     /// A MAC of `message` under the current key, derived for `purpose`.
     fn sign(&self, purpose: &str, message: &[u8]) -> Vec<u8>;
     /// Whether `tag` is a MAC of `message` for `purpose` under the current key or a previous one.
     fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool;
+    /// `plaintext` encrypted and authenticated under the current key, derived for `purpose`.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8>;
+    /// What `seal` sealed for `purpose`, under the current key or a previous one.
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>>;
 }
+
+/// Bytes, as a store parameter (a WIT `list<u8>`).
+pub type Bytes = Vec<u8>;
+/// Strings, as a store parameter (a WIT `list<string>`).
+pub type Strings = Vec<String>;
 
 /// No GeoIP database: every address is unknown.
 pub struct NoGeo;
@@ -300,6 +330,8 @@ lend_by_ref!(
     UserProfile => UserProfile,
     AttemptRecord => AttemptRecord,
     Mail => Mail,
+    Bytes => [u8],
+    Strings => [String],
 );
 lend_by_value!(u32, u64, i64, bool, Retention, TokenPurpose);
 

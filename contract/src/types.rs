@@ -37,6 +37,10 @@ wit_record!(
         credential_version "credential-version": u64,
         /// Whether the owner of `email` has followed a verification link.
         email_verified "email-verified": bool,
+        /// The TOTP secret, sealed by the host's keyring: pending until `totp_enabled`.
+        totp_secret "totp-secret": Option<Vec<u8>>,
+        /// Whether a login needs a second factor.
+        totp_enabled "totp-enabled": bool,
     }
 );
 
@@ -63,6 +67,8 @@ impl NewUser {
             last_login: None,
             credential_version: 0,
             email_verified: false,
+            totp_secret: None,
+            totp_enabled: false,
         }
     }
 }
@@ -94,6 +100,8 @@ wit_record!(
         created_at "created-at": i64,
         last_activity "last-activity": i64,
         expires_at "expires-at": i64,
+        /// Whether the login that made it passed a second factor.
+        mfa "mfa": bool,
     }
 );
 
@@ -108,6 +116,7 @@ wit_record!(
         created_at "created-at": i64,
         last_login "last-login": Option<i64>,
         email_verified "email-verified": bool,
+        mfa_enabled "mfa-enabled": bool,
     }
 );
 
@@ -121,6 +130,7 @@ impl From<&User> for UserProfile {
             created_at: u.created_at,
             last_login: u.last_login,
             email_verified: u.email_verified,
+            mfa_enabled: u.totp_enabled,
         }
     }
 }
@@ -149,10 +159,20 @@ pub enum LoginOutcome {
     InvalidCredentials,
     #[cfg_attr(feature = "wasmtime", component(name = "locked"))]
     Locked,
+    #[cfg_attr(feature = "wasmtime", component(name = "recovery-code"))]
+    RecoveryCode,
+    #[cfg_attr(feature = "wasmtime", component(name = "mfa-failed"))]
+    MfaFailed,
 }
 
 impl LoginOutcome {
-    pub const ALL: [LoginOutcome; 3] = [LoginOutcome::Success, LoginOutcome::InvalidCredentials, LoginOutcome::Locked];
+    pub const ALL: [LoginOutcome; 5] = [
+        LoginOutcome::Success,
+        LoginOutcome::InvalidCredentials,
+        LoginOutcome::Locked,
+        LoginOutcome::RecoveryCode,
+        LoginOutcome::MfaFailed,
+    ];
 
     /// The name in the login history (the API, and the `outcome` column of the SQL stores).
     pub fn as_str(self) -> &'static str {
@@ -160,6 +180,8 @@ impl LoginOutcome {
             LoginOutcome::Success => "success",
             LoginOutcome::InvalidCredentials => "invalid_credentials",
             LoginOutcome::Locked => "locked",
+            LoginOutcome::RecoveryCode => "recovery_code",
+            LoginOutcome::MfaFailed => "mfa_failed",
         }
     }
 
@@ -292,16 +314,20 @@ pub enum TokenPurpose {
     PasswordReset,
     #[cfg_attr(feature = "wasmtime", component(name = "email-verification"))]
     EmailVerification,
+    #[cfg_attr(feature = "wasmtime", component(name = "mfa-login"))]
+    MfaLogin,
 }
 
 impl TokenPurpose {
-    pub const ALL: [TokenPurpose; 2] = [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification];
+    pub const ALL: [TokenPurpose; 3] =
+        [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification, TokenPurpose::MfaLogin];
 
     /// The name in the SQL stores' `purpose` column.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenPurpose::PasswordReset => "password_reset",
             TokenPurpose::EmailVerification => "email_verification",
+            TokenPurpose::MfaLogin => "mfa_login",
         }
     }
 

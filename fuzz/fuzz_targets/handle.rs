@@ -385,6 +385,7 @@ impl Fixture {
             created_at: START_MS,
             last_activity: START_MS,
             expires_at: START_MS + 24 * 3600 * 1000,
+            mfa: false,
         };
         let profile = UserProfile::from(&user);
         complete(store.create_session(session, profile, 0, 0)).expect("the seeded session");

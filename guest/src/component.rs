@@ -95,6 +95,14 @@ impl Keyring for Imports {
     fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool {
         keyring::verify(purpose, message, tag)
     }
+
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+        keyring::seal(purpose, plaintext)
+    }
+
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        keyring::open(purpose, sealed)
+    }
 }
 
 fn read_request(request: IncomingRequest) -> Request {

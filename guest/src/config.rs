@@ -31,6 +31,7 @@ pub const VARS: &[&str] = &[
     "RECOVERY_MAX_PER_EMAIL",
     "RECOVERY_MAX_PER_ADDRESS",
     "RECOVERY_WINDOW",
+    "TOTP_ISSUER",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub struct Settings {
     /// Mail requests per client address per window.
     pub recovery_max_per_address: u32,
     pub recovery_window: Duration,
+    /// The issuer authenticator apps show beside the account (default: `SERVICE_NAME`).
+    pub totp_issuer: String,
 }
 
 /// A person rarely has more than a handful of browsers and devices; twenty leaves room for API
@@ -113,6 +116,7 @@ impl Default for Settings {
             recovery_max_per_email: 3,
             recovery_max_per_address: 20,
             recovery_window: Duration::from_secs(3600),
+            totp_issuer: "asm".into(),
         }
     }
 }
@@ -239,6 +243,14 @@ impl Settings {
         let recovery_max_per_email = number(&get, "RECOVERY_MAX_PER_EMAIL", d.recovery_max_per_email)?;
         let recovery_max_per_address = number(&get, "RECOVERY_MAX_PER_ADDRESS", d.recovery_max_per_address)?;
         let recovery_window = duration(&get, "RECOVERY_WINDOW", d.recovery_window)?;
+        let totp_issuer = match get("TOTP_ISSUER").map(|v| v.trim().to_string()) {
+            None => service_name.clone(),
+            Some(v) if v.is_empty() => service_name.clone(),
+            Some(v) if v.len() <= 64 && !v.contains(':') && !v.chars().any(char::is_control) => v,
+            Some(_) => {
+                return Err(SettingError { var: "TOTP_ISSUER", message: "at most 64 characters, no colon".into() });
+            }
+        };
         Ok(Settings {
             production,
             service_name,
@@ -248,6 +260,7 @@ impl Settings {
             recovery_max_per_email,
             recovery_max_per_address,
             recovery_window,
+            totp_issuer,
             session_lifetime,
             cookie_name,
             cookie_secure,

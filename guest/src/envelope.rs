@@ -24,7 +24,14 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     Unauthorized,
     InvalidCredentials,
-    WrongPassword,
+    /// The password re-checked by a route was wrong; names the field.
+    WrongPassword(&'static str),
+    /// A second-factor step that is not possible in the account's state (409).
+    StateConflict(&'static str),
+    /// A TOTP code that is not the current one, at enrolment (400).
+    WrongCode,
+    /// The second step of a login failed: the token or the code (401).
+    MfaFailed,
     Forbidden(String),
     NotFound,
     /// With the `Allow` header's value.
@@ -70,9 +77,18 @@ impl ApiError {
             }
             ApiError::Unauthorized => error(401, "Unauthorized", json!("a valid session is required")),
             ApiError::InvalidCredentials => error(401, "Login failed", json!("invalid email or password")),
-            ApiError::WrongPassword => {
-                error(401, "Password change failed", json!({ "field": "current_password", "message": "is incorrect" }))
+            ApiError::WrongPassword(field) => {
+                let message =
+                    if field == "current_password" { "Password change failed" } else { "Password check failed" };
+                error(401, message, json!({ "field": field, "message": "is incorrect" }))
             }
+            ApiError::StateConflict(why) => error(409, "Conflict", json!(why)),
+            ApiError::WrongCode => error(
+                400,
+                "Validation failed",
+                json!({ "fields": [{ "field": "code", "message": "is not the current code" }] }),
+            ),
+            ApiError::MfaFailed => error(401, "Login failed", json!("invalid or expired code")),
             ApiError::Forbidden(msg) => error(403, "Forbidden", Value::String(msg)),
             ApiError::NotFound => error(404, "Not found", json!("no such route")),
             ApiError::MethodNotAllowed(allow) => {

@@ -24,6 +24,7 @@ pub mod mail;
 pub mod password;
 pub mod routes;
 pub mod token;
+pub mod totp;
 pub mod validation;
 
 #[cfg(target_arch = "wasm32")]

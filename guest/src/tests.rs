@@ -625,3 +625,115 @@ fn resend_needs_a_session_and_mail_requests_are_limited_per_email() {
     h.advance(3600 * 1000 + 1);
     assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"ghost@b.co"}"#)).0, 202, "the window ends");
 }
+
+/// The TOTP code for the secret in an enrolment answer, `steps` steps from now.
+fn code_for(h: &TestHost, secret_b32: &str, steps: i64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_b32.to_string()).to_bytes().unwrap();
+    let step = (h.system.now_ms() / 1000 / 30 + steps) as u64;
+    crate::totp::code_at(&secret, step)
+}
+
+fn mfa(h: &TestHost, token: &str, field: &str, code: &str) -> (u16, Value, Response) {
+    send(h, post("/auth/login/mfa", &serde_json::json!({ "mfa_token": token, field: code }).to_string()))
+}
+
+#[test]
+fn totp_enrolment_login_recovery_codes_and_disabling() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let session = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let authed = |req: Request| send(&h, with_token(req, &session));
+    let (status, v, _) = authed(post("/auth/user/totp", r#"{"password":"wrong password"}"#));
+    assert_eq!((status, &v["error"]["field"]), (401, &serde_json::json!("password")), "{v}");
+    let (status, v, _) = authed(post("/auth/user/totp", r#"{"password":"correct horse"}"#));
+    assert_eq!(status, 200, "{v}");
+    let secret = v["data"]["secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 32, "20 bytes in base32");
+    assert!(v["data"]["otpauth_uri"].as_str().unwrap().contains(&format!("secret={secret}")));
+    assert!(
+        v["data"]["qr_svg"].as_str().unwrap().starts_with("<?xml")
+            || v["data"]["qr_svg"].as_str().unwrap().contains("<svg")
+    );
+    let stored = complete(h.store.find_user_by_email("a@b.co".into())).unwrap().unwrap();
+    let sealed = stored.totp_secret.clone().unwrap();
+    assert!(!stored.totp_enabled && !sealed.windows(4).any(|w| secret.as_bytes().windows(4).any(|x| x == w)));
+    assert_eq!(authed(Request::new("GET", "/auth/user/me")).1["data"]["user"]["mfa_enabled"], false, "pending");
+
+    let right = code_for(&h, &secret, 0);
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    assert_eq!(authed(post("/auth/user/totp/confirm", &format!(r#"{{"code":"{wrong}"}}"#))).0, 400);
+    let (status, v, _) = authed(post("/auth/user/totp/confirm", &format!(r#"{{"code":"{right}"}}"#)));
+    assert_eq!(status, 200, "{v}");
+    let codes: Vec<String> = serde_json::from_value(v["data"]["recovery_codes"].clone()).unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(authed(Request::new("GET", "/auth/user/me")).1["data"]["user"]["mfa_enabled"], true);
+    assert_eq!(authed(post("/auth/user/totp", r#"{"password":"correct horse"}"#)).0, 409, "already on");
+
+    // The password now earns an mfa_token, not a session.
+    let (status, v, resp) = login(&h, "a@b.co", "correct horse");
+    assert_eq!((status, &v["data"]["mfa_required"]), (200, &serde_json::json!(true)), "{v}");
+    assert!(resp.is_none(), "no session cookie");
+    let token = v["data"]["mfa_token"].as_str().unwrap().to_string();
+    assert_eq!(mfa(&h, &token, "code", &right).0, 401, "the code confirmed with is not accepted again");
+    h.advance(30_000);
+    let (status, v, resp) = mfa(&h, &token, "code", &code_for(&h, &secret, 0));
+    assert_eq!(status, 200, "{v}");
+    let with_code = resp.cookie("session_token").unwrap().to_string();
+    assert_eq!(mfa(&h, &token, "code", &code_for(&h, &secret, 1)).0, 401, "the token is used up");
+    let (_, list, _) = send(&h, with_token(Request::new("GET", "/auth/user/sessions"), &with_code));
+    let mine =
+        list["data"]["sessions"].as_array().unwrap().iter().find(|s| s["current_session"] == true).unwrap().clone();
+    assert_eq!(mine["mfa"], true);
+
+    // A recovery code, once.
+    let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
+    let (status, _, _) = mfa(&h, &token, "recovery_code", &codes[3].to_uppercase());
+    assert_eq!(status, 200);
+    let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
+    assert_eq!(mfa(&h, &token, "recovery_code", &codes[3]).0, 401, "used up");
+    let (_, history, _) = send(&h, with_token(Request::new("GET", "/auth/user/logins"), &with_code));
+    let outcomes: Vec<&str> =
+        history["data"]["logins"].as_array().unwrap().iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"recovery_code") && outcomes.contains(&"mfa_failed"), "{outcomes:?}");
+
+    // New codes void the old; turning TOTP off needs the password and voids them too.
+    let (status, v, _) =
+        send(&h, with_token(post("/auth/user/recovery-codes", r#"{"password":"correct horse"}"#), &with_code));
+    assert_eq!(status, 200, "{v}");
+    let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
+    assert_eq!(mfa(&h, &token, "recovery_code", &codes[4]).0, 401, "voided by the new set");
+    let off = with_token(
+        Request::new("DELETE", "/auth/user/totp").body(br#"{"password":"correct horse"}"#.to_vec()),
+        &with_code,
+    );
+    assert_eq!(send(&h, off).0, 200);
+    let (status, _, cookie) = login(&h, "a@b.co", "correct horse");
+    assert!(status == 200 && cookie.is_some(), "a plain login again");
+    let off_codes =
+        send(&h, with_token(post("/auth/user/recovery-codes", r#"{"password":"correct horse"}"#), &with_code));
+    assert_eq!(off_codes.0, 409, "no codes while TOTP is off");
+}
+
+#[test]
+fn wrong_codes_are_limited_per_token_and_count_toward_the_lock_out() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    let session = login(&h, "a@b.co", "correct horse").2.unwrap();
+    let v = send(&h, with_token(post("/auth/user/totp", r#"{"password":"correct horse"}"#), &session)).1;
+    let secret = v["data"]["secret"].as_str().unwrap().to_string();
+    let confirm = format!(r#"{{"code":"{}"}}"#, code_for(&h, &secret, 0));
+    assert_eq!(send(&h, with_token(post("/auth/user/totp/confirm", &confirm), &session)).0, 200);
+    h.advance(30_000);
+    let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
+    let right = code_for(&h, &secret, 0);
+    let wrong = if right == "123456" { "654321" } else { "123456" };
+    for _ in 0..5 {
+        assert_eq!(mfa(&h, &token, "code", wrong).0, 401);
+    }
+    let (status, _, resp) = mfa(&h, &token, "code", &right);
+    assert_eq!(status, 429, "five wrong codes lock the token and the email");
+    assert!(resp.header("retry-after").is_some());
+    assert_eq!(login(&h, "a@b.co", "correct horse").0, 429, "wrong codes count toward the email's lock-out");
+    assert_eq!(mfa(&h, "not-a-token", "code", &right).0, 401);
+    assert_eq!(send(&h, post("/auth/login/mfa", r#"{"mfa_token":"x","code":"1","recovery_code":"2"}"#)).0, 400);
+}

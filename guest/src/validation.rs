@@ -234,6 +234,47 @@ pub fn password_reset(body: &[u8]) -> Result<PasswordReset, ApiError> {
     Ok(PasswordReset { token, new_password: new_password.unwrap_or_default() })
 }
 
+/// A required, non-empty string field `field` of a JSON body.
+pub fn one_string(body: &[u8], field: &'static str) -> Result<String, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    match string_field(&obj, field, &mut errors) {
+        Some(value) if !value.is_empty() => Ok(value),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::new(field, "is required")])),
+        None => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// The second factor a login's second step brings.
+#[derive(Debug)]
+pub enum Factor {
+    Code(String),
+    RecoveryCode(String),
+}
+
+/// The body of `POST /auth/login/mfa`: the `mfa_token` and exactly one of `code` and
+/// `recovery_code`. A token of the wrong shape is a 401, as an expired one is.
+pub fn mfa_login(body: &[u8]) -> Result<(MailToken, Factor), ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let token = string_field(&obj, "mfa_token", &mut errors);
+    let present = |f: &str| !matches!(obj.get(f), None | Some(Value::Null));
+    let factor = match (present("code"), present("recovery_code")) {
+        (true, false) => string_field(&obj, "code", &mut errors).map(Factor::Code),
+        (false, true) => string_field(&obj, "recovery_code", &mut errors).map(Factor::RecoveryCode),
+        _ => {
+            errors.push(FieldError::new("code", "give either code or recovery_code"));
+            None
+        }
+    };
+    match (token, factor) {
+        (Some(token), Some(factor)) if errors.is_empty() => {
+            Ok((MailToken::parse(&token).ok_or(ApiError::MfaFailed)?, factor))
+        }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
 fn valid_email(email: &str) -> bool {
     // The crate checks RFC 5321/5322 syntax; a service that sends mail also needs a dot in the domain.
     email_address::EmailAddress::parse_with_options(email, email_address::Options::default().without_display_text())

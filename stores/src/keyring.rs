@@ -2,10 +2,14 @@
 //! sign, and previous ones, still accepted when verifying, so a key can be replaced without
 //! invalidating at once what the old one signed. Each purpose gets a key of its own, derived
 //! from the master key (HMAC-SHA256 of the purpose's name), so a MAC made for one purpose is
-//! never valid for another.
+//! never valid for another. The same keys seal secrets the stores keep for the component (TOTP
+//! secrets): XChaCha20-Poly1305 under a key derived per purpose; previous keys still open.
 
 use asm_contract::Keyring;
 use base64::Engine as _;
+use chacha20poly1305::KeyInit as _;
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -62,11 +66,11 @@ impl SecretKeys {
 }
 
 fn purpose_key(master: &[u8], purpose: &str) -> HmacSha256 {
-    let mut derive = HmacSha256::new_from_slice(master).expect("HMAC takes keys of any length");
+    let mut derive = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes keys of any length");
     derive.update(b"asm-keyring/");
     derive.update(purpose.as_bytes());
     let key = derive.finalize().into_bytes();
-    HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length")
+    <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC takes keys of any length")
 }
 
 impl Keyring for SecretKeys {
@@ -84,6 +88,44 @@ impl Keyring for SecretKeys {
             mac.verify_slice(tag).is_ok()
         })
     }
+
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).expect("the system's CSPRNG answers");
+        let sealed = seal_cipher(&self.current, purpose)
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
+            .expect("XChaCha20-Poly1305 seals any message that fits in memory");
+        let mut out = Vec::with_capacity(1 + NONCE_BYTES + sealed.len());
+        out.push(SEAL_FORMAT);
+        out.extend_from_slice(&nonce);
+        out.extend(sealed);
+        out
+    }
+
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (&format, rest) = sealed.split_first()?;
+        if format != SEAL_FORMAT || rest.len() < NONCE_BYTES {
+            return None;
+        }
+        let (nonce, body) = rest.split_at(NONCE_BYTES);
+        std::iter::once(&self.current).chain(&self.previous).find_map(|master| {
+            seal_cipher(master, purpose)
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: purpose.as_bytes() })
+                .ok()
+        })
+    }
+}
+
+/// Sealed boxes: a format byte, a 24-byte random nonce, then XChaCha20-Poly1305 ciphertext and
+/// tag, under a key derived for the purpose (whose name is also the associated data).
+const SEAL_FORMAT: u8 = 1;
+const NONCE_BYTES: usize = 24;
+
+fn seal_cipher(master: &[u8], purpose: &str) -> XChaCha20Poly1305 {
+    let mut derive = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes keys of any length");
+    derive.update(b"asm-keyring/seal/");
+    derive.update(purpose.as_bytes());
+    XChaCha20Poly1305::new(&derive.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -114,6 +156,23 @@ mod tests {
         assert!(rotated.verify("device", b"m", &tag));
         assert_ne!(rotated.sign("device", b"m"), tag, "new MACs use the new key");
         assert!(!SecretKeys::parse(&key(2), "").unwrap().verify("device", b"m", &tag), "until the old key is dropped");
+    }
+
+    #[test]
+    fn sealed_boxes_open_for_their_purpose_under_current_or_previous_keys() {
+        let old = SecretKeys::parse(&key(1), "").unwrap();
+        let sealed = old.seal("totp-secret", b"twenty secret bytes!");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"), "the plaintext does not show");
+        assert_ne!(old.seal("totp-secret", b"twenty secret bytes!"), sealed, "a fresh nonce each time");
+        assert_eq!(old.open("totp-secret", &sealed).as_deref(), Some(&b"twenty secret bytes!"[..]));
+        assert_eq!(old.open("other", &sealed), None, "another purpose");
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(old.open("totp-secret", &altered), None, "altered");
+        assert_eq!(old.open("totp-secret", &sealed[..10]), None, "cut short");
+        let rotated = SecretKeys::parse(&key(2), &key(1)).unwrap();
+        assert!(rotated.open("totp-secret", &sealed).is_some(), "a previous key still opens");
+        assert_eq!(SecretKeys::parse(&key(2), "").unwrap().open("totp-secret", &sealed), None, "until dropped");
     }
 
     #[test]

@@ -42,6 +42,10 @@ struct Data {
     tokens: HashMap<String, (TokenPurpose, String, i64)>,
     /// Mail handed to `send`, oldest first (nothing delivers it).
     outbox: Vec<Mail>,
+    /// By user id: the last accepted TOTP step.
+    totp_steps: HashMap<String, u64>,
+    /// By user id: the hashes of the unused recovery codes.
+    recovery_codes: HashMap<String, Vec<String>>,
 }
 
 /// A login-attempt counter.
@@ -155,7 +159,9 @@ impl UserStore for MemoryStore {
         u.password_hash = password_hash;
         u.credential_version += 1;
         let version = u.credential_version;
-        d.tokens.retain(|_, (purpose, user, _)| !(*purpose == TokenPurpose::PasswordReset && user == user_id.as_str()));
+        // Reset links, and second login steps earned with the old password, end with it.
+        let earned_before = |p: &TokenPurpose| matches!(p, TokenPurpose::PasswordReset | TokenPurpose::MfaLogin);
+        d.tokens.retain(|_, (purpose, user, _)| !(earned_before(purpose) && user == user_id.as_str()));
         Ok(version)
     }
 
@@ -253,6 +259,70 @@ impl UserStore for MemoryStore {
         d.users.iter_mut().filter(|u| u.id == user_id.as_str()).for_each(|u| u.email_verified = true);
         d.tokens.retain(|_, (p, owner, _)| !(*p == TokenPurpose::EmailVerification && owner == user_id.as_str()));
         Ok(())
+    }
+
+    async fn begin_totp(&self, user_id: UserId, sealed_secret: Bytes) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str() && !u.totp_enabled) else {
+            return Ok(false);
+        };
+        u.totp_secret = Some(sealed_secret);
+        d.totp_steps.remove(user_id.as_str());
+        Ok(true)
+    }
+
+    async fn enable_totp(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        let Some(u) =
+            d.users.iter_mut().find(|u| u.id == user_id.as_str() && !u.totp_enabled && u.totp_secret.is_some())
+        else {
+            return Ok(false);
+        };
+        u.totp_enabled = true;
+        d.recovery_codes.insert(user_id.into_string(), recovery_code_hashes);
+        Ok(true)
+    }
+
+    async fn disable_totp(&self, user_id: UserId) -> StoreResult<()> {
+        let mut d = self.lock()?;
+        for u in d.users.iter_mut().filter(|u| u.id == user_id.as_str()) {
+            u.totp_secret = None;
+            u.totp_enabled = false;
+        }
+        d.totp_steps.remove(user_id.as_str());
+        d.recovery_codes.remove(user_id.as_str());
+        Ok(())
+    }
+
+    async fn replace_recovery_codes(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        if !d.users.iter().any(|u| u.id == user_id.as_str() && u.totp_enabled) {
+            return Ok(false);
+        }
+        d.recovery_codes.insert(user_id.into_string(), recovery_code_hashes);
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, user_id: UserId, step: u64) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        if !d.users.iter().any(|u| u.id == user_id.as_str() && u.totp_secret.is_some()) {
+            return Ok(false);
+        }
+        let last = d.totp_steps.entry(user_id.into_string()).or_insert(0);
+        if step > *last {
+            *last = step;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: String) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        let Some(codes) = d.recovery_codes.get_mut(user_id.as_str()) else { return Ok(false) };
+        let before = codes.len();
+        codes.retain(|c| *c != code_hash);
+        Ok(codes.len() < before)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,6 +9,7 @@
 
 use crate::outbox::{Outbox, Queued};
 use asm_contract::*;
+use base64::Engine as _;
 
 /// A statement parameter. Uuids are bound as `uuid`, in canonical text form.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +52,8 @@ macro_rules! user_columns {
         "id::text AS id, email, username, full_name, password_hash, \
          (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
          (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version, \
-         (CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified"
+         (CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified, \
+         totp_secret, (CASE WHEN totp_enabled THEN 1 ELSE 0 END)::int8 AS totp_enabled"
     };
 }
 
@@ -74,7 +76,7 @@ pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::f
 pub const UPDATE_PASSWORD: &str = "WITH changed AS (UPDATE users \
     SET password_hash = $2, credential_version = credential_version + 1, updated_at = now() \
     WHERE id = $1 RETURNING credential_version), \
-    voided AS (DELETE FROM user_tokens WHERE user_id = $1 AND purpose = 'password_reset' RETURNING 1) \
+    voided AS (DELETE FROM user_tokens WHERE user_id = $1 AND purpose IN ('password_reset', 'mfa_login') RETURNING 1) \
     SELECT (SELECT credential_version FROM changed) AS credential_version";
 /// `$1` id (uuid), `$2` the hash it must still have, `$3` the new hash. How many rows changed.
 pub const REHASH_PASSWORD: &str = "WITH changed AS (UPDATE users SET password_hash = $3, updated_at = now() \
@@ -161,6 +163,34 @@ pub const SWEEP_MAIL: &str = "WITH mail AS (DELETE FROM mail_outbox \
       WHERE coalesce(sent_at, failed_at) < now() - $1::float8 * interval '1 millisecond' RETURNING 1), \
     tokens AS (DELETE FROM user_tokens WHERE expires_at < now() - $1::float8 * interval '1 millisecond' RETURNING 1) \
     SELECT (SELECT count(*) FROM mail) + (SELECT count(*) FROM tokens) AS swept";
+/// `$1` id (uuid), `$2` the sealed secret (base64). How many rows changed (0 while TOTP is on).
+pub const BEGIN_TOTP: &str = "WITH s AS (UPDATE users SET totp_secret = $2, totp_last_step = 0 \
+    WHERE id = $1 AND NOT totp_enabled RETURNING 1) SELECT count(*) AS changed FROM s";
+/// `$1` id (uuid), `$2` the recovery-code hashes, comma-separated (hex). Turns TOTP on with the
+/// pending secret and replaces the codes; how many users changed (0 or 1).
+pub const ENABLE_TOTP: &str = "WITH enabled AS (UPDATE users SET totp_enabled = true \
+      WHERE id = $1 AND NOT totp_enabled AND totp_secret IS NOT NULL RETURNING id), \
+    gone AS (DELETE FROM recovery_codes WHERE user_id IN (SELECT id FROM enabled) RETURNING 1), \
+    added AS (INSERT INTO recovery_codes (user_id, code_hash) \
+      SELECT enabled.id, h FROM enabled, unnest(string_to_array($2, ',')) AS h ON CONFLICT DO NOTHING RETURNING 1) \
+    SELECT count(*) AS changed FROM enabled";
+/// `$1` id (uuid). TOTP off: secret, step and recovery codes go.
+pub const DISABLE_TOTP: &str = "WITH gone AS (DELETE FROM recovery_codes WHERE user_id = $1 RETURNING 1) \
+    UPDATE users SET totp_secret = NULL, totp_enabled = false, totp_last_step = 0 WHERE id = $1";
+/// `$1` id (uuid), `$2` hashes as for [`ENABLE_TOTP`]. Replaces the codes while TOTP is on (the
+/// user's row is locked meanwhile); how many users (0 or 1).
+pub const REPLACE_RECOVERY_CODES: &str = "WITH u AS (SELECT id FROM users WHERE id = $1 AND totp_enabled FOR UPDATE), \
+    gone AS (DELETE FROM recovery_codes WHERE user_id IN (SELECT id FROM u) RETURNING 1), \
+    added AS (INSERT INTO recovery_codes (user_id, code_hash) \
+      SELECT u.id, h FROM u, unnest(string_to_array($2, ',')) AS h ON CONFLICT DO NOTHING RETURNING 1) \
+    SELECT count(*) AS changed FROM u";
+/// `$1` id (uuid), `$2` the step (int8). Records it if it is later than the last accepted one;
+/// of parallel updates, the row lock lets one through.
+pub const ACCEPT_TOTP_STEP: &str = "WITH s AS (UPDATE users SET totp_last_step = $2 \
+    WHERE id = $1 AND totp_secret IS NOT NULL AND totp_last_step < $2 RETURNING 1) SELECT count(*) AS changed FROM s";
+/// `$1` id (uuid), `$2` the code's hash. How many codes were used up (0 or 1).
+pub const USE_RECOVERY_CODE: &str = "WITH d AS (DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2 \
+    RETURNING 1) SELECT count(*) AS changed FROM d";
 pub const PING: &str = "SELECT 1::int8 AS one";
 
 /// SQLSTATE 23505: a unique constraint was violated.
@@ -339,10 +369,58 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         self.driver.execute(MARK_EMAIL_VERIFIED, vec![id]).await
     }
 
+    async fn begin_totp(&self, user_id: UserId, sealed_secret: Bytes) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        self.changed(BEGIN_TOTP, vec![id, Param::Text(B64.encode(sealed_secret))]).await
+    }
+
+    async fn enable_totp(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        self.changed(ENABLE_TOTP, vec![id, code_list(recovery_code_hashes)?]).await
+    }
+
+    async fn disable_totp(&self, user_id: UserId) -> StoreResult<()> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
+        self.driver.execute(DISABLE_TOTP, vec![id]).await
+    }
+
+    async fn replace_recovery_codes(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        self.changed(REPLACE_RECOVERY_CODES, vec![id, code_list(recovery_code_hashes)?]).await
+    }
+
+    async fn accept_totp_step(&self, user_id: UserId, step: u64) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        self.changed(ACCEPT_TOTP_STEP, vec![id, Param::Int(step.min(i64::MAX as u64) as i64)]).await
+    }
+
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: String) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        self.changed(USE_RECOVERY_CODE, vec![id, Param::Text(code_hash)]).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.driver.query(PING, vec![]).await.map(drop)
     }
 }
+
+impl<D: Driver> PostgresUsers<D> {
+    /// Runs a statement that answers `changed`; whether it is above 0.
+    async fn changed(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<bool> {
+        let rows = self.driver.query(sql, params).await?;
+        Ok(rows.first(|rows, row| rows.int(row, "changed"))?.unwrap_or(0) > 0)
+    }
+}
+
+/// Recovery-code hashes as one text parameter: they are hex, so a comma cannot be in one.
+fn code_list(hashes: Vec<String>) -> StoreResult<Param> {
+    if hashes.iter().any(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(StoreError::Internal("recovery-code hashes must be hex".into()));
+    }
+    Ok(Param::Text(hashes.join(",")))
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The mailer on PostgreSQL: `send` writes the message to the outbox table, which a host's
 /// delivery worker ([`PostgresOutbox`]) empties.
@@ -427,6 +505,11 @@ fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
         last_login: rows.opt_int(row, "last_login")?,
         credential_version: rows.int(row, "credential_version")?.max(0) as u64,
         email_verified: rows.int(row, "email_verified")? != 0,
+        totp_secret: rows
+            .opt_text(row, "totp_secret")?
+            .map(|s| B64.decode(s).map_err(|e| row_error(format!("totp_secret is not base64: {e}"))))
+            .transpose()?,
+        totp_enabled: rows.int(row, "totp_enabled")? != 0,
     })
 }
 
@@ -532,6 +615,8 @@ mod tests {
                 "last_login",
                 "credential_version",
                 "email_verified",
+                "totp_secret",
+                "totp_enabled",
             ]
             .map(String::from)
             .to_vec(),
@@ -545,6 +630,8 @@ mod tests {
                 last_login,
                 Value::Int(3),
                 Value::Int(1),
+                Value::Null,
+                Value::Int(0),
             ]],
         }
     }

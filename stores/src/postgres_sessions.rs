@@ -21,7 +21,8 @@ macro_rules! profile_columns {
         "u.id::text AS uid, u.email, u.username, u.full_name, \
          (extract(epoch FROM u.created_at) * 1000)::int8 AS user_created_at, \
          (extract(epoch FROM u.last_login) * 1000)::int8 AS last_login, \
-         (CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified"
+         (CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified, \
+         (CASE WHEN u.totp_enabled THEN 1 ELSE 0 END)::int8 AS mfa_enabled"
     };
 }
 
@@ -160,6 +161,7 @@ impl<D: Driver> SessionStore for PostgresSessions<D> {
                     created_at: rows.int(row, "user_created_at")?,
                     last_login: rows.opt_int(row, "last_login")?,
                     email_verified: rows.int(row, "email_verified")? != 0,
+                    mfa_enabled: rows.int(row, "mfa_enabled")? != 0,
                 }),
                 None => None,
             };

@@ -35,6 +35,9 @@ struct Stored {
     #[serde(default)]
     last_activity: i64,
     expires_at: i64,
+    /// Sessions written before the second factor existed had none.
+    #[serde(default)]
+    mfa: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -69,6 +72,7 @@ pub fn encode(s: &Session) -> String {
         created_at: s.created_at,
         last_activity: s.last_activity,
         expires_at: s.expires_at,
+        mfa: s.mfa,
     };
     serde_json::to_string(&stored).expect("a session always serialises")
 }
@@ -96,6 +100,7 @@ pub fn decode(json: &str, last_activity: Option<i64>) -> Result<Session, StoreEr
         created_at: s.created_at,
         last_activity: last_activity.unwrap_or(s.last_activity),
         expires_at: s.expires_at,
+        mfa: s.mfa,
     })
 }
 
@@ -115,6 +120,8 @@ struct StoredProfile {
     /// Profiles kept before verification existed read as unverified.
     #[serde(default)]
     email_verified: bool,
+    #[serde(default)]
+    mfa_enabled: bool,
 }
 
 /// The profile without its last login.
@@ -127,6 +134,7 @@ pub fn encode_profile(p: &UserProfile) -> String {
         full_name: p.full_name.clone(),
         created_at: p.created_at,
         email_verified: p.email_verified,
+        mfa_enabled: p.mfa_enabled,
     };
     serde_json::to_string(&stored).expect("a profile always serialises")
 }
@@ -142,6 +150,7 @@ pub fn decode_profile(json: &str, last_login: Option<i64>) -> Result<UserProfile
         created_at: p.created_at,
         last_login,
         email_verified: p.email_verified,
+        mfa_enabled: p.mfa_enabled,
     })
 }
 
@@ -170,7 +179,7 @@ mod tests {
         assert!(json.starts_with(r#"{"v":1,"#), "{json}");
         assert_eq!(decode(&json, None).unwrap(), s);
         // Fields a later release may add are ignored; optional ones may be missing.
-        let later = json.replacen(r#"{"v":1,"#, r#"{"v":7,"mfa":true,"#, 1);
+        let later = json.replacen(r#"{"v":1,"#, r#"{"v":7,"later":true,"#, 1);
         assert_eq!(decode(&later, None).unwrap(), s);
         let sparse = r#"{"id":"a","token_hash":"b","user_id":"c","created_at":1,"expires_at":2}"#;
         assert_eq!(decode(sparse, None).unwrap().device, Device::default());
@@ -188,6 +197,7 @@ mod tests {
             created_at: 5,
             last_login: Some(9),
             email_verified: true,
+            mfa_enabled: true,
         };
         let json = encode_profile(&p);
         assert!(!json.contains('9'), "{json}");

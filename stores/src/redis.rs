@@ -572,6 +572,7 @@ mod tests {
             created_at: 10,
             last_activity: 20,
             expires_at,
+            mfa: false,
         }
     }
 
@@ -584,6 +585,7 @@ mod tests {
             created_at: 1,
             last_login: Some(20),
             email_verified: false,
+            mfa_enabled: false,
         }
     }
 

@@ -38,7 +38,6 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         record(cx, &client, &creds.email, LoginOutcome::InvalidCredentials).await?;
         return Err(ApiError::InvalidCredentials);
     };
-    host.sessions.reset_attempts(lockout::account_key(&creds.email, device.as_deref())).await?;
     // Said only to whoever knows the password.
     if s.require_verified_email && !user.email_verified {
         return Err(ApiError::EmailNotVerified);
@@ -49,7 +48,28 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         // Only while the hash is the one verified: a password change in between wins.
         host.users.rehash_password(user_id.clone(), user.password_hash.clone(), rehashed).await?;
     }
+    // With a second factor, the failures counted so far stay until it is passed: knowing the
+    // password must not buy fresh guesses at the code.
+    if user.totp_enabled {
+        return super::mfa::challenge(cx, &user).await;
+    }
+    host.sessions.reset_attempts(lockout::account_key(&creds.email, device.as_deref())).await?;
+    finish_login(cx, &client, &user, &creds.email, false, LoginOutcome::Success).await
+}
 
+/// Ends a login that has passed every check: the session (refused if the password changed since
+/// the one verified was read), the login stamp, the history, the cookies. `mfa` says whether a
+/// second factor was passed; `outcome` is what the history records.
+pub(super) async fn finish_login(
+    cx: &Ctx<'_>,
+    client: &Client<'_>,
+    user: &User,
+    email: &Email,
+    mfa: bool,
+    outcome: LoginOutcome,
+) -> Result<Response, ApiError> {
+    let (s, host) = (cx.settings, cx.host);
+    let user_id = UserId::from(user.id.clone());
     let now = host.system.now_ms();
     let token = SessionToken::generate(host.system, &user_id);
     let session = Session {
@@ -63,23 +83,23 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         created_at: now,
         last_activity: now,
         expires_at: now + s.session_lifetime.as_millis() as i64,
+        mfa,
     };
-    // The session is refused if the password changed since the one verified here was read.
-    let profile = UserProfile { last_login: Some(now), ..UserProfile::from(&user) };
+    let profile = UserProfile { last_login: Some(now), ..UserProfile::from(user) };
     let created =
         host.sessions.create_session(session, profile, s.max_sessions_per_user, user.credential_version).await?;
     if created == SessionCreated::Stale {
-        record(cx, &client, &creds.email, LoginOutcome::InvalidCredentials).await?;
+        record(cx, client, email, LoginOutcome::InvalidCredentials).await?;
         return Err(ApiError::InvalidCredentials);
     }
     host.users.record_login(user_id, now).await?;
-    record(cx, &client, &creds.email, LoginOutcome::Success).await?;
+    record(cx, client, email, outcome).await?;
 
     let cookie = session_cookie(s, token.cookie_value(), s.session_lifetime.as_secs());
     // The session cookie last: a host that keeps one header per name keeps the last (jco's
     // Node shim does), and the device cookie is the one a login can do without.
-    Ok(envelope::success(200, "Login successful", json!({ "user": views::user_summary(&user) }))
-        .with_header("set-cookie", lockout::device_cookie(host, s, &creds.email))
+    Ok(envelope::success(200, "Login successful", json!({ "user": views::user_summary(user) }))
+        .with_header("set-cookie", lockout::device_cookie(host, s, email))
         .with_header("set-cookie", cookie))
 }
 

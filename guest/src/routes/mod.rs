@@ -5,6 +5,7 @@
 mod account;
 mod health;
 mod login;
+mod mfa;
 mod password;
 mod recovery;
 mod registration;
@@ -50,6 +51,11 @@ pub enum Action {
     ResetPassword,
     VerifyEmail,
     ResendVerification,
+    EnrollTotp,
+    ConfirmTotp,
+    DisableTotp,
+    NewRecoveryCodes,
+    LoginMfa,
     Healthz,
     Readyz,
 }
@@ -70,6 +76,7 @@ const fn route(method: &'static str, path: &'static str, action: Action) -> Rout
 pub const ROUTES: &[Route] = &[
     route("POST", "/auth/register", Action::Register),
     route("POST", "/auth/login", Action::Login),
+    route("POST", "/auth/login/mfa", Action::LoginMfa),
     route("POST", "/auth/logout", Action::Logout),
     route("GET", "/auth/user/me", Action::Me),
     route("GET", "/auth/user/sessions", Action::ListSessions),
@@ -81,6 +88,10 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/auth/password/reset", Action::ResetPassword),
     route("POST", "/auth/email/verify", Action::VerifyEmail),
     route("POST", "/auth/email/verify/resend", Action::ResendVerification),
+    route("POST", "/auth/user/totp", Action::EnrollTotp),
+    route("POST", "/auth/user/totp/confirm", Action::ConfirmTotp),
+    route("DELETE", "/auth/user/totp", Action::DisableTotp),
+    route("POST", "/auth/user/recovery-codes", Action::NewRecoveryCodes),
     route("GET", "/healthz", Action::Healthz),
     route("GET", "/readyz", Action::Readyz),
 ];
@@ -134,6 +145,11 @@ async fn dispatch(action: Action, id: &str, cx: &Ctx<'_>) -> Result<Response, Ap
         Action::ResetPassword => recovery::reset(cx).await,
         Action::VerifyEmail => recovery::verify(cx).await,
         Action::ResendVerification => recovery::resend(cx).await,
+        Action::EnrollTotp => mfa::enroll(cx).await,
+        Action::ConfirmTotp => mfa::confirm(cx).await,
+        Action::DisableTotp => mfa::disable(cx).await,
+        Action::NewRecoveryCodes => mfa::new_recovery_codes(cx).await,
+        Action::LoginMfa => mfa::login(cx).await,
         Action::Healthz => health::healthz(),
         Action::Readyz => health::readyz(cx).await,
     }

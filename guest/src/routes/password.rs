@@ -10,6 +10,7 @@ use crate::http::Response;
 use crate::lockout;
 use crate::password;
 use crate::validation::{self, Email};
+use asm_contract::User;
 use serde_json::json;
 
 pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -19,18 +20,8 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if let Some(problem) = password::problem_for_account(&change.new_password, &user.email, &user.username) {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
-    // The current password is checked through the same gates as a login's.
+    recheck(cx, &user, &change.current_password, "current_password").await?;
     let (s, host) = (cx.settings, cx.host);
-    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
-    let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
-    let gates = lockout::gates(s, &Client::of(cx.req, s, host.geo), &email, device.as_deref());
-    let admitted = lockout::admit(host, &gates).await?;
-    let verified = password::verify(&change.current_password, &user.password_hash);
-    lockout::finish(host, admitted, !verified).await?;
-    if !verified {
-        return Err(ApiError::WrongPassword);
-    }
-    host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
     let hash = password::hash(&change.new_password, s.bcrypt_cost).map_err(ApiError::Internal)?;
     // The new credential version is known to the session store before other sessions end, so a
     // login that verified the old password meanwhile cannot leave a session behind.
@@ -43,4 +34,22 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     };
     super::recovery::notify_password_changed(cx, &user.email, false).await;
     Ok(envelope::success(200, "Password changed", json!({ "revoked": revoked })))
+}
+
+/// Checks the signed-in user's password again, through the same gates as a login's: a wrong one
+/// counts toward the lock-out, and past the limit even the right one gets 429. `field` names the
+/// request field in the 401.
+pub(super) async fn recheck(cx: &Ctx<'_>, user: &User, password: &str, field: &'static str) -> Result<(), ApiError> {
+    let (s, host) = (cx.settings, cx.host);
+    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
+    let gates = lockout::gates(s, &Client::of(cx.req, s, host.geo), &email, device.as_deref());
+    let admitted = lockout::admit(host, &gates).await?;
+    let verified = password::verify(password, &user.password_hash);
+    lockout::finish(host, admitted, !verified).await?;
+    if !verified {
+        return Err(ApiError::WrongPassword(field));
+    }
+    host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub fn user(u: &UserProfile) -> Value {
         "created_at": rfc3339(u.created_at),
         "last_login": u.last_login.map(rfc3339),
         "email_verified": u.email_verified,
+        "mfa_enabled": u.mfa_enabled,
     })
 }
 
@@ -45,6 +46,7 @@ pub fn session(s: &Session, current: bool) -> Value {
         "last_activity": rfc3339(s.last_activity),
         "expires_at": rfc3339(s.expires_at),
         "current_session": current,
+        "mfa": s.mfa,
     })
 }
 

@@ -69,4 +69,12 @@ impl wit::keyring::Host for RequestState {
     fn verify(&mut self, purpose: String, message: Vec<u8>, tag: Vec<u8>) -> wasmtime::Result<bool> {
         Ok(self.stores.keyring.verify(&purpose, &message, &tag))
     }
+
+    fn seal(&mut self, purpose: String, plaintext: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.stores.keyring.seal(&purpose, &plaintext))
+    }
+
+    fn open(&mut self, purpose: String, sealed: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.stores.keyring.open(&purpose, &sealed))
+    }
 }

@@ -120,7 +120,7 @@ impl UserStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(error)?;
-        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose = 'password_reset'")
+        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1 AND purpose IN ('password_reset', 'mfa_login')")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
@@ -282,10 +282,107 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(error)
     }
 
+    async fn begin_totp(&self, user_id: UserId, sealed_secret: Bytes) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE users SET totp_secret = ?2, totp_last_step = 0 WHERE id = ?1 AND totp_enabled = 0")
+                .bind(user_id.as_str())
+                .bind(sealed_secret)
+                .execute(&self.pool)
+                .await
+                .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enable_totp(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let done = sqlx::query(
+            "UPDATE users SET totp_enabled = 1 WHERE id = ?1 AND totp_enabled = 0 AND totp_secret IS NOT NULL",
+        )
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        put_codes(&mut tx, user_id.as_str(), &recovery_code_hashes).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(true)
+    }
+
+    async fn disable_totp(&self, user_id: UserId) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        sqlx::query("UPDATE users SET totp_secret = NULL, totp_enabled = 0, totp_last_step = 0 WHERE id = ?1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        put_codes(&mut tx, user_id.as_str(), &[]).await?;
+        tx.commit().await.map_err(error)
+    }
+
+    async fn replace_recovery_codes(&self, user_id: UserId, recovery_code_hashes: Strings) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let on: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1 AND totp_enabled = 1")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?;
+        if on.is_none() {
+            return Ok(false);
+        }
+        put_codes(&mut tx, user_id.as_str(), &recovery_code_hashes).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, user_id: UserId, step: u64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND totp_secret IS NOT NULL AND totp_last_step < ?2",
+        )
+        .bind(user_id.as_str())
+        .bind(step.min(i64::MAX as u64) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: String) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?1 AND code_hash = ?2")
+            .bind(user_id.as_str())
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
         Ok(())
     }
+}
+
+/// Replaces the user's recovery codes with these hashes, inside the caller's transaction.
+async fn put_codes(tx: &mut sqlx::SqliteConnection, user_id: &str, hashes: &[String]) -> StoreResult<()> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+    for hash in hashes {
+        sqlx::query("INSERT OR IGNORE INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")
+            .bind(user_id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -460,7 +557,7 @@ impl SessionStore for SqliteStore {
         let now = now_ms();
         let row = sqlx::query(
             "SELECT s.data, s.last_activity, u.id, u.email, u.username, u.full_name, u.created_at, u.last_login, \
-             u.email_verified_at IS NOT NULL AS email_verified \
+             u.email_verified_at IS NOT NULL AS email_verified, u.totp_enabled \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = ?1 AND s.keep_until > ?2 AND s.expires_at > ?2",
         )
@@ -479,6 +576,7 @@ impl SessionStore for SqliteStore {
                 created_at: row.try_get("created_at").map_err(row_error)?,
                 last_login: row.try_get("last_login").map_err(row_error)?,
                 email_verified: row.try_get("email_verified").map_err(row_error)?,
+                mfa_enabled: row.try_get::<Option<i64>, _>("totp_enabled").map_err(row_error)?.unwrap_or(0) != 0,
             }),
             None => None,
         };
@@ -645,6 +743,8 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
         last_login: row.try_get("last_login").map_err(row_error)?,
         credential_version: row.try_get::<i64, _>("credential_version").map_err(row_error)?.max(0) as u64,
         email_verified: row.try_get::<Option<i64>, _>("email_verified_at").map_err(row_error)?.is_some(),
+        totp_secret: row.try_get("totp_secret").map_err(row_error)?,
+        totp_enabled: row.try_get::<i64, _>("totp_enabled").map_err(row_error)? != 0,
     })
 }
 

@@ -75,6 +75,7 @@ fn profile_of(s: &Session) -> UserProfile {
         created_at: s.created_at,
         last_login: Some(s.created_at),
         email_verified: false,
+        mfa_enabled: false,
     }
 }
 
@@ -123,6 +124,7 @@ fn session(user_id: &str, lifetime_ms: i64) -> Session {
         created_at: now,
         last_activity: now,
         expires_at: now + lifetime_ms,
+        mfa: true,
     }
 }
 
@@ -511,6 +513,70 @@ async fn mailed_tokens_are_single_use_and_voidable() {
         if let Some(profile) = shown {
             assert!(profile.email_verified, "{name}");
         }
+    }
+}
+
+/// The second factor's state: a pending secret, turned on with recovery codes, steps accepted once
+/// and in order (of parallel submissions, one), recovery codes used once, replaced, and all of it
+/// gone when TOTP is turned off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_state_steps_and_recovery_codes() {
+    for (name, users, sessions) in backends().await {
+        let user = users.create_user(new_user("totp")).await.unwrap();
+        assert!(user.totp_secret.is_none() && !user.totp_enabled, "{name}");
+        let id = UserId::from(user.id.clone());
+        let codes = |tag: &str| (0..10).map(|i| format!("{:0>64}", format!("{tag}{i}"))).collect::<Vec<_>>();
+        assert!(!users.enable_totp(id.clone(), codes("a")).await.unwrap(), "{name}: nothing pending");
+        assert!(!users.accept_totp_step(id.clone(), 5).await.unwrap(), "{name}: no secret");
+        assert!(users.begin_totp(id.clone(), vec![1, 2, 3, 0, 255]).await.unwrap(), "{name}");
+        let found = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            (found.totp_secret.as_deref(), found.totp_enabled),
+            (Some(&[1u8, 2, 3, 0, 255][..]), false),
+            "{name}"
+        );
+        assert!(users.accept_totp_step(id.clone(), 10).await.unwrap(), "{name}: confirming");
+        assert!(users.enable_totp(id.clone(), codes("a")).await.unwrap(), "{name}");
+        assert!(!users.enable_totp(id.clone(), codes("b")).await.unwrap(), "{name}: already on");
+        assert!(!users.begin_totp(id.clone(), vec![9]).await.unwrap(), "{name}: not while on");
+        let on = users.find_user_by_email(user.email.clone()).await.unwrap().unwrap();
+        assert!(on.totp_enabled && on.totp_secret.as_deref() == Some(&[1u8, 2, 3, 0, 255][..]), "{name}");
+
+        assert!(!users.accept_totp_step(id.clone(), 10).await.unwrap(), "{name}: a step once");
+        assert!(!users.accept_totp_step(id.clone(), 9).await.unwrap(), "{name}: never an older one");
+        let racing = futures::future::join_all((0..8).map(|_| users.accept_totp_step(id.clone(), 11))).await;
+        assert_eq!(racing.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1, "{name}: parallel, one");
+
+        let a = codes("a");
+        assert!(users.use_recovery_code(id.clone(), a[2].clone()).await.unwrap(), "{name}");
+        assert!(!users.use_recovery_code(id.clone(), a[2].clone()).await.unwrap(), "{name}: once");
+        let racing = futures::future::join_all((0..8).map(|_| users.use_recovery_code(id.clone(), a[3].clone()))).await;
+        assert_eq!(racing.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1, "{name}: parallel, one");
+        assert!(users.replace_recovery_codes(id.clone(), codes("c")).await.unwrap(), "{name}");
+        assert!(!users.use_recovery_code(id.clone(), a[4].clone()).await.unwrap(), "{name}: replaced");
+        assert!(users.use_recovery_code(id.clone(), codes("c")[0].clone()).await.unwrap(), "{name}");
+
+        // Session checks show it.
+        let s = session(&user.id, 60_000);
+        sessions.create_session(s.clone(), UserProfile::from(&on), 0, on.credential_version).await.unwrap();
+        if let Some(p) = sessions.get_session(hash_of(&s)).await.unwrap().expect(name).user {
+            assert!(p.mfa_enabled, "{name}");
+        }
+        assert!(sessions.get_session(hash_of(&s)).await.unwrap().expect(name).session.mfa, "{name}: kept");
+
+        users.disable_totp(id.clone()).await.unwrap();
+        let off = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
+        assert!(off.totp_secret.is_none() && !off.totp_enabled, "{name}");
+        assert!(!users.use_recovery_code(id.clone(), codes("c")[1].clone()).await.unwrap(), "{name}: codes gone");
+        assert!(!users.replace_recovery_codes(id.clone(), codes("d")).await.unwrap(), "{name}: off");
+        assert!(users.begin_totp(id.clone(), vec![7]).await.unwrap(), "{name}: again");
+        // A pending second login step ends with the password it was earned with.
+        let step = format!("{:0>64}", unique("mfa"));
+        users.issue_token(user.email.clone(), TokenPurpose::MfaLogin, step.clone(), now_ms() + 60_000).await.unwrap();
+        assert!(users.redeem_token(TokenPurpose::MfaLogin, step.clone(), now_ms(), false).await.unwrap().is_some());
+        users.update_password(id.clone(), "changed".into()).await.unwrap();
+        assert!(users.redeem_token(TokenPurpose::MfaLogin, step, now_ms(), false).await.unwrap().is_none(), "{name}");
+        assert!(users.accept_totp_step(id.clone(), 1).await.unwrap(), "{name}: the step count starts over");
     }
 }
 

@@ -10,6 +10,7 @@ mod hardening;
 mod isolation;
 mod login;
 mod mail;
+mod mfa;
 mod register;
 mod routing;
 mod scale;

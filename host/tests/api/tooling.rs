@@ -39,13 +39,14 @@ async fn migrations_go_up_down_and_up_again() {
     let (ok, out) = asm(&["migrate", "status"], &env);
     assert!(ok && out.contains("applied") && !out.contains("pending"), "{out}");
 
-    let (ok, out) = asm(&["migrate", "down", "4"], &env);
+    let (ok, out) = asm(&["migrate", "down", "5"], &env);
     assert!(ok, "{out}");
-    assert!(!table_exists(&url, "mail_outbox").await, "down 4 reverts the four newest migrations");
+    assert!(!table_exists(&url, "recovery_codes").await, "down 5 reverts the five newest migrations");
+    assert!(!table_exists(&url, "mail_outbox").await);
     assert!(!table_exists(&url, "sessions").await);
     assert!(!table_exists(&url, "login_attempts").await);
     assert!(table_exists(&url, "users").await, "and only those");
-    let (ok, out) = asm(&["migrate", "down", "6"], &env);
+    let (ok, out) = asm(&["migrate", "down", "7"], &env);
     assert!(ok, "{out}");
     assert!(!table_exists(&url, "users").await, "down reverts every migration");
     let (_, out) = asm(&["migrate", "status"], &env);

@@ -252,4 +252,12 @@ impl keyring::Guest for Adapter {
     fn verify(purpose: String, message: Vec<u8>, tag: Vec<u8>) -> bool {
         with_keys(|k| k.verify(&purpose, &message, &tag))
     }
+
+    fn seal(purpose: String, plaintext: Vec<u8>) -> Vec<u8> {
+        with_keys(|k| k.seal(&purpose, &plaintext))
+    }
+
+    fn open(purpose: String, sealed: Vec<u8>) -> Option<Vec<u8>> {
+        with_keys(|k| k.open(&purpose, &sealed))
+    }
 }
