@@ -52,6 +52,7 @@ export const GUEST_VARS = [
   'RECOVERY_MAX_PER_EMAIL',
   'RECOVERY_MAX_PER_ADDRESS',
   'RECOVERY_WINDOW',
+  'TOTP_ISSUER',
 ];
 
 /** Defaults of this example where they differ from the component's own. */

@@ -17,7 +17,7 @@
 // before any other request) sees the state: each one is atomic, like the Lua scripts of the
 // Redis store and the statements of the PostgreSQL store. Data lives as long as the process.
 
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /** The error a store operation throws; jco lowers `payload` into `store-error`. */
 export class StoreError extends Error {
@@ -58,12 +58,22 @@ const key = (s) => String(s).toLowerCase();
 const loginHistory = new Map();
 let loginSeq = 0;
 // The WIT enum `login-outcome`, as jco passes its cases.
-const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked']);
+const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked', 'recovery-code', 'mfa-failed']);
 
 /** token hash -> { purpose, userId, expiresAt (BigInt) }: the mailed tokens. */
 const tokens = new Map();
 // The WIT enum `token-purpose`, as jco passes its cases.
-const PURPOSES = new Set(['password-reset', 'email-verification']);
+const PURPOSES = new Set(['password-reset', 'email-verification', 'mfa-login']);
+
+/** user id -> the last accepted TOTP step (BigInt); none until one is accepted. */
+const totpSteps = new Map();
+/** user id -> the hashes of the unused recovery codes. */
+const recoveryCodes = new Map();
+
+/** A copy of a user record, its sealed TOTP secret (a Uint8Array) included. */
+function copyUser(user) {
+  return { ...user, totpSecret: user.totpSecret === undefined ? undefined : new Uint8Array(user.totpSecret) };
+}
 
 function checkPurpose(purpose) {
   if (!PURPOSES.has(purpose)) throw new StoreError('internal', `unknown token purpose ${purpose}`);
@@ -99,21 +109,23 @@ export const userStore = {
       lastLogin: undefined,
       credentialVersion: 0n,
       emailVerified: false,
+      totpSecret: undefined,
+      totpEnabled: false,
     };
     users.set(user.id, user);
     usersByEmail.set(email, user.id);
     usersByUsername.set(username, user.id);
-    return { ...user };
+    return copyUser(user);
   }),
 
   findUserByEmail: op('find-user-by-email', (email) => {
     const id = usersByEmail.get(key(email));
-    return id === undefined ? undefined : { ...users.get(id) };
+    return id === undefined ? undefined : copyUser(users.get(id));
   }),
 
   findUserById: op('find-user-by-id', (id) => {
     const user = users.get(id);
-    return user === undefined ? undefined : { ...user };
+    return user === undefined ? undefined : copyUser(user);
   }),
 
   /** Stamps a successful login; an unknown id is not an error (as with PostgreSQL). */
@@ -133,6 +145,7 @@ export const userStore = {
     user.passwordHash = passwordHash;
     user.credentialVersion += 1n;
     voidTokens(userId, 'password-reset');
+    voidTokens(userId, 'mfa-login');
     return user.credentialVersion;
   }),
 
@@ -188,7 +201,7 @@ export const userStore = {
     if (id === undefined) return undefined;
     voidTokens(id, purpose);
     tokens.set(tokenHash, { purpose, userId: id, expiresAt: BigInt(expiresAt) });
-    return { ...users.get(id) };
+    return copyUser(users.get(id));
   }),
 
   /**
@@ -201,7 +214,7 @@ export const userStore = {
     if (!token || token.purpose !== purpose || token.expiresAt <= BigInt(at)) return undefined;
     if (consume) tokens.delete(tokenHash);
     const user = users.get(token.userId);
-    return user === undefined ? undefined : { ...user };
+    return user === undefined ? undefined : copyUser(user);
   }),
 
   /** Marks the email verified and voids the user's verification tokens (an unknown id: no-op). */
@@ -211,6 +224,70 @@ export const userStore = {
     voidTokens(userId, 'email-verification');
   }),
 
+  /**
+   * Keeps `sealedSecret` (a Uint8Array from `keyring.seal`) as the user's pending TOTP secret
+   * and forgets the last accepted step, unless TOTP is on. False when it is on (nothing
+   * changes) or there is no such user.
+   */
+  beginTotp: op('begin-totp', (userId, sealedSecret) => {
+    const user = users.get(userId);
+    if (!user || user.totpEnabled) return false;
+    user.totpSecret = new Uint8Array(sealedSecret);
+    totpSteps.delete(userId);
+    return true;
+  }),
+
+  /**
+   * Turns TOTP on with the pending secret and replaces the recovery codes with these hashes,
+   * in one step. False when there is no pending secret or TOTP is already on.
+   */
+  enableTotp: op('enable-totp', (userId, recoveryCodeHashes) => {
+    const user = users.get(userId);
+    if (!user || user.totpEnabled || user.totpSecret === undefined) return false;
+    user.totpEnabled = true;
+    recoveryCodes.set(userId, [...recoveryCodeHashes]);
+    return true;
+  }),
+
+  /** Turns TOTP off: the secret, the last accepted step and every recovery code go. */
+  disableTotp: op('disable-totp', (userId) => {
+    const user = users.get(userId);
+    if (user) {
+      user.totpSecret = undefined;
+      user.totpEnabled = false;
+    }
+    totpSteps.delete(userId);
+    recoveryCodes.delete(userId);
+  }),
+
+  /** Replaces the recovery codes while TOTP is on; false when it is off (or no such user). */
+  replaceRecoveryCodes: op('replace-recovery-codes', (userId, recoveryCodeHashes) => {
+    if (!users.get(userId)?.totpEnabled) return false;
+    recoveryCodes.set(userId, [...recoveryCodeHashes]);
+    return true;
+  }),
+
+  /**
+   * Records `step` (BigInt) as the last accepted TOTP step if the user has a secret (pending or
+   * in use) and the step is later than the recorded one; true when recorded. Synchronous, so
+   * of parallel submissions of one code exactly one gets true.
+   */
+  acceptTotpStep: op('accept-totp-step', (userId, step) => {
+    if (users.get(userId)?.totpSecret === undefined) return false;
+    if (BigInt(step) <= (totpSteps.get(userId) ?? 0n)) return false;
+    totpSteps.set(userId, BigInt(step));
+    return true;
+  }),
+
+  /** Uses up the recovery code with this hash; true when it existed. */
+  useRecoveryCode: op('use-recovery-code', (userId, codeHash) => {
+    const codes = recoveryCodes.get(userId);
+    if (!codes) return false;
+    const left = codes.filter((c) => c !== codeHash);
+    recoveryCodes.set(userId, left);
+    return left.length < codes.length;
+  }),
+
   ping: op('ping', () => {}),
 };
 
@@ -218,15 +295,19 @@ export const userStore = {
 // Sessions and login-attempt counters
 
 /**
- * token hash -> { session, until }: the session record (times as BigInt) and when it stops
- * being kept (its `expiresAt`, or earlier after touch-session with an idle timeout).
+ * token hash -> { session, until }: the session record (times as BigInt; `mfa` says whether its
+ * login passed a second factor) and when it stops being kept (its `expiresAt`, or earlier after
+ * touch-session with an idle timeout).
  */
 const sessions = new Map();
 /** user id -> Set of token hashes: the per-user index. */
 const sessionsByUser = new Map();
 /** user id -> the lowest credential version (BigInt) a new session may have. */
 const credentialVersions = new Map();
-/** user id -> what a session check shows of the account (`user-profile`), while it has sessions. */
+/**
+ * user id -> what a session check shows of the account (`user-profile`, `mfaEnabled` included),
+ * while it has sessions.
+ */
 const profiles = new Map();
 /**
  * attempt key -> { failures, inFlight, windowEnd, refused } (Numbers, times in Unix ms): a
@@ -428,9 +509,9 @@ export const geo = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Keyring: MACs under this process's key (ASM_SECRET_KEY, base64, or a random one per process:
-// then device cookies last as long as the process), a key derived per purpose as the native
-// host derives it.
+// Keyring: MACs and sealed boxes under this process's key (ASM_SECRET_KEY, base64, or a random
+// one per process: then device cookies and sealed TOTP secrets last as long as the process),
+// a key derived per purpose as the native host derives it.
 
 let secretKey = null;
 
@@ -439,18 +520,65 @@ export function setSecretKey(bytes) {
   secretKey = bytes ?? null;
 }
 
-function mac(purpose, message) {
+function masterKey() {
   if (secretKey === null) secretKey = Buffer.from(randomUUID() + randomUUID());
-  const derived = createHmac('sha256', secretKey).update(`asm-keyring/${purpose}`).digest();
+  return secretKey;
+}
+
+function mac(purpose, message) {
+  const derived = createHmac('sha256', masterKey()).update(`asm-keyring/${purpose}`).digest();
   return createHmac('sha256', derived).update(message).digest();
 }
 
+// Sealed boxes: a format byte, a 12-byte random nonce, the ChaCha20-Poly1305 ciphertext, then
+// its 16-byte tag, under a key derived for the purpose as the native host derives it (HMAC-SHA256
+// of `asm-keyring/seal/<purpose>`); the purpose's name is also the associated data. node:crypto
+// has no XChaCha20-Poly1305 (the native host's format 1), so this example's boxes are format 2:
+// neither host opens the other's, which is moot while this one keeps everything in memory.
+const SEAL_FORMAT = 2;
+const SEAL_CIPHER = 'chacha20-poly1305';
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+function sealKey(purpose) {
+  return createHmac('sha256', masterKey()).update(`asm-keyring/seal/${purpose}`).digest();
+}
+
+function seal(purpose, plaintext) {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv(SEAL_CIPHER, sealKey(purpose), nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(Buffer.from(purpose, 'utf8'), { plaintextLength: plaintext.length });
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return new Uint8Array(Buffer.concat([Buffer.from([SEAL_FORMAT]), nonce, body, cipher.getAuthTag()]));
+}
+
+/** The plaintext, or undefined for anything this key did not seal for `purpose` (never throws). */
+function open(purpose, sealed) {
+  const bytes = Buffer.from(sealed);
+  if (bytes.length < 1 + NONCE_BYTES + TAG_BYTES || bytes[0] !== SEAL_FORMAT) return undefined;
+  const nonce = bytes.subarray(1, 1 + NONCE_BYTES);
+  const body = bytes.subarray(1 + NONCE_BYTES, bytes.length - TAG_BYTES);
+  const tag = bytes.subarray(bytes.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv(SEAL_CIPHER, sealKey(purpose), nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(Buffer.from(purpose, 'utf8'), { plaintextLength: body.length });
+    decipher.setAuthTag(tag);
+    return new Uint8Array(Buffer.concat([decipher.update(body), decipher.final()]));
+  } catch {
+    return undefined; // altered, or sealed for another purpose or under another key
+  }
+}
+
+// Not wrapped in `op`: the keyring's functions return no `result`, so a throw would trap the
+// guest; none of these throws.
 export const keyring = {
   sign: (purpose, message) => new Uint8Array(mac(purpose, message)),
   verify: (purpose, message, tag) => {
     const expected = mac(purpose, message);
     return tag.length === expected.length && timingSafeEqual(expected, Buffer.from(tag));
   },
+  seal,
+  open,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -497,6 +625,8 @@ export function clear() {
   loginHistory.clear();
   loginSeq = 0;
   tokens.clear();
+  totpSteps.clear();
+  recoveryCodes.clear();
   sessions.clear();
   sessionsByUser.clear();
   credentialVersions.clear();

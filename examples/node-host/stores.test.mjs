@@ -36,6 +36,7 @@ function session(tokenHash, userId, expiresInMs = 60_000) {
     createdAt: now,
     lastActivity: now,
     expiresAt: now + BigInt(expiresInMs),
+    mfa: false,
   };
 }
 
@@ -48,6 +49,7 @@ function profileOf(s) {
     createdAt: s.createdAt,
     lastLogin: s.createdAt,
     emailVerified: false,
+    mfaEnabled: false,
   };
 }
 
@@ -69,6 +71,8 @@ test('create-user returns the user with BigInt times and rejects duplicates case
   assert.equal(typeof u.createdAt, 'bigint');
   assert.equal(u.lastLogin, undefined);
   assert.equal(u.emailVerified, false);
+  assert.equal(u.totpSecret, undefined);
+  assert.equal(u.totpEnabled, false);
   assert.deepEqual(payloadOf(() => userStore.createUser(newUser('ADA@example.COM', 'other'))), {
     tag: 'conflict',
     val: 'email',
@@ -340,4 +344,145 @@ test('keyring: MACs verify for their purpose and message, under the key in use',
   assert.equal(keyring.verify('other', new Uint8Array([1, 2, 3]), tag), false);
   setSecretKey(Buffer.alloc(32, 2));
   assert.equal(keyring.verify('device-cookie', new Uint8Array([1, 2, 3]), tag), false);
+});
+
+test('sessions keep mfa, and profiles mfa-enabled, as given', () => {
+  const s = { ...session('m', 'u1'), mfa: true };
+  sessionStore.createSession(s, { ...profileOf(s), mfaEnabled: true }, 0, 0n);
+  const found = sessionStore.getSession('m');
+  assert.equal(found.session.mfa, true);
+  assert.equal(found.user.mfaEnabled, true);
+  assert.equal(sessionStore.listSessions('u1')[0].mfa, true);
+  sessionStore.putUserProfile({ ...profileOf(s), mfaEnabled: false });
+  assert.equal(sessionStore.getSession('m').user.mfaEnabled, false);
+});
+
+test('the login history takes the second-factor outcomes; mfa-login is a token purpose', () => {
+  const u = userStore.createUser(newUser());
+  const keepAll = { maxAgeMs: 1n << 50n, maxCount: 1000 };
+  for (const [outcome, at] of [['mfa-failed', 1000n], ['recovery-code', 2000n]]) {
+    userStore.recordLoginAttempt(
+      { email: u.email, outcome, ipAddress: '127.0.0.1', userAgent: 't', deviceInfo: 'd', location: 'Local', at },
+      keepAll,
+    );
+  }
+  assert.deepEqual(userStore.listLoginAttempts(u.id, 0, 10).attempts.map((a) => a.outcome), ['recovery-code', 'mfa-failed']);
+
+  const now = BigInt(Date.now());
+  userStore.issueToken(u.email, 'mfa-login', 'm', now + 60_000n);
+  userStore.issueToken(u.email, 'password-reset', 'r', now + 60_000n);
+  assert.equal(userStore.redeemToken('password-reset', 'm', now, true), undefined, 'wrong purpose');
+  assert.equal(userStore.redeemToken('mfa-login', 'm', now, true).id, u.id);
+  assert.equal(userStore.redeemToken('mfa-login', 'm', now, true), undefined, 'used up');
+  assert.equal(userStore.redeemToken('password-reset', 'r', now, false).id, u.id, 'other purposes stay');
+});
+
+const bytes = (...b) => new Uint8Array(b);
+
+test('totp: begin keeps a pending secret, enable turns it on with recovery codes', () => {
+  const u = userStore.createUser(newUser());
+  assert.equal(userStore.enableTotp(u.id, ['h1']), false, 'no pending secret');
+  assert.equal(userStore.beginTotp('unknown', bytes(1)), false, 'no such user');
+  assert.equal(userStore.beginTotp(u.id, bytes(1, 2, 3)), true);
+  let found = userStore.findUserById(u.id);
+  assert.deepEqual([found.totpSecret, found.totpEnabled], [bytes(1, 2, 3), false]);
+  assert.equal(userStore.beginTotp(u.id, bytes(4, 5)), true, 'a pending secret is replaced');
+  assert.deepEqual(userStore.findUserByEmail(u.email).totpSecret, bytes(4, 5));
+
+  assert.equal(userStore.enableTotp(u.id, ['h1', 'h2']), true);
+  found = userStore.findUserById(u.id);
+  assert.deepEqual([found.totpSecret, found.totpEnabled], [bytes(4, 5), true]);
+  assert.equal(userStore.enableTotp(u.id, ['h3']), false, 'already on');
+  assert.equal(userStore.useRecoveryCode(u.id, 'h3'), false, 'the refused enable kept the codes');
+  assert.equal(userStore.beginTotp(u.id, bytes(9)), false, 'refused while on');
+  assert.deepEqual(userStore.findUserById(u.id).totpSecret, bytes(4, 5), 'nothing changed');
+  assert.equal(userStore.enableTotp('unknown', ['h']), false);
+});
+
+test('totp: returned secrets are copies', () => {
+  const u = userStore.createUser(newUser());
+  const sealed = bytes(1, 2, 3);
+  userStore.beginTotp(u.id, sealed);
+  sealed[0] = 9;
+  userStore.findUserById(u.id).totpSecret[1] = 9;
+  assert.deepEqual(userStore.findUserById(u.id).totpSecret, bytes(1, 2, 3));
+});
+
+test('totp: accept-totp-step needs a secret and a step later than the last accepted', () => {
+  const u = userStore.createUser(newUser());
+  assert.equal(userStore.acceptTotpStep(u.id, 5n), false, 'no secret');
+  assert.equal(userStore.acceptTotpStep('unknown', 5n), false);
+  userStore.beginTotp(u.id, bytes(1));
+  assert.equal(userStore.acceptTotpStep(u.id, 0n), false, 'not later than none (0)');
+  assert.equal(userStore.acceptTotpStep(u.id, 5n), true, 'a pending secret is enough');
+  assert.equal(userStore.acceptTotpStep(u.id, 5n), false, 'the same step once');
+  assert.equal(userStore.acceptTotpStep(u.id, 4n), false, 'an earlier step');
+  assert.equal(userStore.acceptTotpStep(u.id, 6n), true);
+  userStore.beginTotp(u.id, bytes(2)); // a new pending secret forgets the last step
+  assert.equal(userStore.acceptTotpStep(u.id, 3n), true);
+  userStore.enableTotp(u.id, []);
+  assert.equal(userStore.acceptTotpStep(u.id, 3n), false);
+  assert.equal(userStore.acceptTotpStep(u.id, 1n << 40n), true, 'u64 steps as BigInt');
+  const other = userStore.createUser(newUser('b@example.com', 'b'));
+  userStore.beginTotp(other.id, bytes(3));
+  assert.equal(userStore.acceptTotpStep(other.id, 3n), true, 'steps are per user');
+});
+
+test('totp: recovery codes are used up once; replace only while on', () => {
+  const u = userStore.createUser(newUser());
+  assert.equal(userStore.replaceRecoveryCodes(u.id, ['x']), false, 'off');
+  assert.equal(userStore.useRecoveryCode(u.id, 'x'), false, 'the refused replace kept none');
+  userStore.beginTotp(u.id, bytes(1));
+  assert.equal(userStore.replaceRecoveryCodes(u.id, ['x']), false, 'pending is not on');
+  userStore.enableTotp(u.id, ['a', 'b']);
+  assert.equal(userStore.useRecoveryCode(u.id, 'a'), true);
+  assert.equal(userStore.useRecoveryCode(u.id, 'a'), false, 'used up');
+  assert.equal(userStore.useRecoveryCode('unknown', 'b'), false);
+  assert.equal(userStore.replaceRecoveryCodes(u.id, ['c', 'd']), true);
+  assert.equal(userStore.useRecoveryCode(u.id, 'b'), false, 'replaced');
+  assert.equal(userStore.useRecoveryCode(u.id, 'c'), true);
+  assert.equal(userStore.replaceRecoveryCodes('unknown', ['e']), false);
+});
+
+test('totp: disable drops the secret, the last step and the recovery codes', () => {
+  const u = userStore.createUser(newUser());
+  userStore.beginTotp(u.id, bytes(1));
+  userStore.acceptTotpStep(u.id, 10n);
+  userStore.enableTotp(u.id, ['a']);
+  userStore.disableTotp(u.id);
+  const found = userStore.findUserById(u.id);
+  assert.deepEqual([found.totpSecret, found.totpEnabled], [undefined, false]);
+  assert.equal(userStore.useRecoveryCode(u.id, 'a'), false);
+  assert.equal(userStore.acceptTotpStep(u.id, 11n), false, 'no secret');
+  assert.equal(userStore.beginTotp(u.id, bytes(2)), true, 'may begin again');
+  assert.equal(userStore.acceptTotpStep(u.id, 2n), true, 'the last step went too');
+  userStore.disableTotp('unknown'); // not an error
+});
+
+test('keyring: sealed boxes open for their purpose only, unaltered, under the key in use', () => {
+  setSecretKey(Buffer.alloc(32, 1));
+  const secret = new TextEncoder().encode('twenty secret bytes!');
+  const sealed = keyring.seal('totp-secret', secret);
+  assert.ok(sealed instanceof Uint8Array);
+  assert.ok(!Buffer.from(sealed).includes('secret'), 'the plaintext does not show');
+  assert.notDeepEqual(keyring.seal('totp-secret', secret), sealed, 'a fresh nonce each time');
+  assert.deepEqual(keyring.open('totp-secret', sealed), secret);
+  assert.deepEqual(keyring.open('totp-secret', keyring.seal('totp-secret', new Uint8Array())), new Uint8Array());
+
+  assert.equal(keyring.open('other', sealed), undefined, 'another purpose');
+  assert.equal(keyring.open('totp-secret', keyring.seal('other', secret)), undefined, 'sealed for another purpose');
+  for (let i = 0; i < sealed.length; i++) {
+    const altered = new Uint8Array(sealed);
+    altered[i] ^= 1;
+    assert.equal(keyring.open('totp-secret', altered), undefined, `byte ${i} altered`);
+  }
+  assert.equal(keyring.open('totp-secret', sealed.subarray(0, sealed.length - 1)), undefined, 'cut short');
+  assert.equal(keyring.open('totp-secret', sealed.subarray(0, 10)), undefined, 'cut shorter');
+  assert.equal(keyring.open('totp-secret', new Uint8Array()), undefined, 'empty');
+  assert.equal(keyring.open('totp-secret', keyring.sign('totp-secret', secret)), undefined, 'a MAC is no box');
+
+  setSecretKey(Buffer.alloc(32, 2));
+  assert.equal(keyring.open('totp-secret', sealed), undefined, 'another key');
+  setSecretKey(Buffer.alloc(32, 1));
+  assert.deepEqual(keyring.open('totp-secret', sealed), secret);
 });
