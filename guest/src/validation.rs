@@ -41,6 +41,12 @@ impl Email {
         }
     }
 
+    /// An account's stored email, as the lock-out and the mail limits key it. The stores hold
+    /// only emails that were valid when written, so one that is not is an internal error.
+    pub fn of_account(stored: &str) -> Result<Email, ApiError> {
+        Email::for_login(stored).map_err(|e| ApiError::Internal(format!("stored email: {e}")))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

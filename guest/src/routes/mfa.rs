@@ -132,21 +132,18 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .await?
         .filter(|u| u.totp_enabled)
         .ok_or(ApiError::MfaFailed)?;
-    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let email = Email::of_account(&user.email)?;
     let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
     let mut gates = lockout::gates(s, &client, &email, device.as_deref());
     gates.push(Gate { key: format!("mfa:token:{hash}"), limit: MFA_TOKEN_TRIES, window: MFA_TOKEN_LIFETIME });
     let admitted = lockout::admit(host, &gates).await?;
     let passed = match &factor {
         Factor::Code(code) => accept_code(host, &user, code).await,
-        Factor::RecoveryCode(code) => match totp::could_be_recovery_code(code) {
-            true => host
-                .users
-                .use_recovery_code(UserId::from(user.id.clone()), totp::recovery_hash(code))
-                .await
-                .map_err(ApiError::from),
-            false => Ok(false),
-        },
+        Factor::RecoveryCode(code) if totp::could_be_recovery_code(code) => {
+            let used = host.users.use_recovery_code(UserId::from(user.id.clone()), totp::recovery_hash(code)).await;
+            used.map_err(ApiError::from)
+        }
+        Factor::RecoveryCode(_) => Ok(false),
     };
     lockout::finish(host, admitted, !matches!(passed, Ok(true))).await?;
     if !passed? {

@@ -41,7 +41,7 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 /// request field in the 401.
 pub(super) async fn recheck(cx: &Ctx<'_>, user: &User, password: &str, field: &'static str) -> Result<(), ApiError> {
     let (s, host) = (cx.settings, cx.host);
-    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let email = Email::of_account(&user.email)?;
     let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
     let gates = lockout::gates(s, &Client::of(cx.req, s, host.geo), &email, device.as_deref());
     let admitted = lockout::admit(host, &gates).await?;

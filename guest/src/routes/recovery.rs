@@ -83,7 +83,7 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if !user.email_verified {
         host.users.mark_email_verified(user_id).await?;
     }
-    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let email = Email::of_account(&user.email)?;
     host.sessions.reset_attempts(lockout::account_key(&email, None)).await?;
     notify_password_changed(cx, &user.email, true).await;
     Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })))
@@ -115,7 +115,7 @@ pub async fn resend(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if user.email_verified {
         return Ok(envelope::success(200, "Email already verified", json!({ "email_verified": true })));
     }
-    let email = Email::for_login(&user.email).map_err(|e| ApiError::Internal(format!("stored email: {e}")))?;
+    let email = Email::of_account(&user.email)?;
     limit(cx, "verify", &email).await?;
     send_verification(cx, &email).await?;
     Ok(envelope::success(202, "Verification email sent", json!({ "email_verified": false })))
