@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node api-fuzz soak soak-smoke services haproxy \
+.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node test-browser api-fuzz soak soak-smoke services haproxy \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -51,6 +51,7 @@ test: build-guest build-test-components services haproxy
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-stores -p asm-guest -p asm-host; \
 		status=$$?; scripts/redis-cluster.sh stop; exit $$status
 	$(MAKE) api-fuzz
+	$(MAKE) test-browser
 	$(MAKE) soak-smoke
 	$(MAKE) spin-check
 	$(MAKE) spin-e2e
@@ -67,6 +68,11 @@ haproxy:
 	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { apt-get install -y haproxy >/dev/null 2>&1 || \
 		{ apt-get update >/dev/null && apt-get install -y haproxy >/dev/null; }; } || \
 		{ echo "error: haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
+
+# The account page (/account) in Debian's Chromium, driven by Playwright: sign-in, sessions,
+# password, TOTP, mailed links (host/tests/browser/). Installs Chromium when it is missing.
+test-browser: build-guest build-bins services
+	scripts/browser-test.sh
 
 soak-smoke: build-bins
 	scripts/soak.sh 60

@@ -141,7 +141,11 @@ impl ApiError {
 fn base(status: u16, body: Value) -> Response {
     Response {
         status,
-        headers: vec![("content-type".into(), "application/json".into()), ("cache-control".into(), "no-store".into())],
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("x-content-type-options".into(), "nosniff".into()),
+        ],
         body: serde_json::to_vec(&body).unwrap_or_default(),
     }
 }

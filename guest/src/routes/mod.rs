@@ -6,6 +6,7 @@ mod account;
 mod health;
 mod login;
 mod mfa;
+pub mod page;
 mod password;
 mod recovery;
 mod registration;
@@ -56,6 +57,9 @@ pub enum Action {
     DisableTotp,
     NewRecoveryCodes,
     LoginMfa,
+    AccountPage,
+    AccountStyle,
+    AccountScript,
     Healthz,
     Readyz,
 }
@@ -92,6 +96,11 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/auth/user/totp/confirm", Action::ConfirmTotp),
     route("DELETE", "/auth/user/totp", Action::DisableTotp),
     route("POST", "/auth/user/recovery-codes", Action::NewRecoveryCodes),
+    route("GET", "/account", Action::AccountPage),
+    route("GET", "/account/reset", Action::AccountPage),
+    route("GET", "/account/verify", Action::AccountPage),
+    route("GET", "/account/assets/account.css", Action::AccountStyle),
+    route("GET", "/account/assets/account.js", Action::AccountScript),
     route("GET", "/healthz", Action::Healthz),
     route("GET", "/readyz", Action::Readyz),
 ];
@@ -150,6 +159,9 @@ async fn dispatch(action: Action, id: &str, cx: &Ctx<'_>) -> Result<Response, Ap
         Action::DisableTotp => mfa::disable(cx).await,
         Action::NewRecoveryCodes => mfa::new_recovery_codes(cx).await,
         Action::LoginMfa => mfa::login(cx).await,
+        Action::AccountPage => page::serve(cx, &page::HTML),
+        Action::AccountStyle => page::serve(cx, &page::CSS),
+        Action::AccountScript => page::serve(cx, &page::JS),
         Action::Healthz => health::healthz(),
         Action::Readyz => health::readyz(cx).await,
     }

@@ -80,3 +80,36 @@ async fn the_product_serves_no_fault_routes() {
     let wasm = std::fs::read(component()).unwrap();
     assert!(!wasm.windows(8).any(|w| w == b"__fault/"), "no fault route is compiled into the component");
 }
+
+/// The account page and its files come from the component itself, under the page's policy; the
+/// browser tests (host/tests/browser) use them in Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_is_served_with_its_policy() {
+    let app = spawn().await;
+    for (path, kind) in [
+        ("/account", "text/html"),
+        ("/account/reset?token=abc", "text/html"),
+        ("/account/verify?token=abc", "text/html"),
+        ("/account/assets/account.css", "text/css"),
+        ("/account/assets/account.js", "text/javascript"),
+    ] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        assert!(header("content-type").unwrap().starts_with(kind), "{path}");
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+        let etag = header("etag").expect("an etag");
+        if kind == "text/html" {
+            let policy = header("content-security-policy").expect("a policy");
+            assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+            assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+        }
+        let body = resp.text().await.unwrap();
+        assert!(body.len() > 500, "{path}: {} bytes", body.len());
+        let again = app.client.get(app.url(path)).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let r = app.get("/account/nope").await;
+    assert_eq!(r.status, 404);
+}

@@ -1,0 +1,534 @@
+// The account page: plain DOM, the JSON routes under /auth with the session cookie, no HTML
+// from strings. One document serves /account, /account/reset and /account/verify.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const VIEWS = ['signin', 'mfa', 'forgot', 'reset', 'verify', 'account'];
+const PER_PAGE = 10;
+const OUTCOMES = {
+  success: 'Signed in',
+  recovery_code: 'Signed in with a recovery code',
+  invalid_credentials: 'Wrong email or password',
+  mfa_failed: 'Wrong code',
+  locked: 'Locked after too many failures',
+};
+
+const state = { mfaToken: null, recovery: false, linkToken: null, me: null, page: 1, qrUrl: null };
+
+// ---- small helpers
+
+function el(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+function when(iso) {
+  const t = el('time', new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+  t.dateTime = iso;
+  return t;
+}
+
+function inWords(seconds) {
+  if (seconds < 60) return seconds <= 1 ? 'a second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return minutes === 1 ? 'a minute' : `${minutes} minutes`;
+  const hours = Math.ceil(minutes / 60);
+  return hours === 1 ? 'an hour' : `${hours} hours`;
+}
+
+function capital(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// A page-level message: `notice` for news, `alert` for failures; each clears the other.
+function say(text, failure = false) {
+  $('notice').textContent = failure ? '' : text;
+  $('alert').textContent = failure ? text : '';
+}
+
+function show(view, focus = true) {
+  for (const v of VIEWS) $(`view-${v}`).hidden = v !== view;
+  $('sign-out').hidden = view !== 'account';
+  const heading = document.querySelector(`#view-${view} h1`);
+  document.title = `${heading.textContent} · Account`;
+  if (focus) heading.focus();
+}
+
+// ---- the API
+
+async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, body: null, retry: 0 };
+  }
+  let json = null;
+  try {
+    json = await response.json();
+  } catch {
+    json = null;
+  }
+  const retry = Number(response.headers.get('retry-after')) || 0;
+  return { ok: response.ok, status: response.status, body: json, retry };
+}
+
+// What went wrong, as a sentence. `context` says what was being done.
+function sentence(r, context) {
+  const error = r.body ? r.body.error : undefined;
+  switch (r.status) {
+    case 0:
+      return 'The service could not be reached. Check your connection and try again.';
+    case 400:
+      if (error === 'invalid or expired token') {
+        return 'This link no longer works: it has expired, it was already used, or a newer one was sent. Ask for a new link.';
+      }
+      return 'The request was not accepted. Check what you entered and try again.';
+    case 401:
+      if (context === 'signin') return 'The email address or the password is not right.';
+      if (context === 'mfa') {
+        return 'That code is not right, or the sign-in took too long. Try again, or cancel and sign in again.';
+      }
+      return 'Your session has ended. Sign in again.';
+    case 403:
+      if (error === 'email_not_verified') {
+        return 'Confirm your email address first: open the link we emailed you, then sign in.';
+      }
+      return 'The service refused this request. Reload this page and try again.';
+    case 404:
+      return context === 'session' ? 'That session had already ended.' : 'That was not found.';
+    case 409:
+      if (error && typeof error === 'object' && error.field) return `That ${error.field} is already in use.`;
+      if (typeof error === 'string') return `${capital(error)}.`;
+      return 'That cannot be done right now.';
+    case 413:
+      return 'What you entered is too long.';
+    case 429: {
+      const what = r.body && /login/.test(r.body.message) ? 'Too many failed attempts.' : 'Too many requests.';
+      return `${what} Try again in ${inWords(r.retry || 60)}.`;
+    }
+    case 503:
+      return 'The service is unavailable for the moment. Try again in a little while.';
+    default:
+      return `Something went wrong on the service's side (error ${r.status}). Try again later.`;
+  }
+}
+
+// ---- forms and their errors
+
+function clearErrors(form) {
+  form.querySelector('.error').textContent = '';
+  for (const e of form.querySelectorAll('.field-error')) e.remove();
+  for (const input of form.querySelectorAll('input[aria-invalid]')) {
+    input.removeAttribute('aria-invalid');
+    const before = input.dataset.describedby;
+    if (before) input.setAttribute('aria-describedby', before);
+    else input.removeAttribute('aria-describedby');
+  }
+}
+
+// Marks a field and says what is wrong with it, beside it and in the form's alert.
+function fieldError(form, name, message) {
+  const input = form.elements.namedItem(name);
+  if (!input || !input.id) return null;
+  const label = form.querySelector(`label[for="${input.id}"]`).textContent;
+  const text = `${label} ${message}.`;
+  const note = el('span', text, 'field-error');
+  note.id = `${input.id}-error`;
+  input.after(note);
+  if (input.dataset.describedby === undefined) input.dataset.describedby = input.getAttribute('aria-describedby') || '';
+  input.setAttribute('aria-describedby', `${input.dataset.describedby} ${note.id}`.trim());
+  input.setAttribute('aria-invalid', 'true');
+  return { input, text };
+}
+
+function failFields(form, problems) {
+  const marked = problems.map(([name, message]) => fieldError(form, name, message) || { text: `${capital(message)}.` });
+  form.querySelector('.error').textContent = marked.map((m) => m.text).join(' ');
+  const first = marked.find((m) => m.input);
+  if (first) first.input.focus();
+}
+
+// Shows a failed API call on its form. A session that ended sends the person to sign in.
+function fail(form, r, context) {
+  const error = r.body ? r.body.error : undefined;
+  if (r.status === 400 && error && Array.isArray(error.fields)) {
+    return failFields(form, error.fields.map((f) => [f.field, f.message]));
+  }
+  if (r.status === 401 && error && error.field) return failFields(form, [[error.field, error.message]]);
+  if (r.status === 401 && context === 'account') return signedOut(sentence(r), true);
+  form.querySelector('.error').textContent = sentence(r, context);
+}
+
+// The rules a new password must meet that can be checked here; the service checks them all.
+function newPasswordProblems(form) {
+  const password = form.elements.namedItem('new_password').value;
+  const problems = [];
+  if ([...password].length < 8) problems.push(['new_password', 'must be at least 8 characters']);
+  else if (new TextEncoder().encode(password).length > 72) problems.push(['new_password', 'must be at most 72 bytes']);
+  if (form.elements.namedItem('again').value !== password) problems.push(['again', 'does not match the new password']);
+  return problems;
+}
+
+// Runs `handler` on submit with the form's buttons disabled, after clearing old errors.
+function onSubmit(id, handler) {
+  const form = $(id);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const buttons = [...form.querySelectorAll('button')];
+    buttons.forEach((b) => { b.disabled = true; });
+    form.setAttribute('aria-busy', 'true');
+    try {
+      await handler(form);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+      form.removeAttribute('aria-busy');
+    }
+  });
+}
+
+const value = (form, name) => form.elements.namedItem(name).value;
+
+// ---- signing in and out
+
+function setRecovery(recovery) {
+  state.recovery = recovery;
+  const input = $('mfa-code');
+  input.name = recovery ? 'recovery_code' : 'code';
+  input.value = '';
+  input.inputMode = recovery ? 'text' : 'numeric';
+  input.autocomplete = recovery ? 'off' : 'one-time-code';
+  $('mfa-label').textContent = recovery ? 'Recovery code' : 'Authentication code';
+  $('mfa-hint').textContent = recovery
+    ? 'Enter one of the recovery codes you saved when you turned on two-step verification. Each works once.'
+    : 'Enter the 6-digit code from your authenticator app.';
+  $('mfa-switch').textContent = recovery ? 'Use the authenticator app instead' : 'Use a recovery code instead';
+}
+
+onSubmit('signin-form', async (form) => {
+  const r = await api('POST', '/auth/login', { email: value(form, 'email').trim(), password: value(form, 'password') });
+  if (!r.ok) return fail(form, r, 'signin');
+  form.reset();
+  if (r.body.data.mfa_required) {
+    state.mfaToken = r.body.data.mfa_token;
+    setRecovery(false);
+    say('');
+    return show('mfa');
+  }
+  await enter('');
+});
+
+onSubmit('mfa-form', async (form) => {
+  const body = { mfa_token: state.mfaToken || '' };
+  body[state.recovery ? 'recovery_code' : 'code'] = $('mfa-code').value.trim();
+  const r = await api('POST', '/auth/login/mfa', body);
+  if (!r.ok) return fail(form, r, 'mfa');
+  state.mfaToken = null;
+  form.reset();
+  await enter('');
+});
+
+$('mfa-switch').addEventListener('click', () => {
+  setRecovery(!state.recovery);
+  clearErrors($('mfa-form'));
+  $('mfa-code').focus();
+});
+
+function signedOut(message, failure = false) {
+  state.me = null;
+  $('sessions').replaceChildren();
+  $('history').replaceChildren();
+  show('signin');
+  say(message, failure);
+}
+
+$('sign-out').addEventListener('click', async () => {
+  const r = await api('POST', '/auth/logout');
+  if (!r.ok && r.status !== 401) return say(sentence(r), true);
+  signedOut('You are signed out.');
+});
+
+for (const button of document.querySelectorAll('[data-go]')) {
+  button.addEventListener('click', () => {
+    state.mfaToken = null;
+    say('');
+    show(button.dataset.go);
+  });
+}
+
+// ---- mailed links
+
+onSubmit('forgot-form', async (form) => {
+  const r = await api('POST', '/auth/password/forgot', { email: value(form, 'email').trim() });
+  if (!r.ok) return fail(form, r, 'forgot');
+  form.reset();
+  say('If an account uses this email address, a link to reset its password is on its way. Check your inbox.');
+});
+
+onSubmit('reset-form', async (form) => {
+  const problems = newPasswordProblems(form);
+  if (problems.length) return failFields(form, problems);
+  if (!state.linkToken) {
+    form.querySelector('.error').textContent = 'This page was opened without the token of the link. Open the link from the email again.';
+    return;
+  }
+  const r = await api('POST', '/auth/password/reset', { token: state.linkToken, new_password: value(form, 'new_password') });
+  if (!r.ok) return fail(form, r, 'reset');
+  state.linkToken = null;
+  form.reset();
+  show('signin');
+  say('Your password is changed, and every session of your account is signed out. Sign in with the new password.');
+});
+
+async function verify() {
+  show('verify', false);
+  const result = $('verify-result');
+  if (!state.linkToken) {
+    result.textContent = 'This page was opened without the token of the link. Open the link from the email again.';
+    return;
+  }
+  const r = await api('POST', '/auth/email/verify', { token: state.linkToken });
+  state.linkToken = null;
+  result.textContent = r.ok ? 'Your email address is verified. Thank you.' : sentence(r, 'verify');
+  result.className = r.ok ? '' : 'error';
+}
+
+// ---- the account
+
+async function enter(message) {
+  const r = await api('GET', '/auth/user/me');
+  if (r.status === 401) return show('signin', false);
+  if (!r.ok) {
+    show('signin', false);
+    return say(sentence(r), true);
+  }
+  state.me = r.body.data.user;
+  renderProfile();
+  renderTotp();
+  show('account');
+  say(message);
+  await Promise.all([loadSessions(), loadHistory(1)]);
+}
+
+function accountFail(r, context) {
+  if (r.status === 401) return signedOut(sentence(r), true);
+  say(sentence(r, context), true);
+}
+
+function renderProfile() {
+  const me = state.me;
+  $('me-name').textContent = me.full_name;
+  $('me-email').textContent = me.email;
+  $('me-username').textContent = me.username;
+  $('me-created').replaceChildren(when(me.created_at));
+  const badge = $('me-verified');
+  badge.textContent = me.email_verified ? 'Verified' : 'Not verified';
+  badge.className = me.email_verified ? 'badge good' : 'badge bad';
+  $('resend-row').hidden = me.email_verified;
+}
+
+$('resend').addEventListener('click', async () => {
+  const r = await api('POST', '/auth/email/verify/resend');
+  if (!r.ok) return accountFail(r);
+  say(r.body.data.email_verified ? 'Your email address is already verified.'
+    : `A new verification link is on its way to ${state.me.email}.`);
+});
+
+async function loadSessions() {
+  const r = await api('GET', '/auth/user/sessions');
+  if (!r.ok) return accountFail(r);
+  const items = r.body.data.sessions.map((s) => {
+    const li = el('li');
+    const title = el('strong', s.device_info || 'Unknown device');
+    title.id = `session-${s.id}`;
+    const head = el('div', null);
+    head.append(title);
+    if (s.current_session) head.append(' ', el('span', 'This device', 'badge good'));
+    const where = el('div', `${s.location || 'Unknown location'} · ${s.ip_address}`, 'meta');
+    const times = el('div', null, 'meta');
+    times.append('Last active ', when(s.last_activity), ' · signed in ', when(s.created_at));
+    if (s.mfa) times.append(' with two-step verification');
+    li.append(head, where, times);
+    if (!s.current_session) {
+      const end = el('button', 'Sign out this session', 'quiet');
+      end.type = 'button';
+      end.setAttribute('aria-describedby', title.id);
+      end.addEventListener('click', () => endSession(s.id, end));
+      li.append(end);
+    }
+    return li;
+  });
+  $('sessions').replaceChildren(...items);
+  $('end-others').hidden = items.length < 2;
+}
+
+async function endSession(id, button) {
+  button.disabled = true;
+  const r = await api('DELETE', `/auth/user/sessions/${encodeURIComponent(id)}`);
+  if (r.ok && r.body.data.current_session) return signedOut('You are signed out.');
+  if (!r.ok && r.status !== 404) {
+    button.disabled = false;
+    return accountFail(r, 'session');
+  }
+  say(r.ok ? 'The session is signed out.' : sentence(r, 'session'));
+  await loadSessions();
+  $('sessions-title').focus();
+}
+
+$('end-others').addEventListener('click', async () => {
+  const r = await api('DELETE', '/auth/user/sessions');
+  if (!r.ok) return accountFail(r);
+  const n = r.body.data.revoked;
+  say(n === 1 ? 'One other session is signed out.' : `${n} other sessions are signed out.`);
+  await loadSessions();
+  $('sessions-title').focus();
+});
+
+onSubmit('password-form', async (form) => {
+  const problems = newPasswordProblems(form);
+  if (problems.length) return failFields(form, problems);
+  const r = await api('POST', '/auth/user/password', {
+    current_password: value(form, 'current_password'),
+    new_password: value(form, 'new_password'),
+  });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  const n = r.body.data.revoked;
+  const ended = n === 0 ? '' : n === 1 ? ' One other session was signed out.' : ` ${n} other sessions were signed out.`;
+  say(`Your password is changed.${ended}`);
+  await loadSessions();
+});
+
+// ---- two-step verification
+
+function renderTotp() {
+  const on = state.me.mfa_enabled;
+  $('totp-state').textContent = on
+    ? 'On: signing in asks for a code from your authenticator app after the password.'
+    : 'Off: signing in asks only for your password.';
+  $('totp-on-form').hidden = on;
+  $('codes-form').hidden = !on;
+  $('totp-off-form').hidden = !on;
+  $('totp-enrol').hidden = true;
+  $('totp-codes').hidden = true;
+  if (state.qrUrl) URL.revokeObjectURL(state.qrUrl);
+  state.qrUrl = null;
+}
+
+function showRecoveryCodes(codes) {
+  $('recovery-codes').replaceChildren(...codes.map((c) => el('li', c)));
+  for (const id of ['totp-on-form', 'codes-form', 'totp-off-form', 'totp-enrol']) $(id).hidden = true;
+  $('totp-codes').hidden = false;
+  $('codes-hint').focus();
+}
+
+onSubmit('totp-on-form', async (form) => {
+  const r = await api('POST', '/auth/user/totp', { password: value(form, 'password') });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  form.hidden = true;
+  const d = r.body.data;
+  // An SVG shown as an image cannot run anything; it is never parsed into the page.
+  state.qrUrl = URL.createObjectURL(new Blob([d.qr_svg], { type: 'image/svg+xml' }));
+  $('totp-qr').src = state.qrUrl;
+  $('totp-secret').textContent = d.secret.match(/.{1,4}/g).join(' ');
+  $('totp-uri').href = d.otpauth_uri;
+  $('totp-enrol').hidden = false;
+  $('totp-code').focus();
+});
+
+onSubmit('totp-confirm-form', async (form) => {
+  const r = await api('POST', '/auth/user/totp/confirm', { code: value(form, 'code').trim() });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  state.me.mfa_enabled = true;
+  $('totp-state').textContent = 'On: signing in asks for a code from your authenticator app after the password.';
+  showRecoveryCodes(r.body.data.recovery_codes);
+  say('Two-step verification is on.');
+});
+
+onSubmit('codes-form', async (form) => {
+  const r = await api('POST', '/auth/user/recovery-codes', { password: value(form, 'password') });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  showRecoveryCodes(r.body.data.recovery_codes);
+  say('New recovery codes are ready; the old ones no longer work.');
+});
+
+onSubmit('totp-off-form', async (form) => {
+  const r = await api('DELETE', '/auth/user/totp', { password: value(form, 'password') });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  state.me.mfa_enabled = false;
+  renderTotp();
+  say('Two-step verification is off.');
+});
+
+$('codes-done').addEventListener('click', () => {
+  $('recovery-codes').replaceChildren();
+  renderTotp();
+  $('totp-title').focus();
+});
+
+// ---- sign-in history
+
+async function loadHistory(page) {
+  const r = await api('GET', `/auth/user/logins?page=${page}&per_page=${PER_PAGE}`);
+  if (!r.ok) return accountFail(r);
+  const d = r.body.data;
+  const pages = Math.max(1, Math.ceil(d.total / d.per_page));
+  state.page = d.page;
+  const rows = d.logins.map((a) => {
+    const tr = el('tr');
+    const cells = [when(a.created_at), OUTCOMES[a.outcome] || a.outcome, a.device_info, a.location, a.ip_address];
+    for (const c of cells) {
+      const td = el('td');
+      td.append(c || '—');
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (rows.length === 0) {
+    const td = el('td', 'No sign-ins yet.');
+    td.colSpan = 5;
+    rows.push(el('tr'));
+    rows[0].append(td);
+  }
+  $('history').replaceChildren(...rows);
+  $('history-page').textContent = `Page ${d.page} of ${pages}`;
+  const [prev, next] = [$('history-prev'), $('history-next')];
+  const focused = document.activeElement;
+  prev.disabled = d.page <= 1;
+  next.disabled = d.page >= pages;
+  // Keyboard focus never falls off a button that has just been disabled.
+  if (focused === prev && prev.disabled && !next.disabled) next.focus();
+  if (focused === next && next.disabled && !prev.disabled) prev.focus();
+}
+
+$('history-prev').addEventListener('click', () => loadHistory(state.page - 1));
+$('history-next').addEventListener('click', () => loadHistory(state.page + 1));
+
+// ---- start
+
+function start() {
+  const path = location.pathname.replace(/\/+$/, '');
+  if (path === '/account/reset' || path === '/account/verify') {
+    const params = new URLSearchParams(location.search);
+    state.linkToken = params.get('token');
+    // The token leaves the address bar and the history at once.
+    if (params.has('token')) window.history.replaceState(null, '', path);
+  }
+  if (path === '/account/reset') return show('reset', false);
+  if (path === '/account/verify') return verify();
+  return enter('');
+}
+
+start();

@@ -1,0 +1,117 @@
+//! The account page: one HTML document, its stylesheet and its script (`guest/page/`), embedded
+//! at build time. The page holds no user data; its script reaches the account only through the
+//! JSON routes, with the session cookie, under the same CSRF rules as any other client.
+//!
+//! Every page response carries a Content-Security-Policy that allows this site's own script and
+//! style and nothing inline, no plugins, no framing, no forms posted elsewhere, and no HTML
+//! written from strings (Trusted Types with no policy at all): the QR code of a TOTP enrolment is
+//! shown as an image from a `blob:` URL, where an SVG cannot run anything.
+
+use super::Ctx;
+use crate::envelope::ApiError;
+use crate::http::Response;
+use crate::token::hex_sha256;
+use std::sync::OnceLock;
+
+/// One embedded file.
+pub struct Asset {
+    pub content_type: &'static str,
+    pub body: &'static str,
+    etag: OnceLock<String>,
+}
+
+impl Asset {
+    const fn new(content_type: &'static str, body: &'static str) -> Asset {
+        Asset { content_type, body, etag: OnceLock::new() }
+    }
+
+    /// A strong validator: the start of the SHA-256 of the content, computed once.
+    pub fn etag(&self) -> &str {
+        self.etag.get_or_init(|| format!("\"{}\"", &hex_sha256(self.body.as_bytes())[..32]))
+    }
+}
+
+/// `/account`, `/account/reset` and `/account/verify`: one document; its script picks the view
+/// from the path.
+pub static HTML: Asset = Asset::new("text/html; charset=utf-8", include_str!("../../page/account.html"));
+pub static CSS: Asset = Asset::new("text/css; charset=utf-8", include_str!("../../page/account.css"));
+pub static JS: Asset = Asset::new("text/javascript; charset=utf-8", include_str!("../../page/account.js"));
+
+pub const CSP: &str = "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+                       form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+                       trusted-types 'none'";
+
+/// The asset, or 304 when the client's copy is current. Cached copies are revalidated on every
+/// use (`no-cache`), so a new build is picked up at once.
+pub fn serve(cx: &Ctx<'_>, asset: &'static Asset) -> Result<Response, ApiError> {
+    let etag = asset.etag();
+    let fresh = cx
+        .req
+        .header_values("if-none-match")
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().trim_start_matches("W/"))
+        .any(|v| v == etag || v == "*");
+    let (status, body) = if fresh { (304, Vec::new()) } else { (200, asset.body.as_bytes().to_vec()) };
+    let mut headers = vec![
+        ("content-type".to_string(), asset.content_type.to_string()),
+        ("cache-control".into(), "no-cache".into()),
+        ("etag".into(), etag.to_string()),
+        ("x-content-type-options".into(), "nosniff".into()),
+        // Links in the mail carry a token in the query: no page passes its address on.
+        ("referrer-policy".into(), "no-referrer".into()),
+        ("cross-origin-resource-policy".into(), "same-origin".into()),
+    ];
+    if asset.content_type.starts_with("text/html") {
+        headers.extend([
+            ("content-security-policy".to_string(), CSP.to_string()),
+            ("x-frame-options".into(), "DENY".into()),
+            ("cross-origin-opener-policy".into(), "same-origin".into()),
+        ]);
+    }
+    Ok(Response { status, headers, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing in the document runs or styles inline, so the policy can forbid both.
+    #[test]
+    fn the_document_has_no_inline_script_or_style_and_nothing_from_elsewhere() {
+        let html = HTML.body.to_ascii_lowercase();
+        for (i, _) in html.match_indices("<script") {
+            let tag = &html[i..i + html[i..].find('>').unwrap()];
+            assert!(tag.contains(" src=\"/account/assets/"), "inline or foreign script: {tag}");
+        }
+        assert!(!html.contains("<style"), "inline style element");
+        assert!(!html.contains(" style="), "inline style attribute");
+        assert!(!html.contains("javascript:"), "javascript: URL");
+        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"), "foreign asset");
+        for attr in [" onclick=", " onload=", " onerror=", " onsubmit=", " oninput=", " onchange="] {
+            assert!(!html.contains(attr), "inline handler {attr}");
+        }
+    }
+
+    /// The script writes no HTML from strings (Trusted Types would refuse it anyway), and keeps
+    /// nothing in the browser's storage: the session is the `HttpOnly` cookie, the second step's
+    /// token and a mailed link's token live in memory only.
+    #[test]
+    fn the_script_uses_no_html_sinks_and_stores_nothing() {
+        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            assert!(!JS.body.contains(sink), "the script uses {sink}");
+        }
+        for store in ["document.cookie", "localStorage", "sessionStorage", "indexedDB"] {
+            assert!(!JS.body.contains(store), "the script uses {store}");
+        }
+    }
+
+    #[test]
+    fn every_input_has_a_label() {
+        let html = HTML.body;
+        for (i, _) in html.match_indices("<input") {
+            let tag = &html[i..i + html[i..].find('>').unwrap()];
+            let id = tag.split("id=\"").nth(1).and_then(|r| r.split('"').next()).expect("an input without an id");
+            assert!(html.contains(&format!("for=\"{id}\"")), "no label for #{id}");
+        }
+    }
+}
