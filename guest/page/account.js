@@ -5,12 +5,21 @@
 const $ = (id) => document.getElementById(id);
 const VIEWS = ['signin', 'mfa', 'forgot', 'reset', 'verify', 'account'];
 const PER_PAGE = 10;
+const NO_TOKEN = 'This page was opened without the token of the link. Open the link from the email again.';
 const OUTCOMES = {
   success: 'Signed in',
   recovery_code: 'Signed in with a recovery code',
   invalid_credentials: 'Wrong email or password',
   mfa_failed: 'Wrong code',
   locked: 'Locked after too many failures',
+};
+
+// What the service's 409s mean, in words.
+const CONFLICTS = {
+  'TOTP is already on; turn it off first': 'Two-step verification is already on for this account.',
+  'TOTP is already on': 'Two-step verification is already on for this account.',
+  'TOTP is off': 'Two-step verification is off for this account.',
+  'no TOTP enrolment is pending: start one first': 'This setup was replaced or has ended. Start again.',
 };
 
 const state = { mfaToken: null, recovery: false, linkToken: null, me: null, page: 1, qrUrl: null };
@@ -90,6 +99,9 @@ function sentence(r, context) {
       if (error === 'invalid or expired token') {
         return 'This link no longer works: it has expired, it was already used, or a newer one was sent. Ask for a new link.';
       }
+      if (typeof error === 'string' && /cookie was sent more than once/.test(error)) {
+        return 'This browser sent its sign-in twice. Clear this site\'s cookies, then sign in again.';
+      }
       return 'The request was not accepted. Check what you entered and try again.';
     case 401:
       if (context === 'signin') return 'The email address or the password is not right.';
@@ -106,8 +118,8 @@ function sentence(r, context) {
       return context === 'session' ? 'That session had already ended.' : 'That was not found.';
     case 409:
       if (error && typeof error === 'object' && error.field) return `That ${error.field} is already in use.`;
-      if (typeof error === 'string') return `${capital(error)}.`;
-      return 'That cannot be done right now.';
+      if (typeof error === 'string' && CONFLICTS[error]) return CONFLICTS[error];
+      return 'That cannot be done in the account\'s current state. Reload the page and try again.';
     case 413:
       return 'What you entered is too long.';
     case 429: {
@@ -177,22 +189,42 @@ function newPasswordProblems(form) {
   return problems;
 }
 
-// Runs `handler` on submit with the form's buttons disabled, after clearing old errors.
+// Runs `handler` on submit, after clearing old errors; a submit while one is running is
+// ignored (buttons stay enabled, so keyboard focus stays where it was).
 function onSubmit(id, handler) {
   const form = $(id);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    if (form.getAttribute('aria-busy') === 'true') return;
     clearErrors(form);
-    const buttons = [...form.querySelectorAll('button')];
-    buttons.forEach((b) => { b.disabled = true; });
     form.setAttribute('aria-busy', 'true');
     try {
       await handler(form);
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
       form.removeAttribute('aria-busy');
     }
   });
+}
+
+// The same for a button outside a form: one request at a time.
+function onClick(button, handler) {
+  button.addEventListener('click', async () => {
+    if (button.getAttribute('aria-busy') === 'true') return;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      await handler();
+    } finally {
+      button.removeAttribute('aria-busy');
+    }
+  });
+}
+
+// Every form back to empty, without errors.
+function resetForms() {
+  for (const form of document.querySelectorAll('form')) {
+    form.reset();
+    clearErrors(form);
+  }
 }
 
 const value = (form, name) => form.elements.namedItem(name).value;
@@ -221,19 +253,27 @@ onSubmit('signin-form', async (form) => {
     state.mfaToken = r.body.data.mfa_token;
     setRecovery(false);
     say('');
+    clearErrors($('mfa-form'));
     return show('mfa');
   }
-  await enter('');
+  await enter('', true);
 });
 
 onSubmit('mfa-form', async (form) => {
+  // Checked here first: a code of the wrong shape would use up one of the sign-in's few tries.
+  const entered = $('mfa-code').value.replace(/\s+/g, '');
+  const shape = state.recovery ? /^[A-Za-z2-7]{5}-?[A-Za-z2-7]{5}$/ : /^\d{6}$/;
+  if (!shape.test(entered)) {
+    const want = state.recovery ? 'must look like xxxxx-xxxxx' : 'must be the 6 digits your app shows';
+    return failFields(form, [[state.recovery ? 'recovery_code' : 'code', want]]);
+  }
   const body = { mfa_token: state.mfaToken || '' };
-  body[state.recovery ? 'recovery_code' : 'code'] = $('mfa-code').value.trim();
+  body[state.recovery ? 'recovery_code' : 'code'] = entered;
   const r = await api('POST', '/auth/login/mfa', body);
   if (!r.ok) return fail(form, r, 'mfa');
   state.mfaToken = null;
   form.reset();
-  await enter('');
+  await enter('', true);
 });
 
 $('mfa-switch').addEventListener('click', () => {
@@ -242,15 +282,19 @@ $('mfa-switch').addEventListener('click', () => {
   $('mfa-code').focus();
 });
 
+// Leaves nothing of the account on the page: lists, profile, codes, the TOTP key, typed text.
 function signedOut(message, failure = false) {
   state.me = null;
-  $('sessions').replaceChildren();
-  $('history').replaceChildren();
+  state.mfaToken = null;
+  for (const id of ['sessions', 'history', 'recovery-codes']) $(id).replaceChildren();
+  for (const id of ['me-name', 'me-email', 'me-username', 'me-created', 'me-verified']) $(id).textContent = '';
+  clearTotpKey();
+  resetForms();
   show('signin');
   say(message, failure);
 }
 
-$('sign-out').addEventListener('click', async () => {
+onClick($('sign-out'), async () => {
   const r = await api('POST', '/auth/logout');
   if (!r.ok && r.status !== 401) return say(sentence(r), true);
   signedOut('You are signed out.');
@@ -259,6 +303,7 @@ $('sign-out').addEventListener('click', async () => {
 for (const button of document.querySelectorAll('[data-go]')) {
   button.addEventListener('click', () => {
     state.mfaToken = null;
+    resetForms();
     say('');
     show(button.dataset.go);
   });
@@ -277,13 +322,14 @@ onSubmit('reset-form', async (form) => {
   const problems = newPasswordProblems(form);
   if (problems.length) return failFields(form, problems);
   if (!state.linkToken) {
-    form.querySelector('.error').textContent = 'This page was opened without the token of the link. Open the link from the email again.';
+    form.querySelector('.error').textContent = NO_TOKEN;
     return;
   }
   const r = await api('POST', '/auth/password/reset', { token: state.linkToken, new_password: value(form, 'new_password') });
   if (!r.ok) return fail(form, r, 'reset');
   state.linkToken = null;
   form.reset();
+  window.history.replaceState(null, '', '/account');
   show('signin');
   say('Your password is changed, and every session of your account is signed out. Sign in with the new password.');
 });
@@ -292,7 +338,7 @@ async function verify() {
   show('verify', false);
   const result = $('verify-result');
   if (!state.linkToken) {
-    result.textContent = 'This page was opened without the token of the link. Open the link from the email again.';
+    result.textContent = NO_TOKEN;
     return;
   }
   const r = await api('POST', '/auth/email/verify', { token: state.linkToken });
@@ -303,9 +349,15 @@ async function verify() {
 
 // ---- the account
 
-async function enter(message) {
+// Shows the account of the session, if there is one. `afterLogin`: a login has just succeeded,
+// so a 401 means the browser did not keep the session cookie.
+async function enter(message, afterLogin = false) {
   const r = await api('GET', '/auth/user/me');
-  if (r.status === 401) return show('signin', false);
+  if (r.status === 401) {
+    show('signin', afterLogin);
+    if (afterLogin) say('You were signed in, but this browser did not keep the sign-in cookie. Allow cookies for this site and try again.', true);
+    return;
+  }
   if (!r.ok) {
     show('signin', false);
     return say(sentence(r), true);
@@ -316,6 +368,22 @@ async function enter(message) {
   show('account');
   say(message);
   await Promise.all([loadSessions(), loadHistory(1)]);
+}
+
+// After a 409 the page's picture of the account is out of date: read it again, then say why.
+async function conflict(r) {
+  const me = await api('GET', '/auth/user/me');
+  if (me.ok) {
+    state.me = me.body.data.user;
+    renderProfile();
+    renderTotp();
+  }
+  say(sentence(r), true);
+  $('totp-title').focus();
+}
+
+function totpFail(form, r) {
+  return r.status === 409 ? conflict(r) : fail(form, r, 'account');
 }
 
 function accountFail(r, context) {
@@ -335,7 +403,7 @@ function renderProfile() {
   $('resend-row').hidden = me.email_verified;
 }
 
-$('resend').addEventListener('click', async () => {
+onClick($('resend'), async () => {
   const r = await api('POST', '/auth/email/verify/resend');
   if (!r.ok) return accountFail(r);
   say(r.body.data.email_verified ? 'Your email address is already verified.'
@@ -352,7 +420,7 @@ async function loadSessions() {
     const head = el('div', null);
     head.append(title);
     if (s.current_session) head.append(' ', el('span', 'This device', 'badge good'));
-    const where = el('div', `${s.location || 'Unknown location'} · ${s.ip_address}`, 'meta');
+    const where = el('div', [s.location || 'Unknown location', s.ip_address].filter(Boolean).join(' · '), 'meta');
     const times = el('div', null, 'meta');
     times.append('Last active ', when(s.last_activity), ' · signed in ', when(s.created_at));
     if (s.mfa) times.append(' with two-step verification');
@@ -383,7 +451,7 @@ async function endSession(id, button) {
   $('sessions-title').focus();
 }
 
-$('end-others').addEventListener('click', async () => {
+onClick($('end-others'), async () => {
   const r = await api('DELETE', '/auth/user/sessions');
   if (!r.ok) return accountFail(r);
   const n = r.body.data.revoked;
@@ -419,9 +487,24 @@ function renderTotp() {
   $('totp-off-form').hidden = !on;
   $('totp-enrol').hidden = true;
   $('totp-codes').hidden = true;
+  $('recovery-codes').replaceChildren();
+  clearTotpKey();
+}
+
+// The pending key leaves the page: its text, its otpauth link, its QR code.
+function clearTotpKey() {
   if (state.qrUrl) URL.revokeObjectURL(state.qrUrl);
   state.qrUrl = null;
+  $('totp-qr').removeAttribute('src');
+  $('totp-secret').textContent = '';
+  $('totp-uri').setAttribute('href', '#');
+  clearErrors($('totp-confirm-form'));
 }
+
+$('totp-cancel').addEventListener('click', () => {
+  renderTotp();
+  $('totp-title').focus();
+});
 
 function showRecoveryCodes(codes) {
   $('recovery-codes').replaceChildren(...codes.map((c) => el('li', c)));
@@ -432,7 +515,7 @@ function showRecoveryCodes(codes) {
 
 onSubmit('totp-on-form', async (form) => {
   const r = await api('POST', '/auth/user/totp', { password: value(form, 'password') });
-  if (!r.ok) return fail(form, r, 'account');
+  if (!r.ok) return totpFail(form, r);
   form.reset();
   form.hidden = true;
   const d = r.body.data;
@@ -446,8 +529,8 @@ onSubmit('totp-on-form', async (form) => {
 });
 
 onSubmit('totp-confirm-form', async (form) => {
-  const r = await api('POST', '/auth/user/totp/confirm', { code: value(form, 'code').trim() });
-  if (!r.ok) return fail(form, r, 'account');
+  const r = await api('POST', '/auth/user/totp/confirm', { code: value(form, 'code').replace(/\s+/g, '') });
+  if (!r.ok) return totpFail(form, r);
   form.reset();
   state.me.mfa_enabled = true;
   $('totp-state').textContent = 'On: signing in asks for a code from your authenticator app after the password.';
@@ -457,7 +540,7 @@ onSubmit('totp-confirm-form', async (form) => {
 
 onSubmit('codes-form', async (form) => {
   const r = await api('POST', '/auth/user/recovery-codes', { password: value(form, 'password') });
-  if (!r.ok) return fail(form, r, 'account');
+  if (!r.ok) return totpFail(form, r);
   form.reset();
   showRecoveryCodes(r.body.data.recovery_codes);
   say('New recovery codes are ready; the old ones no longer work.');
@@ -465,11 +548,12 @@ onSubmit('codes-form', async (form) => {
 
 onSubmit('totp-off-form', async (form) => {
   const r = await api('DELETE', '/auth/user/totp', { password: value(form, 'password') });
-  if (!r.ok) return fail(form, r, 'account');
+  if (!r.ok) return totpFail(form, r);
   form.reset();
   state.me.mfa_enabled = false;
   renderTotp();
   say('Two-step verification is off.');
+  $('totp-title').focus();
 });
 
 $('codes-done').addEventListener('click', () => {
@@ -513,8 +597,8 @@ async function loadHistory(page) {
   if (focused === next && next.disabled && !prev.disabled) prev.focus();
 }
 
-$('history-prev').addEventListener('click', () => loadHistory(state.page - 1));
-$('history-next').addEventListener('click', () => loadHistory(state.page + 1));
+onClick($('history-prev'), () => loadHistory(state.page - 1));
+onClick($('history-next'), () => loadHistory(state.page + 1));
 
 // ---- start
 
@@ -526,9 +610,19 @@ function start() {
     // The token leaves the address bar and the history at once.
     if (params.has('token')) window.history.replaceState(null, '', path);
   }
-  if (path === '/account/reset') return show('reset', false);
+  if (path === '/account/reset') {
+    show('reset', false);
+    // Said at once, not after a password has been typed.
+    if (!state.linkToken) $('reset-form').querySelector('.error').textContent = NO_TOKEN;
+    return;
+  }
   if (path === '/account/verify') return verify();
   return enter('');
 }
 
 start();
+
+// A page restored from the back-forward cache shows what it showed when left: read it again.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) start();
+});

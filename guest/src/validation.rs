@@ -259,15 +259,25 @@ pub enum Factor {
 }
 
 /// The body of `POST /auth/login/mfa`: the `mfa_token` and exactly one of `code` and
-/// `recovery_code`. A token of the wrong shape is a 401, as an expired one is.
+/// `recovery_code`. A token of the wrong shape is a 401, as an expired one is. An empty code is
+/// a 400, so a stray Enter on an empty field does not use up one of the token's tries.
 pub fn mfa_login(body: &[u8]) -> Result<(MailToken, Factor), ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
     let token = string_field(&obj, "mfa_token", &mut errors);
     let present = |f: &str| !matches!(obj.get(f), None | Some(Value::Null));
+    let given = |field: &'static str, errors: &mut Vec<FieldError>| {
+        string_field(&obj, field, errors).filter(|v| {
+            let blank = v.trim().is_empty();
+            if blank {
+                errors.push(FieldError::new(field, "is required"));
+            }
+            !blank
+        })
+    };
     let factor = match (present("code"), present("recovery_code")) {
-        (true, false) => string_field(&obj, "code", &mut errors).map(Factor::Code),
-        (false, true) => string_field(&obj, "recovery_code", &mut errors).map(Factor::RecoveryCode),
+        (true, false) => given("code", &mut errors).map(Factor::Code),
+        (false, true) => given("recovery_code", &mut errors).map(Factor::RecoveryCode),
         _ => {
             errors.push(FieldError::new("code", "give either code or recovery_code"));
             None
@@ -308,6 +318,20 @@ mod tests {
         assert_eq!(r.username, "ada");
         assert_eq!(r.full_name, "Ada L");
         assert_eq!(r.password, "correct horse");
+    }
+
+    #[test]
+    fn an_empty_second_factor_is_a_validation_error() {
+        let token = "A".repeat(43);
+        for body in [
+            format!(r#"{{"mfa_token":"{token}","code":""}}"#),
+            format!(r#"{{"mfa_token":"{token}","code":"   "}}"#),
+            format!(r#"{{"mfa_token":"{token}","recovery_code":" "}}"#),
+        ] {
+            let err = mfa_login(body.as_bytes()).unwrap_err();
+            assert!(matches!(&err, ApiError::Validation(f) if f[0].message == "is required"), "{body}: {err:?}");
+        }
+        assert!(mfa_login(format!(r#"{{"mfa_token":"{token}","code":"123456"}}"#).as_bytes()).is_ok());
     }
 
     #[test]

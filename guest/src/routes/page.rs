@@ -41,8 +41,8 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' blob:; object-src 'non
                        form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
                        trusted-types 'none'";
 
-/// The asset, or 304 when the client's copy is current. Cached copies are revalidated on every
-/// use (`no-cache`), so a new build is picked up at once.
+/// The asset, or 304 when the client's copy is current. The script and stylesheet are revalidated
+/// on every use (`no-cache`), so a new build is picked up at once; the page is not kept at all.
 pub fn serve(cx: &Ctx<'_>, asset: &'static Asset) -> Result<Response, ApiError> {
     let etag = asset.etag();
     let fresh = cx
@@ -52,16 +52,20 @@ pub fn serve(cx: &Ctx<'_>, asset: &'static Asset) -> Result<Response, ApiError> 
         .map(|v| v.trim().trim_start_matches("W/"))
         .any(|v| v == etag || v == "*");
     let (status, body) = if fresh { (304, Vec::new()) } else { (200, asset.body.as_bytes().to_vec()) };
+    let html = asset.content_type.starts_with("text/html");
+    // The page's address may carry a mailed token: no cache keeps it (nor the back-forward cache
+    // the page). Its files hold nothing personal and are revalidated on each use.
+    let cache = if html { "no-store" } else { "no-cache" };
     let mut headers = vec![
         ("content-type".to_string(), asset.content_type.to_string()),
-        ("cache-control".into(), "no-cache".into()),
+        ("cache-control".into(), cache.into()),
         ("etag".into(), etag.to_string()),
         ("x-content-type-options".into(), "nosniff".into()),
         // Links in the mail carry a token in the query: no page passes its address on.
         ("referrer-policy".into(), "no-referrer".into()),
         ("cross-origin-resource-policy".into(), "same-origin".into()),
     ];
-    if asset.content_type.starts_with("text/html") {
+    if html {
         headers.extend([
             ("content-security-policy".to_string(), CSP.to_string()),
             ("x-frame-options".into(), "DENY".into()),

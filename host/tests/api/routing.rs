@@ -103,6 +103,10 @@ async fn the_account_page_is_served_with_its_policy() {
             let policy = header("content-security-policy").expect("a policy");
             assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
             assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+            // Its address may carry a mailed token.
+            assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+        } else {
+            assert_eq!(header("cache-control").as_deref(), Some("no-cache"));
         }
         let body = resp.text().await.unwrap();
         assert!(body.len() > 500, "{path}: {} bytes", body.len());

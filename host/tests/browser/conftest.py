@@ -65,8 +65,9 @@ class Inbox:
             self.cond.notify_all()
         return "250 OK"
 
-    def link(self, to, page, timeout=20):
-        """The newest link to /account/<page>?token=… mailed to `to`, waiting for it."""
+    def link(self, to, page, other_than=None, timeout=20):
+        """The newest link to /account/<page>?token=… mailed to `to` (and not `other_than`),
+        waiting for it."""
         pattern = re.compile(r"https?://\S+?/account/" + page + r"\?token=[A-Za-z0-9_-]+")
         deadline = time.monotonic() + timeout
         with self.cond:
@@ -74,7 +75,7 @@ class Inbox:
                 for rcpt, msg in reversed(self.messages):
                     if to in rcpt:
                         found = pattern.search(msg.get_body(preferencelist=("plain",)).get_content())
-                        if found:
+                        if found and found.group(0) != other_than:
                             return found.group(0)
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -36,10 +36,26 @@ def sign_out(page):
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("You are signed out.")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # Nothing of the account stays in the page.
+    for hidden in ["#me-email", "#sessions", "#history", "#totp-secret", "#recovery-codes"]:
+        expect(page.locator(hidden)).to_have_text("")
 
 
 def sessions(page):
     return page.locator("#sessions > li")
+
+
+def assert_plain(page):
+    """Nothing on the page reads like raw data."""
+    text = page.locator("main").inner_text()
+    for raw in ["{", "}", "undefined", "null", "[object", "NaN"]:
+        assert raw not in text, f"{raw!r} on the page: {text}"
+
+
+def wrong_code(secret):
+    """A six-digit code that none of the accepted steps has."""
+    near = {totp(secret, offset=o) for o in (-1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444") if c not in near)
 
 
 def test_the_page_comes_with_a_strict_policy_and_cannot_be_framed(service, page):
@@ -215,6 +231,15 @@ def test_turn_on_totp_sign_in_with_a_code_and_a_recovery_code_then_turn_it_off(s
 
     qr = page.get_by_role("img", name="QR code to add this account to an authenticator app")
     expect(qr).to_be_visible()
+    # Cancelled, the key leaves the page; a new start gets a new key.
+    first = page.locator("#totp-secret").inner_text()
+    page.get_by_role("button", name="Cancel setting it up").click()
+    expect(page.locator("#totp-secret")).to_have_text("")
+    expect(turn_on).to_be_visible()
+    turn_on.get_by_label("Password").fill(PASSWORD)
+    turn_on.get_by_role("button", name="Turn on two-step verification").click()
+    expect(qr).to_be_visible()
+    assert page.locator("#totp-secret").inner_text() != first
     # The SVG really loaded as an image under the page's policy.
     assert page.evaluate("() => document.getElementById('totp-qr').naturalWidth") > 0
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
@@ -223,7 +248,7 @@ def test_turn_on_totp_sign_in_with_a_code_and_a_recovery_code_then_turn_it_off(s
     shot(page, "totp-enrolment")
 
     confirm = page.locator("#totp-confirm-form")
-    confirm.get_by_label("Code from the app").fill("000000" if totp(secret) != "000000" else "111111")
+    confirm.get_by_label("Code from the app").fill(wrong_code(secret))
     confirm.get_by_role("button", name="Confirm").click()
     expect(confirm.get_by_role("alert")).to_have_text("Code from the app is not the current code.")
     confirm.get_by_label("Code from the app").fill(totp(secret))
@@ -243,9 +268,14 @@ def test_turn_on_totp_sign_in_with_a_code_and_a_recovery_code_then_turn_it_off(s
     expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
     shot(page, "second-step")
     step = page.locator("#mfa-form")
+    # Not six digits: said on the page, and no try is used up.
     step.get_by_label("Authentication code").fill("12345")
     step.get_by_role("button", name="Verify").click()
+    expect(step.get_by_role("alert")).to_have_text("Authentication code must be the 6 digits your app shows.")
+    step.get_by_label("Authentication code").fill(wrong_code(secret))
+    step.get_by_role("button", name="Verify").click()
     expect(step.get_by_role("alert")).to_contain_text("That code is not right")
+    assert_plain(page)
     # The code that confirmed the enrolment was used; the next step's code is new (one step of
     # drift is allowed, so it is accepted now).
     step.get_by_label("Authentication code").fill(totp(secret, offset=1))
@@ -261,13 +291,28 @@ def test_turn_on_totp_sign_in_with_a_code_and_a_recovery_code_then_turn_it_off(s
     expect_account(page, user)
     expect(page.locator("#history > tr").first).to_contain_text("Signed in with a recovery code")
 
+    # New recovery codes: shown once, and the old ones stop working.
+    new_codes = page.locator("#codes-form")
+    new_codes.get_by_label("Password").fill(PASSWORD)
+    new_codes.get_by_role("button", name="Make new recovery codes").click()
+    expect(page.get_by_role("status")).to_have_text("New recovery codes are ready; the old ones no longer work.")
+    expect(codes).to_have_count(10)
+    assert set(codes.all_inner_texts()).isdisjoint(recovery)
+    page.get_by_role("button", name="I have saved them").click()
+    _, body, _ = api.call("POST", "/auth/login", {"email": user["email"], "password": PASSWORD})
+    status, _, _ = api.call("POST", "/auth/login/mfa",
+                            {"mfa_token": body["data"]["mfa_token"], "recovery_code": recovery[1]})
+    assert status == 401
+
     turn_off = page.locator("#totp-off-form")
     turn_off.get_by_label("Password").fill("not my password")
     turn_off.get_by_role("button", name="Turn off two-step verification").click()
     expect(turn_off.get_by_role("alert")).to_have_text("Password is incorrect.")
+    expect(turn_off.get_by_label("Password")).to_be_focused()
     turn_off.get_by_label("Password").fill(PASSWORD)
     turn_off.get_by_role("button", name="Turn off two-step verification").click()
     expect(page.get_by_role("status")).to_have_text("Two-step verification is off.")
+    expect(page.locator("#totp-title")).to_be_focused()
     sign_out(page)
     sign_in(page, service.base, user["email"])
     expect_account(page, user)
@@ -298,6 +343,7 @@ def test_reset_the_password_from_the_mailed_link(service, page, shot):
     reset.get_by_role("button", name="Set the new password").click()
     expect(page.get_by_role("status")).to_contain_text("Your password is changed")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.url == service.base + "/account"
     form = page.locator("#signin-form")
     form.get_by_label("Email").fill(user["email"])
     form.get_by_label("Password").fill(NEW_PASSWORD)
@@ -313,19 +359,36 @@ def test_reset_the_password_from_the_mailed_link(service, page, shot):
         "This link no longer works: it has expired, it was already used, or a newer one was sent. "
         "Ask for a new link.")
 
+    # Opened without its token, the page says so before anything is typed.
+    page.goto(service.base + "/account/reset")
+    expect(reset.get_by_role("alert")).to_have_text(
+        "This page was opened without the token of the link. Open the link from the email again.")
+
 
 def test_the_verification_link_lands_on_a_confirmation(service, page, shot):
     api, inbox = service.api, service.inbox
     user = api.register()
-    link = inbox.link(user["email"], "verify")
+    first = inbox.link(user["email"], "verify")
+    # A new link from the page replaces the first.
+    sign_in(page, service.base, user["email"])
+    expect_account(page, user)
+    expect(page.locator("#me-verified")).to_have_text("Not verified")
+    page.get_by_role("button", name="Send the verification link again").click()
+    expect(page.get_by_role("status")).to_have_text(f"A new verification link is on its way to {user['email']}.")
+    link = inbox.link(user["email"], "verify", other_than=first)
+    page.goto(first)
+    expect(page.locator("#verify-result")).to_contain_text("This link no longer works")
+
     page.goto(link)
     expect(page.locator("#verify-result")).to_have_text("Your email address is verified. Thank you.")
     assert page.url == service.base + "/account/verify"
     shot(page, "verified")
-    token = api.login(user["email"])
-    assert api.call("GET", "/auth/user/me", token=token)[1]["data"]["user"]["email_verified"] is True
+    page.get_by_role("link", name="Go to your account").click()
+    expect(page.locator("#me-verified")).to_have_text("Verified")
+    expect(page.get_by_role("button", name="Send the verification link again")).to_be_hidden()
     page.goto(link)
     expect(page.locator("#verify-result")).to_contain_text("This link no longer works")
+    assert_plain(page)
 
 
 def test_api_errors_read_as_sentences(service, page):
@@ -340,7 +403,7 @@ def test_api_errors_read_as_sentences(service, page):
     page.locator("#signin-form").get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     expect(alert).to_have_text(re.compile(r"^Too many failed attempts\. Try again in \d+ minutes\.$"))
-    assert "{" not in page.locator("main").inner_text()
+    assert_plain(page)
 
     # 409: the second factor turned on elsewhere while this page offered to turn it on.
     other = api.register()
@@ -353,13 +416,18 @@ def test_api_errors_read_as_sentences(service, page):
     turn_on = page.locator("#totp-on-form")
     turn_on.get_by_label("Password").fill(PASSWORD)
     turn_on.get_by_role("button", name="Turn on two-step verification").click()
-    expect(turn_on.get_by_role("alert")).to_have_text("TOTP is already on; turn it off first.")
+    expect(page.locator("#alert")).to_have_text("Two-step verification is already on for this account.")
+    # The page read the account again: it offers what can be done now.
+    expect(page.locator("#totp-state")).to_contain_text("On")
+    expect(page.locator("#totp-off-form")).to_be_visible()
+    assert_plain(page)
 
     # 401 once the session was ended elsewhere: back to signing in, said so.
     assert api.call("DELETE", "/auth/user/sessions", token=token)[0] == 200
     page.get_by_role("button", name="Sign out all other sessions").click()
     expect(page.locator("#alert")).to_have_text("Your session has ended. Sign in again.")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert_plain(page)
 
 
 def test_an_unverified_email_is_told_to_verify_first(inbox, browser, request):
