@@ -1,7 +1,8 @@
-//! The mail the component writes: a password-reset link, a verification link, and the note an
-//! address without an account gets when someone asks to reset its password. Each is plain text
-//! and HTML with the same words: the product's name, the link, how long it works, and what to do
-//! if the reader did not ask for it.
+//! The mail the component writes: a password-reset link, a verification link, the note an
+//! address without an account gets when someone asks to reset its password, and the notices of
+//! changes to how the account signs in. Each is plain text and HTML with the same words: the
+//! product's name, the link (if any), how long it works, and what to do if the reader did not
+//! ask for it.
 
 use asm_contract::Mail;
 use std::time::Duration;
@@ -133,6 +134,56 @@ pub fn password_changed(service: &str, to: &str, by_reset: bool) -> Mail {
     .to(to)
 }
 
+/// A change to the account's second factor, or a use of it the owner should hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorChange {
+    TotpOn,
+    TotpOff,
+    NewRecoveryCodes,
+    RecoveryCodeUsed,
+}
+
+/// The notice of a [`FactorChange`]: what happened and what to do if it was not the owner. Like
+/// the password notice it holds no link and no secret.
+pub fn second_factor_changed(service: &str, to: &str, change: FactorChange) -> Mail {
+    let (subject, what) = match change {
+        FactorChange::TotpOn => (
+            format!("Two-step verification is on for your {service} account"),
+            "Two-step verification was just turned on for your account: signing in now takes a code from an authenticator app, or a recovery code, after the password.",
+        ),
+        FactorChange::TotpOff => (
+            format!("Two-step verification was turned off for your {service} account"),
+            "Two-step verification was just turned off for your account: signing in now takes the password alone, and the recovery codes no longer work.",
+        ),
+        FactorChange::NewRecoveryCodes => (
+            format!("New recovery codes for your {service} account"),
+            "A new set of recovery codes was just made for your account. The earlier codes no longer work.",
+        ),
+        FactorChange::RecoveryCodeUsed => (
+            format!("A recovery code was used to sign in to {service}"),
+            "Someone just signed in to your account with one of its recovery codes instead of a code from the authenticator app. That code no longer works; when few are left, make a new set on the account page.",
+        ),
+    };
+    let unknown = match change {
+        // Whoever turned it on holds the authenticator and the codes: a reset link alone does
+        // not get past them, so the owner needs the people who run the service.
+        FactorChange::TotpOn => format!(
+            "If this wasn't you, someone else has signed in to your account and knows your password. Ask {service} for a password-reset link at once, end the sessions you do not know, and contact the people who run {service}: a new password alone does not turn two-step verification off."
+        ),
+        _ => format!(
+            "If this wasn't you, someone else knows your password and has signed in: ask {service} for a password-reset link at once, then look at the account's active sessions and end the ones you do not know."
+        ),
+    };
+    Letter {
+        service,
+        subject,
+        lines: vec![what.into(), "If this was you, there is nothing to do.".into()],
+        action: None,
+        after: vec![unknown],
+    }
+    .to(to)
+}
+
 /// What an address without an account gets when someone asks to reset its password: it tells
 /// the owner, and makes the request cost the same as for an address with an account.
 pub fn no_account(service: &str, to: &str) -> Mail {
@@ -192,6 +243,16 @@ mod tests {
         let c = password_changed("Acme ID", "a@b.co", true);
         assert!(c.text.contains("password-reset link") && c.text.contains("If this wasn't you"), "{}", c.text);
         assert!(!c.text.contains("token="), "a notice carries no secret");
+        for change in [
+            FactorChange::TotpOn,
+            FactorChange::TotpOff,
+            FactorChange::NewRecoveryCodes,
+            FactorChange::RecoveryCodeUsed,
+        ] {
+            let m = second_factor_changed("<Acme>", "a@b.co", change);
+            assert!(m.subject.contains("<Acme>") && m.html.contains("&lt;Acme&gt;") && !m.html.contains("<Acme>"));
+            assert!(m.text.contains("If this wasn't you") && !m.text.contains("token="), "{}", m.text);
+        }
         let n = no_account("asm", "nobody@example.com");
         assert!(n.text.contains("no account uses it") && !n.text.contains("token="));
     }

@@ -668,6 +668,11 @@ fn totp_enrolment_login_recovery_codes_and_disabling() {
     assert_eq!(status, 200, "{v}");
     let codes: Vec<String> = serde_json::from_value(v["data"]["recovery_codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
+    let last_notice = || h.store.sent_mail().pop().map(|m| (m.to, m.subject, m.text)).unwrap();
+    let (to, subject, text) = last_notice();
+    assert_eq!((to.as_str(), subject.as_str()), ("a@b.co", "Two-step verification is on for your asm account"));
+    assert!(codes.iter().all(|c| !text.contains(c.as_str())) && !text.contains(&secret), "no secret in a notice");
+    let mails = h.store.sent_mail().len();
     assert_eq!(authed(Request::new("GET", "/auth/user/me")).1["data"]["user"]["mfa_enabled"], true);
     assert_eq!(authed(post("/auth/user/totp", r#"{"password":"correct horse"}"#)).0, 409, "already on");
 
@@ -686,11 +691,13 @@ fn totp_enrolment_login_recovery_codes_and_disabling() {
     let mine =
         list["data"]["sessions"].as_array().unwrap().iter().find(|s| s["current_session"] == true).unwrap().clone();
     assert_eq!(mine["mfa"], true);
+    assert_eq!(h.store.sent_mail().len(), mails, "a sign-in with a code is not notified");
 
     // A recovery code, once.
     let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
     let (status, _, _) = mfa(&h, &token, "recovery_code", &codes[3].to_uppercase());
     assert_eq!(status, 200);
+    assert_eq!(last_notice().1, "A recovery code was used to sign in to asm");
     let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
     assert_eq!(mfa(&h, &token, "recovery_code", &codes[3]).0, 401, "used up");
     let (_, history, _) = send(&h, with_token(Request::new("GET", "/auth/user/logins"), &with_code));
@@ -702,6 +709,7 @@ fn totp_enrolment_login_recovery_codes_and_disabling() {
     let (status, v, _) =
         send(&h, with_token(post("/auth/user/recovery-codes", r#"{"password":"correct horse"}"#), &with_code));
     assert_eq!(status, 200, "{v}");
+    assert_eq!(last_notice().1, "New recovery codes for your asm account");
     let token = login(&h, "a@b.co", "correct horse").1["data"]["mfa_token"].as_str().unwrap().to_string();
     assert_eq!(mfa(&h, &token, "recovery_code", &codes[4]).0, 401, "voided by the new set");
     let off = with_token(
@@ -709,6 +717,14 @@ fn totp_enrolment_login_recovery_codes_and_disabling() {
         &with_code,
     );
     assert_eq!(send(&h, off).0, 200);
+    assert_eq!(last_notice().1, "Two-step verification was turned off for your asm account");
+    let mails = h.store.sent_mail().len();
+    let off_again = with_token(
+        Request::new("DELETE", "/auth/user/totp").body(br#"{"password":"correct horse"}"#.to_vec()),
+        &with_code,
+    );
+    assert_eq!(send(&h, off_again).0, 200);
+    assert_eq!(h.store.sent_mail().len(), mails, "turning off what is off tells no one");
     let (status, _, cookie) = login(&h, "a@b.co", "correct horse");
     assert!(status == 200 && cookie.is_some(), "a plain login again");
     let off_codes =

@@ -9,6 +9,8 @@
 //!   minutes) instead of a session; `POST /auth/login/mfa` with a code or a recovery code then
 //!   finishes the login. Wrong codes count toward the email's lock-out and toward the token's
 //!   own limit of 5; each TOTP step is accepted once per user, in the store (no replay).
+//! - The account's mailbox hears of each change (on, off, new recovery codes) and of each
+//!   sign-in with a recovery code.
 
 use super::Ctx;
 use super::account::current_user;
@@ -21,6 +23,7 @@ use crate::envelope::{self, ApiError};
 use crate::host::Host;
 use crate::http::Response;
 use crate::lockout::{self, Gate};
+use crate::mail::{self, FactorChange};
 use crate::token::MailToken;
 use crate::totp;
 use crate::validation::{self, Email, Factor};
@@ -75,6 +78,7 @@ pub async fn confirm(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     let profile = UserProfile { mfa_enabled: true, ..UserProfile::from(&user) };
     cx.host.sessions.put_user_profile(profile).await?;
+    notify(cx, &user, FactorChange::TotpOn).await;
     Ok(envelope::success(200, "TOTP is on; keep the recovery codes somewhere safe", json!({ "recovery_codes": codes })))
 }
 
@@ -86,6 +90,9 @@ pub async fn disable(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     cx.host.users.disable_totp(caller.user_id).await?;
     let profile = UserProfile { mfa_enabled: false, ..UserProfile::from(&user) };
     cx.host.sessions.put_user_profile(profile).await?;
+    if user.totp_enabled {
+        notify(cx, &user, FactorChange::TotpOff).await;
+    }
     Ok(envelope::success(200, "TOTP is off", json!({ "mfa_enabled": false })))
 }
 
@@ -101,6 +108,7 @@ pub async fn new_recovery_codes(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if !cx.host.users.replace_recovery_codes(caller.user_id, hashes).await? {
         return Err(ApiError::StateConflict("TOTP is off"));
     }
+    notify(cx, &user, FactorChange::NewRecoveryCodes).await;
     Ok(envelope::success(200, "New recovery codes; the old ones no longer work", json!({ "recovery_codes": codes })))
 }
 
@@ -157,9 +165,17 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
     let outcome = match factor {
         Factor::Code(_) => LoginOutcome::Success,
-        Factor::RecoveryCode(_) => LoginOutcome::RecoveryCode,
+        Factor::RecoveryCode(_) => {
+            notify(cx, &user, FactorChange::RecoveryCodeUsed).await;
+            LoginOutcome::RecoveryCode
+        }
     };
     finish_login(cx, &client, &user, &email, true, outcome).await
+}
+
+/// Tells the account's mailbox of a change to its second factor (see [`Ctx::notify`]).
+async fn notify(cx: &Ctx<'_>, user: &User, change: FactorChange) {
+    cx.notify(mail::second_factor_changed(&cx.settings.service_name, &user.email, change)).await;
 }
 
 /// Whether `code` is the user's TOTP code for a step that has not been accepted before (now

@@ -34,6 +34,16 @@ impl Ctx<'_> {
             Body::TooLarge => Err(ApiError::PayloadTooLarge),
         }
     }
+
+    /// Queues a notice about a change the account's owner should know of (a new password, the
+    /// second factor turned on or off). The change has happened by then, so a notice that
+    /// cannot be queued is logged, not turned into an error.
+    pub async fn notify(&self, notice: asm_contract::Mail) {
+        let subject = notice.subject.clone();
+        if let Err(e) = self.host.mailer.send(notice).await {
+            eprintln!("notice \"{subject}\" was not queued: {e:?}");
+        }
+    }
 }
 
 /// What a route does.

@@ -8,6 +8,7 @@ use crate::client::Client;
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::Response;
 use crate::lockout;
+use crate::mail;
 use crate::password;
 use crate::validation::{self, Email};
 use asm_contract::User;
@@ -32,7 +33,7 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     } else {
         0
     };
-    super::recovery::notify_password_changed(cx, &user.email, false).await;
+    cx.notify(mail::password_changed(&s.service_name, &user.email, false)).await;
     Ok(envelope::success(200, "Password changed", json!({ "revoked": revoked })))
 }
 

@@ -85,7 +85,7 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     let email = Email::of_account(&user.email)?;
     host.sessions.reset_attempts(lockout::account_key(&email, None)).await?;
-    notify_password_changed(cx, &user.email, true).await;
+    cx.notify(mail::password_changed(&cx.settings.service_name, &user.email, true)).await;
     Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })))
 }
 
@@ -135,15 +135,6 @@ pub async fn send_verification(cx: &Ctx<'_>, email: &Email) -> Result<(), ApiErr
             .await?;
     }
     Ok(())
-}
-
-/// Tells the account's mailbox that its password changed. The change has happened by then, so a
-/// notice that cannot be queued is logged, not turned into an error.
-pub async fn notify_password_changed(cx: &Ctx<'_>, to: &str, by_reset: bool) {
-    let notice = mail::password_changed(&cx.settings.service_name, to, by_reset);
-    if let Err(e) = cx.host.mailer.send(notice).await {
-        eprintln!("password change: the notice was not queued: {e:?}");
-    }
 }
 
 /// Where links in mail point: `PUBLIC_URL`. Without it, a development service uses the address

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn mail_host(database: &str, smtp: &str, env: &[(&str, &str)]) -> TestApp {
+pub async fn mail_host(database: &str, smtp: &str, env: &[(&str, &str)]) -> TestApp {
     let mut opts = Options { database_url: Some(database.to_string()), ..Options::default() }
         .arg("--smtp-url", smtp)
         .arg("--mail-from", "asm test <no-reply@asm.test>")

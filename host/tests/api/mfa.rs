@@ -91,6 +91,59 @@ async fn totp_end_to_end_on_postgres_redis_and_sqlite() {
     }
 }
 
+/// Each change to the second factor, and each sign-in with a recovery code, reaches the
+/// account's mailbox at a real SMTP server, through the outbox, with no secret in it; a sign-in
+/// with an ordinary code sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factor_changes_are_mailed_to_the_owner() {
+    let (db, smtp) = (own_database().await, crate::smtp::SmtpServer::start().await);
+    let app = crate::mail::mail_host(&db, &smtp.url(), &[]).await;
+    let creds = app.new_user().await;
+    let (smtp, owner) = (&smtp, std::slice::from_ref(&creds.email));
+    let subjects = |n: usize| async move {
+        let got = smtp.wait_for(n, std::time::Duration::from_secs(20)).await;
+        assert!(got.iter().all(|m| m.to == owner), "{got:#?}");
+        got.iter().map(|m| m.subject().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(subjects(1).await.len(), 1, "the verification mail");
+
+    let (session, secret, codes) = enrolled(&app, &creds).await;
+    let token = mfa_token(&app, &creds).await;
+    let r = app.post_with(&client(), "/auth/login/mfa", json!({ "mfa_token": token, "code": code(&secret, 0) })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = mfa_token(&app, &creds).await;
+    let r = app.post_with(&client(), "/auth/login/mfa", json!({ "mfa_token": token, "recovery_code": codes[0] })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let password = json!({ "password": creds.password });
+    let r = authed(&app, &session, reqwest::Method::POST, "/auth/user/recovery-codes", password.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh: Vec<String> = serde_json::from_value(r.body["data"]["recovery_codes"].clone()).unwrap();
+    let r = authed(&app, &session, reqwest::Method::DELETE, "/auth/user/totp", password).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let mut got = subjects(5).await;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "A recovery code was used to sign in to Asm Test",
+            "Confirm your email address for Asm Test",
+            "New recovery codes for your Asm Test account",
+            "Two-step verification is on for your Asm Test account",
+            "Two-step verification was turned off for your Asm Test account",
+        ]
+        .map(String::from),
+        "one notice per change, none for the sign-in with a code"
+    );
+    for m in smtp.messages() {
+        let secrets = codes.iter().chain(&fresh).chain([&secret]);
+        assert!(secrets.into_iter().all(|s| !m.data.contains(s.as_str())), "a notice carries no secret: {}", m.data);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 5, "nothing more");
+    app.shutdown().await;
+}
+
 /// Two hosts on one database and one Redis: a code accepted through one is refused through the
 /// other (the last accepted step is in the store), and of parallel submissions of one code with
 /// one token, one logs in.
