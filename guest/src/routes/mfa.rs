@@ -165,12 +165,14 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
     let outcome = match factor {
         Factor::Code(_) => LoginOutcome::Success,
-        Factor::RecoveryCode(_) => {
-            notify(cx, &user, FactorChange::RecoveryCodeUsed).await;
-            LoginOutcome::RecoveryCode
-        }
+        Factor::RecoveryCode(_) => LoginOutcome::RecoveryCode,
     };
-    finish_login(cx, &client, &user, &email, true, outcome).await
+    let signed_in = finish_login(cx, &client, &user, &email, true, outcome).await?;
+    // Told once the session exists: a login that failed after the code was used sends nothing.
+    if outcome == LoginOutcome::RecoveryCode {
+        notify(cx, &user, FactorChange::RecoveryCodeUsed).await;
+    }
+    Ok(signed_in)
 }
 
 /// Tells the account's mailbox of a change to its second factor (see [`Ctx::notify`]).
