@@ -132,6 +132,7 @@ impl Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    AccountPage,
     Me,
     MeUnknownToken,
     Sessions,
@@ -140,12 +141,20 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 6] =
-        [Route::Healthz, Route::Me, Route::MeUnknownToken, Route::Sessions, Route::Login, Route::Register];
+    pub const ALL: [Route; 7] = [
+        Route::Healthz,
+        Route::AccountPage,
+        Route::Me,
+        Route::MeUnknownToken,
+        Route::Sessions,
+        Route::Login,
+        Route::Register,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Route::Healthz => "GET /healthz",
+            Route::AccountPage => "GET /account (the page's HTML)",
             Route::Me => "GET /auth/user/me",
             Route::MeUnknownToken => "GET /auth/user/me, unknown token (401)",
             Route::Sessions => "GET /auth/user/sessions (10 sessions)",
@@ -157,6 +166,7 @@ impl Route {
     pub fn short(self) -> &'static str {
         match self {
             Route::Healthz => "healthz",
+            Route::AccountPage => "page",
             Route::Me => "me",
             Route::MeUnknownToken => "me 401",
             Route::Sessions => "sessions",
@@ -553,7 +563,7 @@ fn requests(route: Route, fx: &Fixtures, server: &Host) -> Option<MakeRequest> {
             Route::Login => Arc::new(move |n, _| {
                 load::post_json(addr, "/api/auth/sign-in/email", seed::peer_login_body(&users[n % users.len()].0))
             }),
-            Route::Sessions | Route::Register => return None,
+            Route::AccountPage | Route::Sessions | Route::Register => return None,
         });
     }
     Some(ours(route, fx, addr))
@@ -564,6 +574,7 @@ fn ours(route: Route, fx: &Fixtures, addr: std::net::SocketAddr) -> MakeRequest 
     static REGISTERED: AtomicU64 = AtomicU64::new(0);
     match route {
         Route::Healthz => Arc::new(move |_, _| load::get(addr, "/healthz", None)),
+        Route::AccountPage => Arc::new(move |_, _| load::get(addr, "/account", None)),
         Route::Me => {
             let tokens = fx.me_tokens.clone();
             Arc::new(move |n, _| load::get(addr, "/auth/user/me", Some(&tokens[n % tokens.len()])))
