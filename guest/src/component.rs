@@ -165,11 +165,27 @@ fn write_response(out: ResponseOutparam, response: Response) {
     let body = outgoing.body().expect("a new response has a body");
     ResponseOutparam::set(out, Ok(outgoing));
     {
+        // As much as the host takes at once (wasmtime and Spin take a whole page or envelope),
+        // then one flush: a body written in 4 KiB flushes goes out as several small TCP writes,
+        // which a server without TCP_NODELAY holds back for the client's delayed ACK.
         let stream = body.write().expect("a new body has a stream");
-        for chunk in response.body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
+        let mut rest = response.body.as_slice();
+        while !rest.is_empty() {
+            let n = match stream.check_write() {
+                Ok(0) => {
+                    stream.subscribe().block();
+                    continue;
+                }
+                Ok(permit) => rest.len().min(usize::try_from(permit).unwrap_or(usize::MAX)),
+                Err(_) => return,
+            };
+            if stream.write(&rest[..n]).is_err() {
                 return;
             }
+            rest = &rest[n..];
+        }
+        if stream.blocking_flush().is_err() {
+            return;
         }
     }
     let _ = OutgoingBody::finish(body, None);
