@@ -12,6 +12,7 @@
 //! Store implementations live in `asm-stores` (the in-memory reference store and the
 //! driver-independent PostgreSQL and Redis logic), the native host and the Spin adapter.
 
+pub mod http;
 pub mod types;
 
 pub use types::*;
@@ -43,8 +44,9 @@ macro_rules! with_store_operations {
                 fn find_user_by_email(email: String) -> Option<User>;
                 /// The user with this id, if any; an id the backend could never issue is none.
                 fn find_user_by_id(id: UserId) -> Option<User>;
-                /// Stamps a successful login.
-                fn record_login(user_id: UserId, at: i64) -> ();
+                /// Stamps a successful login and counts the device cookie it issues, in one
+                /// step; the new `devices_issued` (that cookie's number).
+                fn record_login(user_id: UserId, at: i64) -> u64;
                 /// Replaces the password hash, raises the credential version and voids the
                 /// user's reset tokens and pending second login steps, in one step. Returns the
                 /// new version.
@@ -107,6 +109,8 @@ macro_rules! with_store_operations {
                 /// Removes every session of the user but `keep_token_hash`, in one step.
                 /// Returns how many ended.
                 fn delete_other_sessions(user_id: UserId, keep_token_hash: TokenHash) -> u32;
+                /// Removes every session of the user, in one step. Returns how many ended.
+                fn delete_user_sessions(user_id: UserId) -> u32;
                 /// The user's live sessions, in any order.
                 fn list_sessions(user_id: UserId) -> Vec<Session>;
                 /// From now on, refuses sessions for credential versions of the user below
@@ -182,6 +186,24 @@ pub trait Keyring: Send + Sync {
     fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8>;
     /// What `seal` sealed for `purpose`, under the current key or a previous one.
     fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Turns at hashing passwords: the host bounds how many hashes run at once.
+pub trait Hashing: Send + Sync {
+    /// Waits for a turn; false when none came in the time the host allows.
+    fn begin(&self) -> bool;
+    /// Gives the turn back.
+    fn end(&self);
+}
+
+/// Every caller gets a turn at once: for hosts that run one request at a time, or tests.
+pub struct Unbounded;
+
+impl Hashing for Unbounded {
+    fn begin(&self) -> bool {
+        true
+    }
+    fn end(&self) {}
 }
 
 /// Bytes, as a store parameter (a WIT `list<u8>`).

@@ -23,6 +23,67 @@ macro_rules! wit_record {
     };
 }
 
+/// A WIT enum: the Rust enum with wasmtime's derives under the `wasmtime` feature, each case's
+/// WIT name beside it and its name in the API and the SQL stores after it, and the helpers
+/// wit-bindgen's lifting needs.
+macro_rules! wit_enum {
+    ($(#[$meta:meta])* $name:ident { $( $(#[$case_meta:meta])* $case:ident $wit:literal => $text:literal, )* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(
+            feature = "wasmtime",
+            derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+            component(enum)
+        )]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[repr(u8)]
+        pub enum $name {
+            $( $(#[$case_meta])* #[cfg_attr(feature = "wasmtime", component(name = $wit))] $case, )*
+        }
+
+        impl $name {
+            /// Every case, in the WIT's order.
+            pub const ALL: &'static [$name] = &[$($name::$case),*];
+
+            /// Its name in the API and in the SQL stores.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$case => $text,)* }
+            }
+
+            pub fn parse(name: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|c| c.as_str() == name)
+            }
+
+            /// wit-bindgen's lifting calls this on enums it did not generate itself.
+            ///
+            /// # Safety
+            /// `value` is a discriminant the component model checked: below the number of cases.
+            #[doc(hidden)]
+            pub unsafe fn _lift(value: u8) -> $name {
+                Self::ALL[value as usize]
+            }
+        }
+    };
+}
+
+/// A WIT variant: the Rust enum with wasmtime's derives under the `wasmtime` feature, each
+/// case's WIT name beside it.
+macro_rules! wit_variant {
+    ($(#[$meta:meta])* $name:ident { $( $(#[$case_meta:meta])* $case:ident $wit:literal $(($payload:ty))?, )* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[cfg_attr(
+            feature = "wasmtime",
+            derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+            component(variant)
+        )]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        pub enum $name {
+            $( $(#[$case_meta])* #[cfg_attr(feature = "wasmtime", component(name = $wit))] $case $(($payload))?, )*
+        }
+    };
+}
+
 wit_record!(
     /// A stored account. `email` is trimmed and lower-cased before it gets here.
     User {
@@ -41,6 +102,8 @@ wit_record!(
         totp_secret "totp-secret": Option<Vec<u8>>,
         /// Whether a login needs a second factor.
         totp_enabled "totp-enabled": bool,
+        /// How many device cookies the account has been issued; only the newest are trusted.
+        devices_issued "devices-issued": u64,
     }
 );
 
@@ -53,6 +116,13 @@ wit_record!(
         password_hash "password-hash": String,
     }
 );
+
+impl User {
+    /// The id as the stores are addressed by it.
+    pub fn user_id(&self) -> crate::UserId {
+        crate::UserId::from(self.id.as_str())
+    }
+}
 
 impl NewUser {
     /// The account this becomes once a store has given it an id.
@@ -69,6 +139,7 @@ impl NewUser {
             email_verified: false,
             totp_secret: None,
             totp_enabled: false,
+            devices_issued: 0,
         }
     }
 }
@@ -104,6 +175,18 @@ wit_record!(
         mfa "mfa": bool,
     }
 );
+
+impl Session {
+    /// What the session is stored and found by.
+    pub fn token(&self) -> crate::TokenHash {
+        crate::TokenHash::from(self.token_hash.as_str())
+    }
+
+    /// Its user's id, as the stores are addressed by it.
+    pub fn owner(&self) -> crate::UserId {
+        crate::UserId::from(self.user_id.as_str())
+    }
+}
 
 wit_record!(
     /// What a session check shows of its account; the session store keeps it beside the user's
@@ -143,61 +226,18 @@ wit_record!(
     }
 );
 
-/// How a login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
-    component(enum)
-)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[repr(u8)]
-pub enum LoginOutcome {
-    #[cfg_attr(feature = "wasmtime", component(name = "success"))]
-    Success,
-    #[cfg_attr(feature = "wasmtime", component(name = "invalid-credentials"))]
-    InvalidCredentials,
-    #[cfg_attr(feature = "wasmtime", component(name = "locked"))]
-    Locked,
-    #[cfg_attr(feature = "wasmtime", component(name = "recovery-code"))]
-    RecoveryCode,
-    #[cfg_attr(feature = "wasmtime", component(name = "mfa-failed"))]
-    MfaFailed,
-}
-
-impl LoginOutcome {
-    pub const ALL: [LoginOutcome; 5] = [
-        LoginOutcome::Success,
-        LoginOutcome::InvalidCredentials,
-        LoginOutcome::Locked,
-        LoginOutcome::RecoveryCode,
-        LoginOutcome::MfaFailed,
-    ];
-
-    /// The name in the login history (the API, and the `outcome` column of the SQL stores).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginOutcome::Success => "success",
-            LoginOutcome::InvalidCredentials => "invalid_credentials",
-            LoginOutcome::Locked => "locked",
-            LoginOutcome::RecoveryCode => "recovery_code",
-            LoginOutcome::MfaFailed => "mfa_failed",
-        }
+wit_enum!(
+    /// How a login attempt ended.
+    LoginOutcome {
+        Success "success" => "success",
+        InvalidCredentials "invalid-credentials" => "invalid_credentials",
+        Locked "locked" => "locked",
+        /// A login completed with a recovery code instead of a TOTP code.
+        RecoveryCode "recovery-code" => "recovery_code",
+        /// The right password, then a wrong second factor.
+        MfaFailed "mfa-failed" => "mfa_failed",
     }
-
-    pub fn parse(name: &str) -> Option<LoginOutcome> {
-        LoginOutcome::ALL.into_iter().find(|o| o.as_str() == name)
-    }
-
-    /// wit-bindgen's lifting calls this on enums it did not generate itself.
-    ///
-    /// # Safety
-    /// `value` is a discriminant the component model checked: below the number of cases.
-    #[doc(hidden)]
-    pub unsafe fn _lift(value: u8) -> LoginOutcome {
-        LoginOutcome::ALL[value as usize]
-    }
-}
+);
 
 wit_record!(
     /// One login attempt to record, by the email it was made for: stores keep it when that
@@ -244,25 +284,18 @@ wit_record!(
     }
 );
 
-/// What `SessionStore::begin_attempt` decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
-    component(variant)
-)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum AttemptGate {
-    /// Counted as in flight: check the password, then report with `end_attempt`.
-    #[cfg_attr(feature = "wasmtime", component(name = "admitted"))]
-    Admitted,
-    /// Attempts in flight could reach the limit if they fail: ask again shortly.
-    #[cfg_attr(feature = "wasmtime", component(name = "busy"))]
-    Busy,
-    /// The limit of failures in the window is reached.
-    #[cfg_attr(feature = "wasmtime", component(name = "locked"))]
-    Locked(Lock),
-}
+wit_variant!(
+    /// What `SessionStore::begin_attempt` decided.
+    #[derive(Copy)]
+    AttemptGate {
+        /// Counted as in flight: check the password, then report with `end_attempt`.
+        Admitted "admitted",
+        /// Attempts in flight could reach the limit if they fail: ask again shortly.
+        Busy "busy",
+        /// The limit of failures in the window is reached.
+        Locked "locked"(Lock),
+    }
+);
 
 wit_record!(
     #[derive(Copy)]
@@ -274,22 +307,15 @@ wit_record!(
     }
 );
 
-/// What `SessionStore::create_session` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
-    component(variant)
-)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum SessionCreated {
-    /// Stored; the public ids of the sessions the cap ended to make room.
-    #[cfg_attr(feature = "wasmtime", component(name = "created"))]
-    Created(Vec<String>),
-    /// Refused: the user's credentials changed since the version the login verified.
-    #[cfg_attr(feature = "wasmtime", component(name = "stale"))]
-    Stale,
-}
+wit_variant!(
+    /// What `SessionStore::create_session` did.
+    SessionCreated {
+        /// Stored; the public ids of the sessions the cap ended to make room.
+        Created "created"(Vec<String>),
+        /// Refused: the user's credentials changed since the version the login verified.
+        Stale "stale",
+    }
+);
 
 wit_record!(
     /// Where an address is, as far as the host's GeoIP database knows.
@@ -300,46 +326,16 @@ wit_record!(
     }
 );
 
-/// What a mailed token is for; a token of one purpose is never accepted for another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
-    component(enum)
-)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[repr(u8)]
-pub enum TokenPurpose {
-    #[cfg_attr(feature = "wasmtime", component(name = "password-reset"))]
-    PasswordReset,
-    #[cfg_attr(feature = "wasmtime", component(name = "email-verification"))]
-    EmailVerification,
-    #[cfg_attr(feature = "wasmtime", component(name = "mfa-login"))]
-    MfaLogin,
-}
-
-impl TokenPurpose {
-    pub const ALL: [TokenPurpose; 3] =
-        [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification, TokenPurpose::MfaLogin];
-
-    /// The name in the SQL stores' `purpose` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenPurpose::PasswordReset => "password_reset",
-            TokenPurpose::EmailVerification => "email_verification",
-            TokenPurpose::MfaLogin => "mfa_login",
-        }
+wit_enum!(
+    /// What a mailed token is for; a token of one purpose is never accepted for another. Its
+    /// name is the SQL stores' `purpose` column.
+    TokenPurpose {
+        PasswordReset "password-reset" => "password_reset",
+        EmailVerification "email-verification" => "email_verification",
+        /// The second step of a login with a second factor (`mfa_token`).
+        MfaLogin "mfa-login" => "mfa_login",
     }
-
-    /// wit-bindgen's lifting calls this on enums it did not generate itself.
-    ///
-    /// # Safety
-    /// `value` is a discriminant the component model checked: below the number of cases.
-    #[doc(hidden)]
-    pub unsafe fn _lift(value: u8) -> TokenPurpose {
-        TokenPurpose::ALL[value as usize]
-    }
-}
+);
 
 wit_record!(
     /// A message for the host to deliver: queued durably by `Mailer::send`, delivered later.
@@ -353,25 +349,17 @@ wit_record!(
     }
 );
 
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
-    component(variant)
-)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum StoreError {
-    /// A unique constraint was violated; the payload names the field (`email`, `username`).
-    #[cfg_attr(feature = "wasmtime", component(name = "conflict"))]
-    Conflict(String),
-    /// The backing service did not answer; the component answers 503.
-    #[cfg_attr(feature = "wasmtime", component(name = "unavailable"))]
-    Unavailable(String),
-    /// Anything else; the component answers 500 and the host logs the detail.
-    #[cfg_attr(feature = "wasmtime", component(name = "internal"))]
-    Internal(String),
-}
+wit_variant!(
+    /// Why a store operation failed.
+    StoreError {
+        /// A unique constraint was violated; the payload names the field (`email`, `username`).
+        Conflict "conflict"(String),
+        /// The backing service did not answer; the component answers 503.
+        Unavailable "unavailable"(String),
+        /// Anything else; the component answers 500 and the host logs the detail.
+        Internal "internal"(String),
+    }
+);
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -111,6 +111,7 @@ export const userStore = {
       emailVerified: false,
       totpSecret: undefined,
       totpEnabled: false,
+      devicesIssued: 0n,
     };
     users.set(user.id, user);
     usersByEmail.set(email, user.id);
@@ -128,10 +129,16 @@ export const userStore = {
     return user === undefined ? undefined : copyUser(user);
   }),
 
-  /** Stamps a successful login; an unknown id is not an error (as with PostgreSQL). */
+  /**
+   * Stamps a successful login and counts its device cookie; the new count (0 for an unknown id,
+   * which is not an error, as with PostgreSQL).
+   */
   recordLogin: op('record-login', (userId, at) => {
     const user = users.get(userId);
-    if (user) user.lastLogin = BigInt(at);
+    if (!user) return 0n;
+    user.lastLogin = BigInt(at);
+    user.devicesIssued += 1n;
+    return user.devicesIssued;
   }),
 
   /**
@@ -447,6 +454,13 @@ export const sessionStore = {
     return ended;
   }),
 
+  /** Removes every session of the user; how many were live. */
+  deleteUserSessions: op('delete-user-sessions', (userId) => {
+    const hashes = liveHashes(userId);
+    for (const h of hashes) removeSession(h);
+    return hashes.length;
+  }),
+
   /** The user's live sessions, in no particular order. */
   listSessions: op('list-sessions', (userId) =>
     liveHashes(userId).map((h) => copySession(sessions.get(h).session)),
@@ -579,6 +593,15 @@ export const keyring = {
   },
   seal,
   open,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Hashing turns: the component runs one request at a time here, so every hash gets its turn at
+// once (a production embedding that runs several instances would bound them).
+
+export const hashing = {
+  begin: () => true,
+  end: () => {},
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ use asm_guest::auth::{bearer_token, cookie_value};
 use asm_guest::config::Settings;
 use asm_guest::http::{self, Request};
 use asm_guest::token::{self, SessionToken};
+use asm_guest::testing::FakeSystem;
 use asm_guest::{Host, System, password};
 use asm_stores::keyring::SecretKeys;
 use asm_stores::memory::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const EMAIL: &str = "alice@example.com";
@@ -144,7 +144,7 @@ fuzz_target!(|input: Input| {
     let settings = settings(input.settings);
     let host = Fixture::seeded();
     for req in input.requests.iter().take(MAX_REQUESTS) {
-        host.now.fetch_add(i64::from(req.advance_ms), Ordering::SeqCst);
+        host.system.advance(i64::from(req.advance_ms));
         host.store.set_unavailable(req.store_down);
         let request = build(req, &host);
         let live_before: Vec<String> = host.live_hashes();
@@ -330,23 +330,10 @@ fn issued_token(resp: &http::Response) -> Option<String> {
 struct Fixture {
     store: MemoryStore,
     keys: SecretKeys,
-    now: Arc<AtomicI64>,
-    seed: AtomicU8,
+    system: FakeSystem,
     latest_token: std::sync::Mutex<String>,
     seeded_token: String,
     latest_session: std::sync::Mutex<String>,
-}
-
-impl System for Fixture {
-    fn now_ms(&self) -> i64 {
-        self.now.load(Ordering::SeqCst)
-    }
-    fn random_bytes(&self, len: usize) -> Vec<u8> {
-        vec![self.seed.fetch_add(1, Ordering::SeqCst).wrapping_add(1); len]
-    }
-    fn sleep_ms(&self, ms: u64) {
-        self.now.fetch_add(ms as i64, Ordering::SeqCst);
-    }
 }
 
 fn seeded_hash() -> &'static str {
@@ -363,9 +350,8 @@ fn seeded_token(user_id: &str) -> String {
 
 impl Fixture {
     fn seeded() -> Fixture {
-        let now = Arc::new(AtomicI64::new(START_MS));
-        let clock = now.clone();
-        let store = MemoryStore::with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+        let system = FakeSystem::starting_at(START_MS);
+        let store = MemoryStore::with_clock(system.clock());
         let new = NewUser {
             email: EMAIL.into(),
             username: USERNAME.into(),
@@ -392,8 +378,7 @@ impl Fixture {
         Fixture {
             store,
             keys: SecretKeys::parse(&SecretKeys::encode(&[3; 32]), "").expect("a valid key"),
-            now,
-            seed: AtomicU8::new(0),
+            system,
             latest_token: std::sync::Mutex::new(token.clone()),
             seeded_token: token,
             latest_session: std::sync::Mutex::new("s0".into()),
@@ -401,7 +386,15 @@ impl Fixture {
     }
 
     fn host(&self) -> Host<'_> {
-        Host { users: &self.store, sessions: &self.store, geo: &NoGeo, keyring: &self.keys, mailer: &self.store, system: self }
+        Host {
+            users: &self.store,
+            sessions: &self.store,
+            geo: &NoGeo,
+            keyring: &self.keys,
+            mailer: &self.store,
+            hashing: &Unbounded,
+            system: &self.system,
+        }
     }
 
     fn token(&self, r: &Ref) -> String {
@@ -422,7 +415,7 @@ impl Fixture {
 
     /// Hashes of the sessions the service should still accept.
     fn live_hashes(&self) -> Vec<String> {
-        let now = self.now.load(Ordering::SeqCst);
+        let now = self.system.now_ms();
         self.store.stored_sessions().into_iter().filter(|s| s.expires_at > now).map(|s| s.token_hash).collect()
     }
 }

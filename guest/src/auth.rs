@@ -44,7 +44,7 @@ pub async fn authenticate(cx: &Ctx<'_>) -> Result<Caller, ApiError> {
     let sessions = cx.host.sessions;
     let found = sessions.get_session(token_hash.clone()).await?.ok_or(ApiError::Unauthorized)?;
     let (session, profile) = (found.session, found.user);
-    let user_id = UserId::from(session.user_id.clone());
+    let user_id = session.owner();
     let now = cx.host.system.now_ms();
     if session.expires_at <= now {
         return Err(ApiError::Unauthorized);

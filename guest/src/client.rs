@@ -6,10 +6,7 @@ use crate::http::Request;
 use asm_contract::{Device, Geo, Location};
 use std::net::{IpAddr, SocketAddr};
 
-/// The header in which the host passes the connection's peer address (Spin's name for it).
-/// The native host removes any copy the client sent; Spin keeps it and appends its own, so
-/// readers take the last value.
-pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+pub use asm_contract::http::CLIENT_ADDR_HEADER;
 
 /// The client of a request, as recorded with a session or a login attempt.
 pub struct Client<'r> {

@@ -26,7 +26,7 @@ wit_bindgen::generate!({
     },
 });
 
-use asm::auth::{geo, keyring, mailer, session_store, user_store};
+use asm::auth::{geo, hashing, keyring, mailer, session_store, user_store};
 
 struct Component;
 export!(Component);
@@ -41,6 +41,7 @@ impl exports::wasi::http::incoming_handler::Guest for Component {
                     geo: &Imports,
                     keyring: &Imports,
                     mailer: &Imports,
+                    hashing: &Imports,
                     system: &Os,
                 };
                 // Every import answers before it returns, so the logic never waits.
@@ -105,6 +106,16 @@ impl Keyring for Imports {
     }
 }
 
+impl Hashing for Imports {
+    fn begin(&self) -> bool {
+        hashing::begin()
+    }
+
+    fn end(&self) {
+        hashing::end()
+    }
+}
+
 fn read_request(request: IncomingRequest) -> Request {
     let method = match request.method() {
         Method::Get => "GET".to_string(),
@@ -129,10 +140,7 @@ fn read_request(request: IncomingRequest) -> Request {
     req
 }
 
-/// Bodies beyond the limit are still read (and dropped) up to this size, so the client finishes
-/// sending and sees the 413 instead of a broken connection (the native host reads bodies itself
-/// first; other hosts may not).
-const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+use asm_contract::http::DRAIN_LIMIT;
 
 /// Keeps one byte more than `MAX_BODY_BYTES` at most: enough to know the body is too large.
 fn read_body(request: &IncomingRequest) -> Body {

@@ -5,6 +5,7 @@
 use crate::config::Settings;
 use crate::envelope::ApiError;
 use crate::http::Request;
+pub use asm_settings::origin;
 
 /// Refuses an unsafe request whose `Origin` is neither the service's own nor an allowed origin,
 /// or, without `Origin`, whose `Sec-Fetch-Site` is `cross-site`. The service's own origin is
@@ -36,32 +37,6 @@ pub fn check(req: &Request, settings: &Settings) -> Result<(), ApiError> {
         Some(site) if site.eq_ignore_ascii_case("cross-site") => Err(refused()),
         _ => Ok(()),
     }
-}
-
-/// The origin of an http(s) URL as `scheme://host:port` (scheme and host lower-cased, the
-/// default port written out, so equal origins compare equal), and the rest of the URL after it.
-pub fn origin(url: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()?),
-        _ => (authority, default_port),
-    };
-    let plain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
-    let bracketed = |h: &str| {
-        h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
-    };
-    if host.is_empty() || !(host.chars().all(plain) || bracketed(host)) {
-        return None;
-    }
-    Some((format!("{scheme}://{}:{port}", host.to_ascii_lowercase()), tail))
 }
 
 fn refused() -> ApiError {

@@ -33,7 +33,10 @@ pub enum ApiError {
     /// The second step of a login failed: the token or the code (401).
     MfaFailed,
     Forbidden(String),
-    NotFound,
+    /// No route has this path.
+    NoSuchRoute,
+    /// What the route names is not there (or not the caller's); says what.
+    NotFound(&'static str),
     /// With the `Allow` header's value.
     MethodNotAllowed(String),
     Conflict {
@@ -53,6 +56,9 @@ pub enum ApiError {
     EmailNotVerified,
     /// A setting the route needs is missing; names it.
     NotConfigured(&'static str),
+    /// The host gave no turn at hashing in time: the service is busy with sign-ins (503 with
+    /// `Retry-After`).
+    Busy,
     Unavailable(String),
     Internal(String),
 }
@@ -90,7 +96,8 @@ impl ApiError {
             ),
             ApiError::MfaFailed => error(401, "Login failed", json!("invalid or expired code")),
             ApiError::Forbidden(msg) => error(403, "Forbidden", Value::String(msg)),
-            ApiError::NotFound => error(404, "Not found", json!("no such route")),
+            ApiError::NoSuchRoute => error(404, "Not found", json!("no such route")),
+            ApiError::NotFound(what) => error(404, "Not found", json!(format!("no such {what}"))),
             ApiError::MethodNotAllowed(allow) => {
                 error(405, "Method not allowed", json!("this route does not accept that method"))
                     .with_header("allow", allow)
@@ -102,7 +109,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => error(
                 413,
                 "Request body too large",
-                json!(format!("bodies are limited to {} bytes", crate::http::MAX_BODY_BYTES)),
+                json!(format!("bodies are limited to {} bytes", asm_contract::http::MAX_BODY_BYTES)),
             ),
             ApiError::TooManyAttempts { retry_after_secs } => error(
                 429,
@@ -126,9 +133,12 @@ impl ApiError {
                     json!(format!("the service is missing the {setting} setting")),
                 )
             }
+            ApiError::Busy => error(503, "Service busy", json!("too many sign-ins at once; try again shortly"))
+                .with_header("retry-after", "1"),
             ApiError::Unavailable(detail) => {
                 eprintln!("store unavailable: {detail}");
                 error(503, "Service temporarily unavailable", json!("a backing store did not answer"))
+                    .with_header("retry-after", "1")
             }
             ApiError::Internal(detail) => {
                 eprintln!("internal error: {detail}");

@@ -1,8 +1,9 @@
 //! What the component needs from whoever runs it.
 
-use asm_contract::{Geo, Keyring, Mailer, SessionStore, UserStore};
+use asm_contract::{Geo, Hashing, Keyring, Mailer, SessionStore, UserStore};
 
-/// The stores, lookups, keys and mailer of `wit/asm.wit`, and the system's clock and randomness. In
+/// The stores, lookups, keys, mailer and hashing turns of `wit/asm.wit`, and the system's clock and
+/// randomness. In
 /// the component they are the imports (`component.rs`); natively, whatever the caller passes.
 #[derive(Clone, Copy)]
 pub struct Host<'a> {
@@ -11,6 +12,7 @@ pub struct Host<'a> {
     pub geo: &'a dyn Geo,
     pub keyring: &'a dyn Keyring,
     pub mailer: &'a dyn Mailer,
+    pub hashing: &'a dyn Hashing,
     pub system: &'a dyn System,
 }
 

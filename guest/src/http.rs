@@ -1,8 +1,7 @@
 //! The component's own view of an HTTP exchange, independent of wasi-http so the logic runs
 //! natively in tests and in the host's native mode.
 
-/// Bodies larger than this are refused with 413 before they are parsed.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use asm_contract::http::MAX_BODY_BYTES;
 
 #[derive(Debug, Clone, Default)]
 pub struct Request {

@@ -2,7 +2,8 @@
 //!
 //! The logic is plain Rust that also runs natively (unit tests, the benchmark baseline):
 //! - [`handle`] serves one request: [`routes`] holds the route table and one module per
-//!   capability (registration, login and lock-out, sessions, account, password, health);
+//!   capability (registration, sign-in (`routes::signin`: every way into a session, the lock-out),
+//!   sessions, account, password, recovery, TOTP settings, health);
 //! - [`auth`] turns a request's credential into the [`auth::Caller`] it authenticates;
 //! - [`Host`] is everything the component gets from whoever runs it: the stores and GeoIP of
 //!   `wit/asm.wit` (traits of `asm_contract`) and a clock and randomness ([`System`]);
@@ -13,13 +14,11 @@
 
 pub mod auth;
 pub mod client;
-pub mod config;
 pub mod csrf;
 pub mod device;
 pub mod envelope;
 pub mod host;
 pub mod http;
-pub mod lockout;
 pub mod mail;
 pub mod password;
 pub mod routes;
@@ -33,10 +32,18 @@ mod component;
 #[cfg(test)]
 mod tests;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use asm_settings as config;
 pub use host::{Host, Os, System};
 
-/// Serves one request.
+/// Serves one request. A `HEAD` request gets what `GET` would, without the body.
 pub async fn handle(req: &http::Request, host: &Host<'_>, settings: &config::Settings) -> http::Response {
     let cx = routes::Ctx { req, host, settings };
-    routes::serve(&cx).await.unwrap_or_else(envelope::ApiError::into_response)
+    let mut response = routes::serve(&cx).await.unwrap_or_else(envelope::ApiError::into_response);
+    if req.method == "HEAD" {
+        response.body.clear();
+    }
+    response
 }

@@ -75,15 +75,84 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Parses a body as a JSON object.
+/// Parses a body as a JSON object. A key given twice in any object is refused: parsers differ
+/// on which copy wins, and a body must mean one thing.
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest("a JSON object body is required".into()));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+    match serde_json::from_slice::<Strict>(body) {
+        Ok(Strict(Value::Object(map))) => Ok(map),
         Ok(_) => Err(ApiError::BadRequest("the body must be a JSON object".into())),
+        Err(e) if e.is_data() => Err(ApiError::BadRequest(e.to_string())),
         Err(e) => Err(ApiError::BadRequest(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// A JSON value whose objects name each key once.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("the key {key:?} is given more than once")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -291,10 +360,23 @@ pub fn mfa_login(body: &[u8]) -> Result<(MailToken, Factor), ApiError> {
     }
 }
 
+/// An address with one written form per mailbox. The crate checks RFC 5321/5322 syntax; on top,
+/// only the plain forms are accepted: the local part a dot-atom (no quotes, backslashes,
+/// comments or spaces, which a mail server reads away, so `"ada"@example.com` and
+/// `ada@example.com` would be two accounts, and two sets of mail limits, for one mailbox), and
+/// the domain a dotted host name (no address literal), since a service that sends mail needs one.
 fn valid_email(email: &str) -> bool {
-    // The crate checks RFC 5321/5322 syntax; a service that sends mail also needs a dot in the domain.
-    email_address::EmailAddress::parse_with_options(email, email_address::Options::default().without_display_text())
-        .is_ok_and(|e| e.domain().contains('.') && !e.domain().starts_with('[') && !e.domain().ends_with('.'))
+    let parsed = email_address::EmailAddress::parse_with_options(
+        email,
+        email_address::Options::default().without_display_text(),
+    );
+    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let atom = |c: char| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let dot_atom = |s: &str| !s.is_empty() && s.split('.').all(|part| !part.is_empty() && part.chars().all(atom));
+    let label = |l: &str| {
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    parsed.is_ok() && dot_atom(local) && domain.contains('.') && domain.split('.').all(label)
 }
 
 #[cfg(test)]
@@ -374,12 +456,38 @@ mod tests {
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
-        for bad in ["a@b", "@b.co", "a@", "a b@c.co", "a@b.co.", "a@[127.0.0.1]"] {
+        for bad in ["a@b", "@b.co", "a@", "a b@c.co", "a@b.co.", "a@[127.0.0.1]", "a..b@c.co", ".a@b.co", "a@-b.co"] {
             assert!(!valid_email(bad), "{bad}");
         }
-        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+        for good in ["a@b.co", "first.last+tag@sub.example.org", "o'brien@example.ie", "jürgen@bücher.de"] {
             assert!(valid_email(good), "{good}");
         }
+    }
+
+    #[test]
+    fn forms_a_mail_server_reads_as_another_mailbox_are_refused() {
+        for other_form in [
+            r#""ada"@example.com"#,
+            r#""\a\d\a"@example.com"#,
+            r#""ada@evil"@example.com"#,
+            "ada(comment)@example.com",
+            "(comment)ada@example.com",
+            r#""a da"@example.com"#,
+        ] {
+            assert!(!valid_email(other_form), "{other_form}");
+            assert!(Email::parse(other_form).is_err(), "{other_form}");
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        for body in [&br#"{"email":"a@b.co","email":"c@d.co"}"#[..], br#"{"a":{"b":1,"b":2}}"#, br#"[{"x":1,"x":1}]"#] {
+            match json_object(body) {
+                Err(ApiError::BadRequest(m)) => assert!(m.contains("more than once"), "{m}"),
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        assert!(json_object(br#"{"a":{"b":1},"b":{"a":2}}"#).is_ok(), "the same key in different objects");
     }
 
     #[test]

@@ -81,6 +81,15 @@ pub struct ServeConfig {
     /// node). Wins over REDIS_URL and REDIS_ADDR.
     #[arg(long, env = "REDIS_CLUSTER_NODES")]
     pub redis_cluster_nodes: Option<String>,
+    /// Replicas that must confirm a write that ends sessions or counts a failed sign-in before
+    /// it is acknowledged, so a failover does not undo it (WAIT). Default: 1 on a Redis
+    /// Cluster, 0 (no waiting) on one Redis.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS")]
+    pub redis_wait_replicas: Option<u32>,
+    /// Longest such a write waits for its replicas; past it the write stands and a warning is
+    /// logged (and counted in /metrics).
+    #[arg(long, env = "REDIS_WAIT_TIMEOUT", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub redis_wait_timeout: Duration,
     /// Prefix of every Redis key the service writes (no `{` or `}`: those mark hash slots).
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "asm:")]
     pub redis_key_prefix: String,
@@ -135,6 +144,17 @@ pub struct ServeConfig {
     /// Requests served at once; more wait for a free instance slot.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: u32,
+    /// Password hashes running at once (0: half the machine's cores, at least one). Hashing is
+    /// the one expensive thing the service does; bounding it keeps a flood of sign-ins from
+    /// taking the CPU that session checks need.
+    #[arg(long, env = "HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: u32,
+    /// Requests that may wait for a turn at hashing; past it they get 503 with Retry-After at once.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: u32,
+    /// Longest a request waits for a turn at hashing before it gets 503 with Retry-After.
+    #[arg(long, env = "HASH_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub hash_wait: Duration,
     /// Open connections at once; more wait to be accepted.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: u32,
@@ -204,6 +224,20 @@ impl ServeConfig {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .unwrap_or_else(std::env::temp_dir);
         base.join("asm")
+    }
+
+    /// How writes that must outlive a failover wait for replicas, on a cluster or one Redis.
+    pub fn replica_wait(&self, cluster: bool) -> crate::stores::redis::ReplicaWait {
+        let replicas = self.redis_wait_replicas.unwrap_or(u32::from(cluster));
+        crate::stores::redis::ReplicaWait { replicas, timeout: self.redis_wait_timeout }
+    }
+
+    /// Hashes that may run at once.
+    pub fn hash_concurrency(&self) -> u32 {
+        match self.hash_concurrency {
+            0 => crate::runtime::hashing::default_concurrency(),
+            n => n,
+        }
     }
 
     /// The metrics listener's address, unless metrics are off.

@@ -31,6 +31,9 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub store_errors: Family<StoreLabels, Counter>,
     pub instances: Counter,
+    pub hash_turns: Counter,
+    pub hash_refused: Counter,
+    pub replica_waits_short: Counter,
     registry: Registry,
 }
 
@@ -42,11 +45,23 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     });
     let store_errors = Family::<StoreLabels, Counter>::default();
     let instances = Counter::default();
+    let (hash_turns, hash_refused, replica_waits_short) = (Counter::default(), Counter::default(), Counter::default());
     registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
     registry.register("http_request_duration_seconds", "Time to the response head, by route", latency.clone());
     registry.register("store_errors", "Store calls that failed, by store and kind", store_errors.clone());
     registry.register("component_instances", "Component instances created", instances.clone());
-    Metrics { requests, latency, store_errors, instances, registry }
+    registry.register("hash_turns", "Turns at hashing a password given", hash_turns.clone());
+    registry.register(
+        "hash_refused",
+        "Requests refused a turn at hashing (queue full, or none in time): answered 503",
+        hash_refused.clone(),
+    );
+    registry.register(
+        "redis_replica_waits_short",
+        "Writes that must outlive a failover whose replicas did not confirm them within REDIS_WAIT_TIMEOUT",
+        replica_waits_short.clone(),
+    );
+    Metrics { requests, latency, store_errors, instances, hash_turns, hash_refused, replica_waits_short, registry }
 });
 
 impl Metrics {
@@ -90,7 +105,7 @@ pub fn route(path: &str) -> &'static str {
     if path == "/metrics" {
         return "/metrics";
     }
-    asm_guest::routes::template(path).unwrap_or("other")
+    asm_contract::http::template(path).unwrap_or("other")
 }
 
 #[cfg(test)]

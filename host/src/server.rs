@@ -7,8 +7,8 @@ use crate::config::ServeConfig;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::stores::Stores;
 use anyhow::Context as _;
-use asm_guest::envelope::ApiError;
-use asm_guest::http::MAX_BODY_BYTES;
+use asm_contract::http::{DRAIN_LIMIT, MAX_BODY_BYTES};
+use asm_settings::Settings;
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http_body_util::{BodyExt as _, Full};
@@ -26,14 +26,11 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// The header through which the component learns the peer address (Spin's name for it).
-pub const CLIENT_ADDR_HEADER: &str = asm_guest::client::CLIENT_ADDR_HEADER;
+pub use asm_contract::http::CLIENT_ADDR_HEADER;
 /// Longest the server waits for in-flight requests when it shuts down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bodies beyond the limit are still read (and dropped) up to this size, so the client finishes
-/// sending and sees the 413 instead of a broken connection; past it the connection is closed.
-const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
-/// The most bytes of request line and headers a connection may buffer.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most bytes of request line and headers a request may have (431 beyond).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// What answers a request once the server has read it whole.
 #[async_trait::async_trait]
@@ -55,20 +52,32 @@ impl Engine for Runtime {
     }
 }
 
-/// A response in the component's envelope, for what the host answers itself.
+/// A response in the component's JSON envelope, for what the host answers itself (before a
+/// request reaches the component, or when it could not answer).
 pub fn envelope(status: u16, message: &str, error: &str) -> hyper::Response<HyperOutgoingBody> {
-    to_hyper(asm_guest::envelope::error(status, message, error.into()))
+    let body = serde_json::json!({ "status": status, "message": message, "error": error });
+    let headers =
+        [("content-type", "application/json"), ("cache-control", "no-store"), ("x-content-type-options", "nosniff")];
+    let mut resp = response(status, &headers, serde_json::to_vec(&body).unwrap_or_default());
+    if status == 503 {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }
 
-/// A response of the component's logic as hyper's.
-pub fn to_hyper(r: asm_guest::http::Response) -> hyper::Response<HyperOutgoingBody> {
-    let mut builder = hyper::Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        builder = builder.header(k.as_str(), v.as_str());
+/// A whole response as hyper's.
+pub fn response<K: AsRef<str>, V: AsRef<str>>(
+    status: u16,
+    headers: &[(K, V)],
+    body: Vec<u8>,
+) -> hyper::Response<HyperOutgoingBody> {
+    let mut builder = hyper::Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(k.as_ref(), v.as_ref());
     }
     builder
-        .body(Full::new(Bytes::from(r.body)).map_err(|never| match never {}).boxed_unsync())
-        .expect("the component's responses have valid status and headers")
+        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+        .expect("responses made here have valid status and headers")
 }
 
 /// A running server.
@@ -90,18 +99,15 @@ impl Server {
 
 /// The component's settings and environment: its variables from the process, then the
 /// overrides; refused when one is not understood.
-pub fn guest_settings(
-    overrides: &[(String, String)],
-) -> anyhow::Result<(asm_guest::config::Settings, Vec<(String, String)>)> {
+pub fn guest_settings(overrides: &[(String, String)]) -> anyhow::Result<(Settings, Vec<(String, String)>)> {
     let mut env: Vec<(String, String)> =
-        asm_guest::config::VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+        asm_contract::http::SETTINGS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
     for (k, v) in overrides {
         env.retain(|(n, _)| n != k);
         env.push((k.clone(), v.clone()));
     }
-    let settings =
-        asm_guest::config::Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-            .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
+    let settings = Settings::from_lookup(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
     Ok((settings, env))
 }
 
@@ -121,6 +127,7 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
             max_concurrent: cfg.max_concurrent_requests,
             guest_env: env,
             perfmap: cfg.wasm_profiler == "perfmap",
+            hashing: crate::runtime::hashing::HashGate::new(cfg.hash_concurrency(), cfg.hash_queue, cfg.hash_wait),
         },
         stores,
     )
@@ -128,7 +135,7 @@ pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) ->
 
 /// Mail must reach people in production: a mail server, and links that point at the service.
 /// (Development logs mail when there is no server, and links follow the request's address.)
-pub fn check_mail(cfg: &ServeConfig, settings: &asm_guest::config::Settings) -> anyhow::Result<()> {
+pub fn check_mail(cfg: &ServeConfig, settings: &Settings) -> anyhow::Result<()> {
     if !settings.production {
         return Ok(());
     }
@@ -316,6 +323,14 @@ async fn read_body(mut body: hyper::body::Incoming, timeout: Duration) -> Result
     tokio::time::timeout(timeout, read).await.unwrap_or(Err(BodyFailure::TimedOut))
 }
 
+/// About how many bytes the request line and headers took on the wire. hyper bounds what it
+/// buffers of a head, not what a head may add up to once parsed.
+fn head_bytes(parts: &http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + " HTTP/1.1\r\n".len() + 1;
+    let headers: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + ": \r\n".len()).sum();
+    line + headers
+}
+
 /// A `Host` that is a valid authority (ASCII, no spaces or stray characters).
 fn valid_host(value: &HeaderValue) -> bool {
     value.to_str().is_ok_and(|s| s.parse::<http::uri::Authority>().is_ok())
@@ -332,6 +347,12 @@ async fn serve_request(
     let (mut parts, body) = req.into_parts();
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
     let resp = match parts.headers.get(http::header::HOST) {
+        _ if head_bytes(&parts) > MAX_HEAD_BYTES => envelope(
+            431,
+            "Request header fields too large",
+            &format!("the request line and headers are limited to {MAX_HEAD_BYTES} bytes"),
+        )
+        .with_close(),
         Some(host) if !valid_host(host) => {
             envelope(400, "Invalid request", "the Host header is not a valid host name").with_close()
         }
@@ -339,7 +360,10 @@ async fn serve_request(
             Err(BodyFailure::TimedOut) => {
                 envelope(408, "Request timeout", "the request body did not arrive in time").with_close()
             }
-            Err(BodyFailure::TooLarge) => to_hyper(ApiError::PayloadTooLarge.into_response()).with_close(),
+            Err(BodyFailure::TooLarge) => {
+                envelope(413, "Request body too large", &format!("bodies are limited to {MAX_BODY_BYTES} bytes"))
+                    .with_close()
+            }
             Err(BodyFailure::Broken) => envelope(400, "Invalid request", "the request body is malformed").with_close(),
             Ok(body) => {
                 // Only the host may say who the client is: drop any copy the client sent.

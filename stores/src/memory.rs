@@ -148,9 +148,12 @@ impl UserStore for MemoryStore {
         Ok(self.lock()?.users.iter().find(|u| u.id == id.as_str()).cloned())
     }
 
-    async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<()> {
-        self.lock()?.users.iter_mut().filter(|u| u.id == user_id.as_str()).for_each(|u| u.last_login = Some(at));
-        Ok(())
+    async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<u64> {
+        let mut d = self.lock()?;
+        let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str()) else { return Ok(0) };
+        u.last_login = Some(at);
+        u.devices_issued += 1;
+        Ok(u.devices_issued)
     }
 
     async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
@@ -425,6 +428,14 @@ impl SessionStore for MemoryStore {
             d.sessions.remove(token_hash.as_str());
         }
         Ok(mine)
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u32> {
+        let now = self.now();
+        let mut d = self.lock()?;
+        let live = d.live(now).filter(|s| s.user_id == user_id.as_str()).count();
+        d.sessions.retain(|_, (s, _)| s.user_id != user_id.as_str());
+        Ok(live as u32)
     }
 
     async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {

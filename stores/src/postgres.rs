@@ -53,7 +53,7 @@ macro_rules! user_columns {
          (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
          (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version, \
          (CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified, \
-         totp_secret, (CASE WHEN totp_enabled THEN 1 ELSE 0 END)::int8 AS totp_enabled"
+         totp_secret, (CASE WHEN totp_enabled THEN 1 ELSE 0 END)::int8 AS totp_enabled, devices_issued"
     };
 }
 
@@ -69,8 +69,11 @@ pub const FIND_USER_BY_EMAIL: &str =
 /// `$1` id (uuid). One row, of nulls when there is no such user.
 pub const FIND_USER_BY_ID: &str =
     concat!("SELECT ", user_columns!(), " FROM (SELECT 1) AS one LEFT JOIN users ON id = $1");
-/// `$1` id (uuid), `$2` Unix ms (float8).
-pub const RECORD_LOGIN: &str = "UPDATE users SET last_login = to_timestamp($2::float8 / 1000) WHERE id = $1";
+/// `$1` id (uuid), `$2` Unix ms (float8). Stamps the login and counts its device cookie; the new
+/// count (null: no such user), one row in any case.
+pub const RECORD_LOGIN: &str = "WITH stamped AS (UPDATE users \
+    SET last_login = to_timestamp($2::float8 / 1000), devices_issued = devices_issued + 1 \
+    WHERE id = $1 RETURNING devices_issued) SELECT (SELECT devices_issued FROM stamped) AS devices_issued";
 /// `$1` id (uuid), `$2` password hash. The new credential version (null: no such user); one
 /// row in any case. The user's outstanding reset tokens are voided in the same statement.
 pub const UPDATE_PASSWORD: &str = "WITH changed AS (UPDATE users \
@@ -278,9 +281,11 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         self.driver.query(FIND_USER_BY_ID, vec![id]).await?.first_present(user)
     }
 
-    async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<()> {
-        let Some(id) = uuid(user_id.as_str()) else { return Ok(()) };
-        self.driver.execute(RECORD_LOGIN, vec![id, Param::Float(at as f64)]).await
+    async fn record_login(&self, user_id: UserId, at: i64) -> StoreResult<u64> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(0) };
+        let rows = self.driver.query(RECORD_LOGIN, vec![id, Param::Float(at as f64)]).await?;
+        let issued = rows.first(|rows, row| rows.opt_int(row, "devices_issued"))?.flatten();
+        Ok(issued.unwrap_or(0).max(0) as u64)
     }
 
     async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
@@ -510,6 +515,7 @@ fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
             .map(|s| B64.decode(s).map_err(|e| row_error(format!("totp_secret is not base64: {e}"))))
             .transpose()?,
         totp_enabled: rows.int(row, "totp_enabled")? != 0,
+        devices_issued: rows.int(row, "devices_issued")?.max(0) as u64,
     })
 }
 
@@ -617,6 +623,7 @@ mod tests {
                 "email_verified",
                 "totp_secret",
                 "totp_enabled",
+                "devices_issued",
             ]
             .map(String::from)
             .to_vec(),
@@ -632,6 +639,7 @@ mod tests {
                 Value::Int(1),
                 Value::Null,
                 Value::Int(0),
+                Value::Int(4),
             ]],
         }
     }

@@ -58,6 +58,9 @@ pub const DELETE_SESSION: &str = "WITH d AS (DELETE FROM sessions WHERE token_ha
 /// `$1` user id, `$2` token hash to keep, `$3` now. How many live sessions ended.
 pub const DELETE_OTHER_SESSIONS: &str = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2 \
     RETURNING keep_until, expires_at) SELECT count(*) FILTER (WHERE keep_until > $3 AND expires_at > $3) AS ended FROM d";
+/// `$1` user id, `$2` now. Ends every session of the user; how many were live.
+pub const DELETE_USER_SESSIONS: &str = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 \
+    RETURNING keep_until, expires_at) SELECT count(*) FILTER (WHERE keep_until > $2 AND expires_at > $2) AS ended FROM d";
 /// `$1` user id, `$2` now. The live sessions; one row of nulls when there are none.
 pub const LIST_SESSIONS: &str = "SELECT s.id, s.data, s.last_activity FROM (SELECT 1) AS one \
     LEFT JOIN sessions s ON s.user_id = $1 AND s.keep_until > $2 AND s.expires_at > $2";
@@ -196,6 +199,15 @@ impl<D: Driver> SessionStore for PostgresSessions<D> {
         let params =
             vec![Param::Text(user_id.into_string()), Param::Text(keep_token_hash.into_string()), Param::Int(now_ms())];
         let rows = self.driver.query(DELETE_OTHER_SESSIONS, params).await?;
+        let n = rows.first(|rows, row| rows.int(row, "ended"))?.unwrap_or(0);
+        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u32> {
+        let rows = self
+            .driver
+            .query(DELETE_USER_SESSIONS, vec![Param::Text(user_id.into_string()), Param::Int(now_ms())])
+            .await?;
         let n = rows.first(|rows, row| rows.int(row, "ended"))?.unwrap_or(0);
         u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
     }

@@ -71,6 +71,17 @@ pub trait Driver: Send + Sync {
     /// Runs a script (by `EVALSHA`, or `EVAL`: the same script, the same atomicity).
     async fn eval(&self, script: &'static Script, keys: Vec<String>, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
     async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>>;
+    /// As [`Driver::eval`], for a write that must outlive a failover: the driver then waits, for
+    /// a bounded time, until the server's replicas have it (`WAIT`, on the same connection).
+    /// Drivers of a Redis without replicas, or that cannot tell, just run the script.
+    async fn eval_replicated(
+        &self,
+        script: &'static Script,
+        keys: Vec<String>,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<Reply>> {
+        self.eval(script, keys, args).await
+    }
 }
 
 /// KEYS: session, index, credentials, profile. ARGV: json, ttl ms, token hash, expires at,
@@ -301,6 +312,14 @@ impl<D: Driver> RedisSessions<D> {
     pub fn new(driver: D, prefix: &str) -> Self {
         RedisSessions { driver, keys: Keys::new(prefix) }
     }
+
+    /// Ends every session of the user but the one with `keep` ('' keeps none).
+    async fn end_sessions(&self, user_id: UserId, keep: String) -> StoreResult<u32> {
+        let index = self.keys.index(user_id.as_str());
+        let args = vec![Arg::Text(keep), Arg::Text(self.keys.session_prefix(user_id.as_str()))];
+        let n = int(self.driver.eval_replicated(&DELETE_OTHER_SESSIONS, vec![index], args).await?)?;
+        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+    }
 }
 
 #[async_trait::async_trait]
@@ -312,7 +331,7 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
         max_sessions: u32,
         credential_version: u64,
     ) -> StoreResult<SessionCreated> {
-        let token_hash = TokenHash::from(s.token_hash.clone());
+        let token_hash = s.token();
         if token_hash.route() != Some(route_tag(&s.user_id).as_str()) {
             return Err(internal(format!("the token hash {token_hash} does not carry its user's routing tag")));
         }
@@ -399,16 +418,18 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
             return Ok(false);
         }
         let keys = vec![session_key, self.keys.index(user_id.as_str())];
-        let reply = self.driver.eval(&DELETE_SESSION, keys, vec![Arg::Text(token_hash.into_string())]).await?;
+        // Ending a session must outlive a failover.
+        let reply =
+            self.driver.eval_replicated(&DELETE_SESSION, keys, vec![Arg::Text(token_hash.into_string())]).await?;
         int(reply).map(|n| n > 0)
     }
 
     async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
-        let keys = vec![self.keys.index(user_id.as_str())];
-        let args =
-            vec![Arg::Text(keep_token_hash.into_string()), Arg::Text(self.keys.session_prefix(user_id.as_str()))];
-        let n = int(self.driver.eval(&DELETE_OTHER_SESSIONS, keys, args).await?)?;
-        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+        self.end_sessions(user_id, keep_token_hash.into_string()).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u32> {
+        self.end_sessions(user_id, String::new()).await
     }
 
     async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
@@ -426,7 +447,7 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
     async fn set_credential_version(&self, user_id: UserId, version: u64) -> StoreResult<()> {
         let keys = vec![self.keys.credentials(user_id.as_str())];
         let args = vec![Arg::Text(version.to_string()), Arg::Int(CREDENTIAL_MEMORY_MS)];
-        self.driver.eval(&SET_CREDENTIAL_VERSION, keys, args).await.map(drop)
+        self.driver.eval_replicated(&SET_CREDENTIAL_VERSION, keys, args).await.map(drop)
     }
 
     async fn begin_attempt(&self, key: String, limit: u32, _window_ms: u64) -> StoreResult<AttemptGate> {
@@ -450,7 +471,14 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
             Arg::Int(crate::now_ms()),
             Arg::Int(ATTEMPT_LEASE_MS),
         ];
-        self.driver.eval(&END_ATTEMPT, vec![self.keys.attempts(&key)], args).await.map(drop)
+        let keys = vec![self.keys.attempts(&key)];
+        // A counted failure must outlive a failover, or the guesser gets the guess back.
+        let ran = if failed {
+            self.driver.eval_replicated(&END_ATTEMPT, keys, args).await
+        } else {
+            self.driver.eval(&END_ATTEMPT, keys, args).await
+        };
+        ran.map(drop)
     }
 
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
@@ -546,6 +574,15 @@ mod tests {
         }
         async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>> {
             self.sent.lock().unwrap().push((name.to_string(), vec![], args));
+            Ok(self.replies.lock().unwrap().remove(0))
+        }
+        async fn eval_replicated(
+            &self,
+            script: &'static Script,
+            keys: Vec<String>,
+            args: Vec<Arg>,
+        ) -> StoreResult<Vec<Reply>> {
+            self.sent.lock().unwrap().push((format!("{} +WAIT", script.sha1()), keys, args));
             Ok(self.replies.lock().unwrap().remove(0))
         }
     }
@@ -671,6 +708,26 @@ mod tests {
         assert_eq!(locked, AttemptGate::Locked(Lock { retry_after_ms: 900, first: true }));
         assert!(gate(vec![Reply::Int(2)]).is_err());
         assert!(complete(store(vec![vec![Reply::Int(-1)]]).delete_other_sessions("u".into(), "h".into())).is_err());
+    }
+
+    /// Writes that end sessions, raise a credential version or count a failure wait for the
+    /// replicas of the server that took them; reads and successes do not.
+    #[test]
+    fn writes_that_must_outlive_a_failover_wait_for_replicas() {
+        let waited = |s: &RedisSessions<Recorder>| -> Vec<bool> {
+            s.driver.sent.lock().unwrap().iter().map(|(name, _, _)| name.ends_with("+WAIT")).collect()
+        };
+        let s = store(vec![vec![Reply::Int(1)], vec![Reply::Int(2)], vec![Reply::Int(3)], vec![Reply::Int(1)]]);
+        assert!(complete(s.delete_session("u1".into(), hash().into())).unwrap());
+        assert_eq!(complete(s.delete_other_sessions("u1".into(), hash().into())).unwrap(), 2);
+        assert_eq!(complete(s.delete_user_sessions("u1".into())).unwrap(), 3);
+        complete(s.set_credential_version("u1".into(), 3)).unwrap();
+        assert_eq!(waited(&s), [true; 4]);
+        let s = store(vec![vec![Reply::Int(1)], vec![Reply::Int(1)], vec![]]);
+        complete(s.end_attempt("k".into(), true, 1000)).unwrap();
+        complete(s.end_attempt("k".into(), false, 1000)).unwrap();
+        let _ = complete(s.get_session(hash().into()));
+        assert_eq!(waited(&s), [true, false, false], "a success or a read waits for nothing");
     }
 
     #[test]

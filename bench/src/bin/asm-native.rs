@@ -3,6 +3,7 @@
 //! fresh wasm instance. It gives up the per-request isolation and deadline the component exists
 //! for, so it lives here, built with the benchmark, and never in the shipped `asm` binary.
 
+use asm_contract::Unbounded;
 use asm_guest::config::Settings;
 use asm_guest::http::{Body, Request};
 use asm_guest::{Host, Os};
@@ -38,13 +39,15 @@ impl Engine for Native {
                 geo: &*stores.geo,
                 keyring: &*stores.keyring,
                 mailer: &*stores.mailer,
+                // Hashes run on the blocking pool here, as many at once as it has threads.
+                hashing: &Unbounded,
                 system: &Os,
             };
             rt.block_on(asm_guest::handle(&request, &host, &settings))
         })
         .await
         .unwrap_or_else(|e| asm_guest::envelope::error(500, "Internal server error", format!("{e}").into()));
-        server::to_hyper(response)
+        server::response(response.status, &response.headers, response.body)
     }
 }
 

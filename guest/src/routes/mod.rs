@@ -1,22 +1,24 @@
-//! The route table and the handlers, one module per capability. The table is the only list of
-//! routes: the router, the `Allow` header of a 405, the host's metric labels and the test that
-//! compares `docs/openapi.yaml` with what is served all read it.
+//! The router and the handlers, one module per capability. The routes themselves are the
+//! contract's (`asm_contract::http::ROUTES`), the only list of them: the router, the `Allow`
+//! header of a 405, the host's metric labels and the test that compares `docs/openapi.yaml`
+//! with what is served all read it.
 
 mod account;
 mod health;
-mod login;
-mod mfa;
 pub mod page;
 mod password;
 mod recovery;
 mod registration;
 mod sessions;
+pub mod signin;
+mod totp;
 pub mod views;
 
 use crate::config::Settings;
 use crate::envelope::ApiError;
 use crate::host::Host;
 use crate::http::{Body, Request, Response};
+use asm_contract::http::{ROUTES, Route, fit};
 
 /// What every handler gets: the request, the host and the settings.
 pub struct Ctx<'a> {
@@ -35,6 +37,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// A hash of a new password, made in a turn the host gives (503 when none comes).
+    pub async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
+        let _turn = HashingTurn::take(self.host)?;
+        crate::password::hash(password, self.settings.bcrypt_cost).map_err(ApiError::Internal)
+    }
+
+    /// Whether a password matches a stored hash, checked in a turn the host gives.
+    pub async fn verify_password(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
+        let _turn = HashingTurn::take(self.host)?;
+        Ok(crate::password::verify(password, hash))
+    }
+
     /// Queues a notice about a change the account's owner should know of (a new password, the
     /// second factor turned on or off). The change has happened by then, so a notice that
     /// cannot be queued is logged, not turned into an error.
@@ -46,149 +60,101 @@ impl Ctx<'_> {
     }
 }
 
-/// What a route does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Register,
-    Login,
-    Logout,
-    Me,
-    ListSessions,
-    RevokeOtherSessions,
-    RevokeSession,
-    ChangePassword,
-    LoginHistory,
-    ForgotPassword,
-    ResetPassword,
-    VerifyEmail,
-    ResendVerification,
-    EnrollTotp,
-    ConfirmTotp,
-    DisableTotp,
-    NewRecoveryCodes,
-    LoginMfa,
-    AccountPage,
-    AccountStyle,
-    AccountScript,
-    Healthz,
-    Readyz,
-}
+/// A turn at hashing, given back when dropped.
+struct HashingTurn<'h>(&'h dyn asm_contract::Hashing);
 
-/// A method and a path template; `{id}` stands for one non-empty path segment.
-#[derive(Debug)]
-pub struct Route {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub action: Action,
-}
-
-const fn route(method: &'static str, path: &'static str, action: Action) -> Route {
-    Route { method, path, action }
-}
-
-/// Every route the component serves.
-pub const ROUTES: &[Route] = &[
-    route("POST", "/auth/register", Action::Register),
-    route("POST", "/auth/login", Action::Login),
-    route("POST", "/auth/login/mfa", Action::LoginMfa),
-    route("POST", "/auth/logout", Action::Logout),
-    route("GET", "/auth/user/me", Action::Me),
-    route("GET", "/auth/user/sessions", Action::ListSessions),
-    route("DELETE", "/auth/user/sessions", Action::RevokeOtherSessions),
-    route("DELETE", "/auth/user/sessions/{id}", Action::RevokeSession),
-    route("POST", "/auth/user/password", Action::ChangePassword),
-    route("GET", "/auth/user/logins", Action::LoginHistory),
-    route("POST", "/auth/password/forgot", Action::ForgotPassword),
-    route("POST", "/auth/password/reset", Action::ResetPassword),
-    route("POST", "/auth/email/verify", Action::VerifyEmail),
-    route("POST", "/auth/email/verify/resend", Action::ResendVerification),
-    route("POST", "/auth/user/totp", Action::EnrollTotp),
-    route("POST", "/auth/user/totp/confirm", Action::ConfirmTotp),
-    route("DELETE", "/auth/user/totp", Action::DisableTotp),
-    route("POST", "/auth/user/recovery-codes", Action::NewRecoveryCodes),
-    route("GET", "/account", Action::AccountPage),
-    route("GET", "/account/reset", Action::AccountPage),
-    route("GET", "/account/verify", Action::AccountPage),
-    route("GET", "/account/assets/account.css", Action::AccountStyle),
-    route("GET", "/account/assets/account.js", Action::AccountScript),
-    route("GET", "/healthz", Action::Healthz),
-    route("GET", "/readyz", Action::Readyz),
-];
-
-/// The `{id}` a path gives a template, or None when the path does not fit it.
-fn fit<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {
-    let (mut t, mut p) = (template.split('/'), path.split('/'));
-    let mut id = None;
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return Some(id),
-            (Some("{id}"), Some(seg)) if !seg.is_empty() => id = Some(seg),
-            (Some(a), Some(b)) if a == b => {}
-            _ => return None,
-        }
+impl<'h> HashingTurn<'h> {
+    fn take(host: &Host<'h>) -> Result<HashingTurn<'h>, ApiError> {
+        if host.hashing.begin() { Ok(HashingTurn(host.hashing)) } else { Err(ApiError::Busy) }
     }
 }
 
-/// The template a path falls under, for labels that must stay few (metrics).
-pub fn template(path: &str) -> Option<&'static str> {
-    ROUTES.iter().find(|r| fit(r.path, path).is_some()).map(|r| r.path)
+impl Drop for HashingTurn<'_> {
+    fn drop(&mut self) {
+        self.0.end();
+    }
 }
 
-/// Routes the request to its handler.
+/// Routes the request to its handler. `HEAD` is routed wherever `GET` is (`crate::handle` drops
+/// the body, RFC 9110 §9.3.2).
 pub async fn serve(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let (method, path) = (cx.req.method.as_str(), cx.req.path.as_str());
+    let head = method == "HEAD";
     let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(id) = fit(r.path, path) {
-            if r.method == method {
-                return dispatch(r.action, id.unwrap_or_default(), cx).await;
+            if r.method == method || (head && r.method == "GET") {
+                return dispatch(r, id.unwrap_or_default(), cx).await;
             }
             allowed.push(r.method);
+            if r.method == "GET" {
+                allowed.push("HEAD");
+            }
         }
     }
-    if allowed.is_empty() { Err(ApiError::NotFound) } else { Err(ApiError::MethodNotAllowed(allowed.join(", "))) }
+    if allowed.is_empty() { Err(ApiError::NoSuchRoute) } else { Err(ApiError::MethodNotAllowed(allowed.join(", "))) }
 }
 
-async fn dispatch(action: Action, id: &str, cx: &Ctx<'_>) -> Result<Response, ApiError> {
-    match action {
-        Action::Register => registration::register(cx).await,
-        Action::Login => login::login(cx).await,
-        Action::Logout => sessions::logout(cx).await,
-        Action::Me => account::me(cx).await,
-        Action::ListSessions => sessions::list(cx).await,
-        Action::RevokeOtherSessions => sessions::revoke_others(cx).await,
-        Action::RevokeSession => sessions::revoke(cx, id).await,
-        Action::ChangePassword => password::change(cx).await,
-        Action::LoginHistory => account::login_history(cx).await,
-        Action::ForgotPassword => recovery::forgot(cx).await,
-        Action::ResetPassword => recovery::reset(cx).await,
-        Action::VerifyEmail => recovery::verify(cx).await,
-        Action::ResendVerification => recovery::resend(cx).await,
-        Action::EnrollTotp => mfa::enroll(cx).await,
-        Action::ConfirmTotp => mfa::confirm(cx).await,
-        Action::DisableTotp => mfa::disable(cx).await,
-        Action::NewRecoveryCodes => mfa::new_recovery_codes(cx).await,
-        Action::LoginMfa => mfa::login(cx).await,
-        Action::AccountPage => page::serve(cx, &page::HTML),
-        Action::AccountStyle => page::serve(cx, &page::CSS),
-        Action::AccountScript => page::serve(cx, &page::JS),
-        Action::Healthz => health::healthz(),
-        Action::Readyz => health::readyz(cx).await,
+/// The handler of each route of the contract (`asm_contract::http::ROUTES`).
+async fn dispatch(route: &Route, id: &str, cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    match (route.method, route.path) {
+        ("POST", "/auth/register") => registration::register(cx).await,
+        ("POST", "/auth/login") => signin::password::login(cx).await,
+        ("POST", "/auth/login/mfa") => signin::second_step::login(cx).await,
+        ("POST", "/auth/logout") => sessions::logout(cx).await,
+        ("GET", "/auth/user/me") => account::me(cx).await,
+        ("GET", "/auth/user/sessions") => sessions::list(cx).await,
+        ("DELETE", "/auth/user/sessions") => sessions::revoke_others(cx).await,
+        ("DELETE", "/auth/user/sessions/{id}") => sessions::revoke(cx, id).await,
+        ("POST", "/auth/user/password") => password::change(cx).await,
+        ("GET", "/auth/user/logins") => account::login_history(cx).await,
+        ("POST", "/auth/password/forgot") => recovery::forgot(cx).await,
+        ("POST", "/auth/password/reset") => recovery::reset(cx).await,
+        ("POST", "/auth/email/verify") => recovery::verify(cx).await,
+        ("POST", "/auth/email/verify/resend") => recovery::resend(cx).await,
+        ("POST", "/auth/user/totp") => totp::enroll(cx).await,
+        ("POST", "/auth/user/totp/confirm") => totp::confirm(cx).await,
+        ("DELETE", "/auth/user/totp") => totp::disable(cx).await,
+        ("POST", "/auth/user/recovery-codes") => totp::new_recovery_codes(cx).await,
+        ("GET", "/account" | "/account/reset" | "/account/verify") => page::serve(cx, &page::HTML),
+        ("GET", "/account/assets/account.css") => page::serve(cx, &page::CSS),
+        ("GET", "/account/assets/account.js") => page::serve(cx, &page::JS),
+        ("GET", "/healthz") => health::healthz(),
+        ("GET", "/readyz") => health::readyz(cx).await,
+        // A route of the contract this component has no handler for: the test below fails first.
+        _ => Err(ApiError::NoSuchRoute),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Settings;
+    use crate::http::Request;
+    use asm_contract::{NoGeo, Unbounded, complete};
+    use asm_stores::keyring::SecretKeys;
+    use asm_stores::memory::MemoryStore;
 
+    /// Every route of the contract reaches a handler: none answers the router's own 404.
     #[test]
-    fn templates_fit_whole_segments() {
-        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/abc"), Some(Some("abc")));
-        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/"), None);
-        assert_eq!(fit("/auth/user/sessions/{id}", "/auth/user/sessions/a/b"), None);
-        assert_eq!(fit("/auth/user/sessions", "/auth/user/sessions"), Some(None));
-        assert_eq!(fit("/auth/user/sessions", "/auth/user/sessions/"), None);
-        assert_eq!(template("/auth/user/sessions/xyz"), Some("/auth/user/sessions/{id}"));
-        assert_eq!(template("/wp-admin"), None);
+    fn every_route_of_the_contract_has_a_handler() {
+        let store = MemoryStore::new();
+        let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+        let host = Host {
+            users: &store,
+            sessions: &store,
+            geo: &NoGeo,
+            keyring: &keys,
+            mailer: &store,
+            hashing: &Unbounded,
+            system: &crate::Os,
+        };
+        let settings = Settings { bcrypt_cost: 4, ..Settings::default() };
+        for r in ROUTES {
+            let req = Request::new(r.method, &r.path.replace("{id}", "x"));
+            let cx = Ctx { req: &req, host: &host, settings: &settings };
+            let answer = complete(dispatch(r, "x", &cx));
+            assert!(!matches!(answer, Err(ApiError::NoSuchRoute)), "{} {} has no handler", r.method, r.path);
+        }
     }
 }

@@ -1,17 +1,17 @@
 //! `POST /auth/user/password`: re-checks the current password, sets a new one, by default ends
-//! every other session of the user, and tells the account's mailbox.
+//! every other session of the user, and tells the account's mailbox. Device cookies issued
+//! before the change are void with the old credential version; this browser gets a new one.
 
 use super::Ctx;
 use super::account::current_user;
+use super::signin::device_cookie;
+use super::signin::password::recheck;
 use crate::auth::authenticate;
-use crate::client::Client;
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::Response;
-use crate::lockout;
 use crate::mail;
 use crate::password;
 use crate::validation::{self, Email};
-use asm_contract::User;
 use serde_json::json;
 
 pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -23,7 +23,7 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     recheck(cx, &user, &change.current_password, "current_password").await?;
     let (s, host) = (cx.settings, cx.host);
-    let hash = password::hash(&change.new_password, s.bcrypt_cost).map_err(ApiError::Internal)?;
+    let hash = cx.hash_password(&change.new_password).await?;
     // The new credential version is known to the session store before other sessions end, so a
     // login that verified the old password meanwhile cannot leave a session behind.
     let version = host.users.update_password(caller.user_id.clone(), hash).await?;
@@ -34,23 +34,6 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         0
     };
     cx.notify(mail::password_changed(&s.service_name, &user.email, false)).await;
-    Ok(envelope::success(200, "Password changed", json!({ "revoked": revoked })))
-}
-
-/// Checks the signed-in user's password again, through the same gates as a login's: a wrong one
-/// counts toward the lock-out, and past the limit even the right one gets 429. `field` names the
-/// request field in the 401.
-pub(super) async fn recheck(cx: &Ctx<'_>, user: &User, password: &str, field: &'static str) -> Result<(), ApiError> {
-    let (s, host) = (cx.settings, cx.host);
-    let email = Email::of_account(&user.email)?;
-    let device = lockout::trusted_device(cx.req, s, host.keyring, &email);
-    let gates = lockout::gates(s, &Client::of(cx.req, s, host.geo), &email, device.as_deref());
-    let admitted = lockout::admit(host, &gates).await?;
-    let verified = password::verify(password, &user.password_hash);
-    lockout::finish(host, admitted, !verified).await?;
-    if !verified {
-        return Err(ApiError::WrongPassword(field));
-    }
-    host.sessions.reset_attempts(lockout::account_key(&email, device.as_deref())).await?;
-    Ok(())
+    let device = device_cookie::issue(host, s, &Email::of_account(&user.email)?, version, user.devices_issued);
+    Ok(envelope::success(200, "Password changed", json!({ "revoked": revoked })).with_header("set-cookie", device))
 }

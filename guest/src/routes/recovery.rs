@@ -2,11 +2,13 @@
 //!
 //! - `POST /auth/password/forgot`: 202 with the same body, after the same store work, whether or
 //!   not the email has an account; the account gets a reset link, an address without one a note
-//!   saying so. Limited per email and per client address.
+//!   saying so. Limited per client address, per email from each address, and per mailbox in all,
+//!   except for a browser that has signed in to the account (its device cookie): that one is
+//!   counted on its own, so a stranger flooding the address cannot take recovery from its owner.
 //! - `POST /auth/password/reset`: a valid reset token sets the new password, ends every session
 //!   of the account (through the credential version, so logins in flight with the old password
-//!   leave none behind), voids other reset tokens and clears the email's lock-out count; the
-//!   mailbox is told the password changed.
+//!   leave none behind), voids other reset tokens, device cookies and the email's lock-out count;
+//!   the mailbox is told the password changed, and this browser gets a new device cookie.
 //! - `POST /auth/email/verify`: a valid verification token marks the email verified.
 //! - `POST /auth/email/verify/resend`: a new verification link for the caller's account.
 //!
@@ -14,17 +16,18 @@
 //! mailer, which queues it durably: no request waits on a mail server.
 
 use super::Ctx;
+use super::signin::gates::{self, Gate, Refusal};
+use super::signin::{Subject, device_cookie};
 use crate::auth::authenticate;
 use crate::client::Client;
 use crate::csrf;
 use crate::envelope::{self, ApiError, FieldError};
 use crate::http::Response;
-use crate::lockout::{self, Gate, Refusal};
 use crate::mail;
 use crate::password;
 use crate::token::{MailToken, hex_sha256};
 use crate::validation::{self, Email};
-use asm_contract::{TokenHash, TokenPurpose, UserId, UserProfile};
+use asm_contract::{TokenPurpose, UserProfile};
 use serde_json::json;
 
 const FORGOT_ANSWER: &str = "If an account uses this email, a reset link is on its way";
@@ -33,7 +36,8 @@ pub async fn forgot(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     csrf::check(cx.req, cx.settings)?;
     let email = validation::email_only(cx.body()?)?;
     let base = link_base(cx)?;
-    limit(cx, "forgot", &email).await?;
+    let subject = Subject::by_email(cx, email.clone()).await?;
+    limit(cx, "forgot", &subject).await?;
     let (s, host) = (cx.settings, cx.host);
     let token = MailToken::generate(host.system);
     let expires_at = host.system.now_ms() + s.reset_token_lifetime.as_millis() as i64;
@@ -66,27 +70,28 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if let Some(problem) = password::problem_for_account(&request.new_password, &user.email, &user.username) {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
-    let new_hash = password::hash(&request.new_password, s.bcrypt_cost).map_err(ApiError::Internal)?;
+    let new_hash = cx.hash_password(&request.new_password).await?;
     // Of parallel resets with one token, one gets here with the account.
     let user = host
         .users
         .redeem_token(TokenPurpose::PasswordReset, hash, host.system.now_ms(), true)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    let user_id = UserId::from(user.id.clone());
+    let user_id = user.user_id();
     // As for a password change: the session store learns the new credential version before the
     // sessions end, so a login that verified the old password meanwhile leaves none behind.
     let version = host.users.update_password(user_id.clone(), new_hash).await?;
     host.sessions.set_credential_version(user_id.clone(), version).await?;
-    let revoked = host.sessions.delete_other_sessions(user_id.clone(), TokenHash::from("")).await?;
+    let revoked = host.sessions.delete_user_sessions(user_id.clone()).await?;
     // The link reached the mailbox, so the address is the owner's.
     if !user.email_verified {
         host.users.mark_email_verified(user_id).await?;
     }
     let email = Email::of_account(&user.email)?;
-    host.sessions.reset_attempts(lockout::account_key(&email, None)).await?;
-    cx.notify(mail::password_changed(&cx.settings.service_name, &user.email, true)).await;
-    Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })))
+    host.sessions.reset_attempts(gates::account_key(&email, None)).await?;
+    cx.notify(mail::password_changed(&s.service_name, &user.email, true)).await;
+    let device = device_cookie::issue(host, s, &email, version, user.devices_issued);
+    Ok(envelope::success(200, "Password reset", json!({ "revoked": revoked })).with_header("set-cookie", device))
 }
 
 pub async fn verify(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -98,7 +103,7 @@ pub async fn verify(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .redeem_token(TokenPurpose::EmailVerification, token.hash(), host.system.now_ms(), true)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    host.users.mark_email_verified(UserId::from(user.id.clone())).await?;
+    host.users.mark_email_verified(user.user_id()).await?;
     // Session checks read the profile kept beside the sessions: it learns the news too. The email
     // is verified and the link used up by now, so a session store that fails here costs only a
     // stale `email_verified` in session checks until the next login, not an error.
@@ -115,9 +120,9 @@ pub async fn resend(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if user.email_verified {
         return Ok(envelope::success(200, "Email already verified", json!({ "email_verified": true })));
     }
-    let email = Email::of_account(&user.email)?;
-    limit(cx, "verify", &email).await?;
-    send_verification(cx, &email).await?;
+    let subject = Subject::account(cx, user)?;
+    limit(cx, "verify", &subject).await?;
+    send_verification(cx, &subject.email).await?;
     Ok(envelope::success(202, "Verification email sent", json!({ "email_verified": false })))
 }
 
@@ -155,32 +160,26 @@ fn link_base(cx: &Ctx<'_>) -> Result<String, ApiError> {
     Ok(format!("http://{host}"))
 }
 
-/// Counts one mail request against the email's and the client address's limits (429 with
-/// `Retry-After` once either is reached).
-async fn limit(cx: &Ctx<'_>, what: &str, email: &Email) -> Result<(), ApiError> {
+/// Counts one mail request for the subject's email against its limits, or refuses it (429 with
+/// `Retry-After`): every request counts on the client address's counter; a browser with the
+/// account's device cookie counts on its own; every other request counts on the email's counter
+/// for its client address and on the mailbox's counter (which bounds the mail a mailbox gets).
+async fn limit(cx: &Ctx<'_>, what: &str, subject: &Subject) -> Result<(), ApiError> {
     let s = cx.settings;
     let client = Client::of(cx.req, s, cx.host.geo);
-    let mut gates = Vec::with_capacity(2);
+    let gate = |key: String, limit: u32| Gate { key: format!("mail:{what}:{key}"), limit, window: s.recovery_window };
+    let mut limits = Vec::with_capacity(3);
     if let Some(ip) = client.ip {
-        gates.push(Gate {
-            key: format!("mail:{what}:ip:{ip}"),
-            limit: s.recovery_max_per_address,
-            window: s.recovery_window,
-        });
+        limits.push(gate(format!("ip:{ip}"), s.recovery_max_per_address));
     }
-    let digest = hex_sha256(email.as_str().as_bytes());
-    gates.push(Gate {
-        key: format!("mail:{what}:email:{digest}"),
-        limit: s.recovery_max_per_email,
-        window: s.recovery_window,
-    });
-    match lockout::admit(cx.host, &gates).await {
-        // Every request counts, as a failure counts toward a lock-out.
-        Ok(admitted) => lockout::finish(cx.host, admitted, true).await,
-        Err(Refusal::Store(e)) => Err(e.into()),
-        Err(Refusal::Locked(lock)) => {
-            Err(ApiError::TooManyRequests { retry_after_secs: lock.retry_after_ms.div_ceil(1000).max(1) })
+    let digest = hex_sha256(subject.email.as_str().as_bytes());
+    match &subject.device {
+        Some(device) => limits.push(gate(format!("device:{device}"), s.recovery_max_per_email)),
+        None => {
+            let from = client.address();
+            limits.push(gate(format!("email:{digest}:from:{from}"), s.recovery_max_per_email));
+            limits.push(gate(format!("mailbox:{digest}"), s.recovery_max_per_mailbox));
         }
-        Err(Refusal::Busy) => Err(ApiError::TooManyRequests { retry_after_secs: 1 }),
     }
+    gates::charge(cx.host, &limits).await.map_err(Refusal::into_request_error)
 }

@@ -3,14 +3,14 @@
 use super::{Ctx, views};
 use crate::envelope::{self, ApiError};
 use crate::http::Response;
-use crate::{csrf, password, validation};
+use crate::{csrf, validation};
 use asm_contract::NewUser;
 
 pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     // A cross-site page must not create accounts in a visitor's browser either.
     csrf::check(cx.req, cx.settings)?;
     let reg = validation::registration(cx.body()?)?;
-    let password_hash = password::hash(&reg.password, cx.settings.bcrypt_cost).map_err(ApiError::Internal)?;
+    let password_hash = cx.hash_password(&reg.password).await?;
     let email = reg.email.clone();
     let new =
         NewUser { email: reg.email.into_string(), username: reg.username, full_name: reg.full_name, password_hash };

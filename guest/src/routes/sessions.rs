@@ -4,7 +4,7 @@ use super::{Ctx, views};
 use crate::auth::{authenticate, session_cookie};
 use crate::envelope::{self, ApiError};
 use crate::http::Response;
-use asm_contract::{Session, TokenHash, UserId};
+use asm_contract::{Session, UserId};
 use serde_json::{Value, json};
 
 /// Ends the session and clears its cookie, and only that cookie: the device cookie stays, so
@@ -32,11 +32,14 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 pub async fn revoke(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
     // Only the caller's own sessions are searched: another user's id is simply not found.
-    let target =
-        live_sessions(cx, &caller.user_id).await?.into_iter().find(|s| s.id == id).ok_or(ApiError::NotFound)?;
-    let target_hash = TokenHash::from(target.token_hash);
+    let target = live_sessions(cx, &caller.user_id)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or(ApiError::NotFound("session"))?;
+    let target_hash = target.token();
     if !cx.host.sessions.delete_session(caller.user_id, target_hash.clone()).await? {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound("session"));
     }
     let ended_current = target_hash == caller.token_hash;
     let resp = envelope::success(200, "Session revoked", json!({ "id": target.id, "current_session": ended_current }));

@@ -3,9 +3,11 @@
 //! operation of `asm_contract::with_store_operations!`.
 
 use super::bindings::asm::auth as wit;
+use super::hashing::HashGate;
 use crate::stores::Stores;
 use asm_contract::*;
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -17,6 +19,9 @@ pub struct RequestState {
     pub(super) table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) stores: Arc<Stores>,
+    pub(super) hashing: Arc<HashGate>,
+    /// The request's turn at hashing, while it holds one (given back when the store drops).
+    pub(super) hash_turn: Option<OwnedSemaphorePermit>,
 }
 
 impl WasiView for RequestState {
@@ -58,6 +63,23 @@ with_store_operations!(answer_from_stores);
 impl wit::geo::Host for RequestState {
     fn lookup(&mut self, ip: String) -> wasmtime::Result<Option<Location>> {
         Ok(self.stores.geo.lookup(&ip))
+    }
+}
+
+impl wit::hashing::Host for RequestState {
+    async fn begin(&mut self) -> wasmtime::Result<bool> {
+        if self.hash_turn.is_none() {
+            self.hash_turn = self.hashing.take().await;
+            if self.hash_turn.is_some() {
+                crate::metrics::METRICS.hash_turns.inc();
+            }
+        }
+        Ok(self.hash_turn.is_some())
+    }
+
+    async fn end(&mut self) -> wasmtime::Result<()> {
+        self.hash_turn = None;
+        Ok(())
     }
 }
 

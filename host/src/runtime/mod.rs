@@ -4,6 +4,7 @@
 //! ([`imports`]).
 
 pub mod bindings;
+pub mod hashing;
 mod imports;
 mod request;
 
@@ -40,6 +41,8 @@ pub struct RuntimeOptions<'a> {
     pub guest_env: Vec<(String, String)>,
     /// Name the component's compiled functions for `perf` (/tmp/perf-<pid>.map).
     pub perfmap: bool,
+    /// Turns at hashing passwords.
+    pub hashing: hashing::HashGate,
 }
 
 pub struct Runtime {
@@ -50,6 +53,7 @@ pub struct Runtime {
     request_timeout: Duration,
     /// One per instance slot of the pool.
     permits: Arc<Semaphore>,
+    hashing: Arc<hashing::HashGate>,
 }
 
 impl Runtime {
@@ -92,6 +96,7 @@ impl Runtime {
         bindings::asm::auth::geo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::keyring::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::mailer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings::asm::auth::hashing::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)
             .context("the component does not fit the host: is it built from this tree's wit/?")?;
@@ -103,6 +108,7 @@ impl Runtime {
             memory_bytes: opts.instance_memory_bytes as usize,
             request_timeout: opts.request_timeout,
             permits: Arc::new(Semaphore::new(n as usize)),
+            hashing: Arc::new(opts.hashing),
         })
     }
 }

@@ -66,6 +66,8 @@ impl Runtime {
             table: wasmtime::component::ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(self.memory_bytes).trap_on_grow_failure(true).build(),
             stores: self.stores.clone(),
+            hashing: self.hashing.clone(),
+            hash_turn: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);

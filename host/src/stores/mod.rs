@@ -71,12 +71,18 @@ impl Stores {
                 anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite: (got {})", redact(&database_url));
             };
         let (session_store, sessions_at): (Arc<dyn SessionStore>, String) = if let Some(nodes) = &cluster {
-            let store =
-                redis::connect_cluster(nodes, cfg.redis_password.as_deref(), &cfg.redis_key_prefix, cfg.store_timeout)
-                    .context("REDIS_CLUSTER_NODES is not usable")?;
+            let wait = cfg.replica_wait(true);
+            let store = redis::connect_cluster(
+                nodes,
+                cfg.redis_password.as_deref(),
+                &cfg.redis_key_prefix,
+                cfg.store_timeout,
+                wait,
+            )
+            .context("REDIS_CLUSTER_NODES is not usable")?;
             (Arc::new(store), format!("redis cluster ({} seed nodes)", nodes.len()))
         } else if let Some(url) = &redis_url {
-            let store = redis::connect(url, &cfg.redis_key_prefix, cfg.store_timeout)
+            let store = redis::connect_with(url, &cfg.redis_key_prefix, cfg.store_timeout, cfg.replica_wait(false))
                 .context("the Redis address is not usable")?;
             (Arc::new(store), redact(url))
         } else if let Some(driver) = pg.clone() {

@@ -97,14 +97,16 @@ impl UserStore for SqliteStore {
         row.as_ref().map(user).transpose()
     }
 
-    async fn record_login(&self, user_id: UserId, at_ms: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET last_login = ?2 WHERE id = ?1")
-            .bind(user_id.as_str())
-            .bind(at_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(error)?;
-        Ok(())
+    async fn record_login(&self, user_id: UserId, at_ms: i64) -> StoreResult<u64> {
+        let issued: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET last_login = ?2, devices_issued = devices_issued + 1 WHERE id = ?1 RETURNING devices_issued",
+        )
+        .bind(user_id.as_str())
+        .bind(at_ms)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(issued.unwrap_or(0).max(0) as u64)
     }
 
     async fn update_password(&self, user_id: UserId, password_hash: String) -> StoreResult<u64> {
@@ -614,6 +616,18 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u32> {
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE user_id = ?1 RETURNING (keep_until > ?2 AND expires_at > ?2) AS live",
+        )
+        .bind(user_id.as_str())
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(ended.into_iter().filter(|live| *live).count() as u32)
+    }
+
     async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
         let done = sqlx::query(
             "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 AND keep_until > ?3 AND expires_at > ?3",
@@ -745,6 +759,7 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
         email_verified: row.try_get::<Option<i64>, _>("email_verified_at").map_err(row_error)?.is_some(),
         totp_secret: row.try_get("totp_secret").map_err(row_error)?,
         totp_enabled: row.try_get::<i64, _>("totp_enabled").map_err(row_error)? != 0,
+        devices_issued: row.try_get::<i64, _>("devices_issued").map_err(row_error)?.max(0) as u64,
     })
 }
 

@@ -136,3 +136,82 @@ async fn a_strangers_guesses_do_not_lock_the_owners_known_browser() {
     }
     assert_eq!(app.login_with(&owner, &creds.email, &creds.password).await.status, 429);
 }
+
+/// Logs in from `n` fresh browsers with the right password; each keeps its device cookie.
+async fn browsers_that_logged_in(app: &TestApp, creds: &Creds, n: usize) -> Vec<reqwest::Client> {
+    let mut browsers = Vec::new();
+    for _ in 0..n {
+        let browser = client();
+        let r = app.login_with(&browser, &creds.email, &creds.password).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.set_cookie_named("session_token_device").is_some());
+        browsers.push(browser);
+    }
+    browsers
+}
+
+/// Wrong passwords each browser (and a stranger) gets checked before 429, all together.
+async fn guesses_checked(app: &TestApp, email: &str, browsers: &[reqwest::Client]) -> usize {
+    let mut checked = 0;
+    for browser in browsers.iter().cloned().chain([client()]) {
+        for _ in 0..10 {
+            match app.login_with(&browser, email, "a wrong guess").await.status {
+                401 => checked += 1,
+                429 => break,
+                other => panic!("a guess got {other}"),
+            }
+        }
+    }
+    checked
+}
+
+/// Device cookies kept from before a password change are void after it: someone who once knew
+/// the password gets no more guesses at the new one than a stranger. The browser that made the
+/// change gets a fresh cookie and stays known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_device_cookies_buy_no_guesses_at_a_new_password() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let kept = browsers_that_logged_in(&app, &creds, 5).await;
+    let owner = client();
+    let session = app.login_with(&owner, &creds.email, &creds.password).await.token().unwrap();
+    let new_password = "a brand new passphrase";
+    let r = owner
+        .post(app.url("/auth/user/password"))
+        .bearer_auth(&session)
+        .json(&json!({ "current_password": creds.password, "new_password": new_password }))
+        .send()
+        .await
+        .unwrap();
+    let changed = Reply::from(r).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(
+        changed.set_cookie_named("session_token_device").is_some(),
+        "the changing browser gets a new device cookie"
+    );
+
+    let checked = guesses_checked(&app, &creds.email, &kept).await;
+    eprintln!("guesses at the new password with 5 kept device cookies: {checked}");
+    assert_eq!(checked, 5, "5 kept cookies and a stranger share one budget");
+    assert_eq!(app.login_with(&client(), &creds.email, new_password).await.status, 429, "strangers are locked");
+    assert_eq!(app.login_with(&owner, &creds.email, new_password).await.status, 200, "the changing browser is not");
+}
+
+/// Only the newest device cookies of an account are trusted: an account does not collect an
+/// unbounded number of counters of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_device_cookies_of_an_account_are_trusted() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let browsers = browsers_that_logged_in(&app, &creds, 12).await;
+    for _ in 0..5 {
+        assert_eq!(app.login_with(&client(), &creds.email, "stranger guess").await.status, 401);
+    }
+    let (oldest, newest) = (&browsers[0], &browsers[11]);
+    assert_eq!(
+        app.login_with(oldest, &creds.email, &creds.password).await.status,
+        429,
+        "the oldest of 12 device cookies is past the cap of 10 and counted with the strangers"
+    );
+    assert_eq!(app.login_with(newest, &creds.email, &creds.password).await.status, 200);
+}

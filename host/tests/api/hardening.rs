@@ -2,6 +2,7 @@
 //! bodies and headers, requests past their deadline, made-up methods and hosts.
 
 use crate::support::*;
+use serde_json::json;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -336,4 +337,64 @@ async fn metrics_count_requests_by_route_and_status() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap();
     assert!(instances >= 2.0);
+}
+
+/// A request head over 64 KiB (one long header line, or many) is refused with 431, whatever the
+/// shape; one just under is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_64_kib_is_refused() {
+    let app = spawn().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let one_line = format!("X-Big: {}\r\n", "a".repeat(100 * 1024));
+    let many_lines: String = (0..100).map(|i| format!("X-Part-{i}: {}\r\n", "b".repeat(1000))).collect();
+    for (shape, headers) in [("one 100 KB line", one_line), ("100 lines of 1 KB", many_lines)] {
+        let req = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+        let mut s = open_with(&addr, req.as_bytes()).await;
+        let answer = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{shape}: {}", &answer[..answer.len().min(200)]);
+    }
+    let fits =
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fits: {}\r\nConnection: close\r\n\r\n", "c".repeat(60_000));
+    let mut s = open_with(&addr, fits.as_bytes()).await;
+    let answer = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..answer.len().min(200)]);
+}
+
+/// A flood of logins does not take every instance: password checks take turns (one at a time
+/// here), a bounded number wait for one, and the rest are told to come back (503 with
+/// `Retry-After`) at once, while session checks keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_waits_its_turn_or_is_refused() {
+    let app = spawn_with(
+        Options::default()
+            .env("BCRYPT_COST", "10")
+            .env("LOGIN_IP_MAX_ATTEMPTS", "100000")
+            .arg("--hash-concurrency", "1")
+            .arg("--hash-queue", "2"),
+    )
+    .await;
+    let creds = app.new_user().await;
+    let token = app.login(&creds).await.token().unwrap();
+    let flood: Vec<_> = (0..24)
+        .map(|i| {
+            let (url, email) = (app.url("/auth/login"), format!("flood{i}-{}@example.com", unique("")));
+            tokio::spawn(async move {
+                let r = client().post(url).json(&json!({ "email": email, "password": "a wrong guess" })).send().await;
+                let r = r.unwrap();
+                (r.status().as_u16(), r.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(app.get_as(&token, "/auth/user/me").await.status, 200, "session checks answer during the flood");
+    let mut statuses = Vec::new();
+    for f in flood {
+        statuses.push(f.await.unwrap());
+    }
+    let refused = statuses.iter().filter(|(s, retry)| *s == 503 && *retry).count();
+    let checked = statuses.iter().filter(|(s, _)| *s == 401).count();
+    eprintln!("a flood of 24 logins: {checked} checked, {refused} told to retry: {statuses:?}");
+    assert!(statuses.iter().all(|(s, _)| *s == 401 || *s == 503), "{statuses:?}");
+    assert!(refused >= 12, "most of the flood is refused at once: {statuses:?}");
+    assert!(checked >= 3, "the checks that got a turn (or waited for one) went on: {statuses:?}");
 }

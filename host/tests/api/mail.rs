@@ -279,3 +279,41 @@ async fn a_mail_server_that_never_answers_does_not_stall_delivery() {
     pool.close().await;
     held.abort();
 }
+
+/// A stranger who floods an address with reset requests does not take recovery away from its
+/// owner: requests are limited per requesting address, a cap per mailbox bounds the mail it gets,
+/// and a browser that has signed in to the account is counted on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_flooding_reset_requests_does_not_lock_the_owner_out() {
+    let app = spawn_with(Options::default().env("TRUSTED_PROXIES", "127.0.0.1/32")).await;
+    let creds = app.new_user().await;
+    let forgot = |from: &'static str, browser: reqwest::Client| {
+        let (app, email) = (&app, creds.email.clone());
+        async move {
+            let r = browser
+                .post(app.url("/auth/password/forgot"))
+                .header("x-forwarded-for", from)
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap();
+            Reply::from(r).await.status
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(forgot("198.51.100.7", client()).await, 202);
+    }
+    assert_eq!(forgot("198.51.100.7", client()).await, 429, "the stranger's own budget for this address is spent");
+    assert_eq!(forgot("203.0.113.9", client()).await, 202, "the owner, from elsewhere, can still ask");
+    // Strangers from more addresses: the mailbox's cap bounds the mail it gets in a window.
+    for from in ["198.51.100.8", "198.51.100.9"] {
+        for _ in 0..3 {
+            assert_eq!(forgot(from, client()).await, 202);
+        }
+    }
+    assert_eq!(forgot("198.51.100.10", client()).await, 429, "10 requests for one mailbox in a window");
+    // The owner's browser that has signed in before is counted on its own.
+    let owner = client();
+    assert_eq!(app.login_with(&owner, &creds.email, &creds.password).await.status, 200);
+    assert_eq!(forgot("198.51.100.10", owner).await, 202);
+}

@@ -218,3 +218,70 @@ async fn secrets_are_sealed_at_rest_and_a_lost_key_leaves_recovery_codes() {
         rotated.post_with(&client(), "/auth/login/mfa", json!({ "mfa_token": token, "code": code(&secret, 1) })).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// A six-digit code that is none of the codes of the steps a login accepts now.
+fn wrong_code(secret: &str) -> String {
+    let accepted: Vec<String> = (-1..=1).map(|s| code(secret, s)).collect();
+    (0..).map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000)).find(|c| !accepted.contains(c)).unwrap()
+}
+
+/// Someone who knows the password and kept the device cookies of earlier logins gets no more
+/// guesses at the second factor than anyone else: one budget per account, however many cookies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_device_cookies_buy_no_extra_guesses_at_the_code() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        let browser = client();
+        assert_eq!(app.login_with(&browser, &creds.email, &creds.password).await.status, 200);
+        kept.push(browser);
+    }
+    let (_, secret, _) = enrolled(&app, &creds).await;
+    let wrong = wrong_code(&secret);
+    let mut checked = 0;
+    for browser in kept.iter().cloned().chain([client()]) {
+        'logins: for _ in 0..5 {
+            let r = app.login_with(&browser, &creds.email, &creds.password).await;
+            if r.status == 429 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{}", r.body);
+            let token = r.body["data"]["mfa_token"].as_str().unwrap().to_string();
+            for _ in 0..6 {
+                let r = app.post_with(&browser, "/auth/login/mfa", json!({ "mfa_token": token, "code": wrong })).await;
+                match r.status {
+                    401 => checked += 1,
+                    429 => break 'logins,
+                    other => panic!("a wrong code got {other}: {}", r.body),
+                }
+            }
+        }
+    }
+    eprintln!("wrong codes checked with 5 kept device cookies and a stranger: {checked}");
+    assert_eq!(checked, 5, "one budget for the account's second factor");
+}
+
+/// Codes at the confirmation of an enrolment are limited like those of a login's second step: a
+/// stolen session cannot try every code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_at_totp_confirmation_are_limited() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let session = app.login(&creds).await.token().unwrap();
+    let r =
+        authed(&app, &session, reqwest::Method::POST, "/auth/user/totp", json!({ "password": creds.password })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = r.body["data"]["secret"].as_str().unwrap().to_string();
+    let wrong = wrong_code(&secret);
+    for _ in 0..5 {
+        let r =
+            authed(&app, &session, reqwest::Method::POST, "/auth/user/totp/confirm", json!({ "code": wrong })).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+    let r =
+        authed(&app, &session, reqwest::Method::POST, "/auth/user/totp/confirm", json!({ "code": code(&secret, 0) }))
+            .await;
+    assert_eq!(r.status, 429, "past the limit even the right code waits: {}", r.body);
+    assert!(r.header("retry-after").is_some());
+}

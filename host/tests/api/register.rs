@@ -97,3 +97,46 @@ async fn parallel_registrations_of_one_email_create_exactly_one_user() {
     statuses.sort();
     assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409]);
 }
+
+/// An address that a mail server would deliver to another mailbox than it reads as (a quoted
+/// or escaped local part, a comment) is refused wherever an address is given, so one mailbox
+/// has one form: one account, one set of mail limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_that_reach_another_mailbox_are_refused() {
+    let app = spawn().await;
+    let local = unique("victim")[..14].to_string();
+    for email in [
+        format!("\"{local}\"@example.com"),
+        format!("\"\\{}\"@example.com", local.chars().map(|c| format!("\\{c}")).collect::<String>()),
+        format!("{local}(comment)@example.com"),
+        format!("\"{local}@other\"@example.com"),
+        format!("{local}@[192.0.2.1]"),
+    ] {
+        let r = app.register(body(&email, &unique("q")[..12], "correct horse battery", "Q")).await;
+        assert_eq!(r.status, 400, "{email}: {}", r.body);
+        assert_eq!(failing_fields(&r), vec!["email"], "{email}");
+        let r = app.post("/auth/password/forgot", json!({ "email": email })).await;
+        assert_eq!(r.status, 400, "forgot {email}: {}", r.body);
+    }
+    let r = app.register(body(&format!("{local}@example.com"), &unique("q")[..12], "correct horse battery", "Q")).await;
+    assert_eq!(r.status, 201, "the plain form registers: {}", r.body);
+}
+
+/// A body that names a field twice is refused, not read as whichever copy a parser keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_keys_in_a_body_are_refused() {
+    let app = spawn().await;
+    let creds = app.new_user().await;
+    let raw = format!(r#"{{"email":"{}","password":"wrong","password":"{}"}}"#, creds.email, creds.password);
+    let r = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    let r = Reply::from(r).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"].as_str().unwrap_or_default().contains("password"), "names the key: {}", r.body);
+}

@@ -25,7 +25,28 @@ async fn unknown_routes_and_wrong_methods_answer_in_the_envelope() {
     assert_eq!(r.header("allow"), Some("POST"));
     let r = Reply::from(app.client.delete(app.url("/auth/user/me")).send().await.unwrap()).await;
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+}
+
+/// `HEAD` is answered wherever `GET` is (RFC 9110 §9.1): the same status and headers, no body.
+/// Uptime monitors ask `/healthz` so, link checkers the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_is_answered_wherever_get_is() {
+    let app = spawn().await;
+    for (path, status, kind) in [
+        ("/healthz", 200, "application/json"),
+        ("/account", 200, "text/html; charset=utf-8"),
+        ("/auth/user/me", 401, "application/json"),
+    ] {
+        let get = app.client.get(app.url(path)).send().await.unwrap();
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!((head.status().as_u16(), get.status().as_u16()), (status, status), "{path}");
+        assert_eq!(head.headers().get("content-type").unwrap(), kind, "{path}");
+        assert_eq!(head.headers().get("cache-control"), get.headers().get("cache-control"), "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}: no body");
+    }
+    let r = app.client.head(app.url("/auth/login")).send().await.unwrap();
+    assert_eq!(r.status(), 405, "no HEAD where there is no GET");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,28 +230,57 @@ async fn sessions_lockout_and_revocation_hold_across_hosts_behind_haproxy() {
     }
 }
 
-/// Requests kept in flight by `workers` loops until `stop`; counts of 200s and of anything else.
+/// What a load phase got: 200s, 503s, and anything else (other statuses, broken connections).
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    unavailable: AtomicU64,
+    other: AtomicU64,
+    /// The statuses counted in `other` (0 for a broken connection), for the failure message.
+    others: std::sync::Mutex<Vec<u16>>,
+}
+
+impl Tally {
+    fn count(&self, status: u16) {
+        match status {
+            200 => self.ok.fetch_add(1, Ordering::Relaxed),
+            503 => self.unavailable.fetch_add(1, Ordering::Relaxed),
+            other => {
+                self.others.lock().unwrap().push(other);
+                self.other.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+
+    fn ok(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Everything but 200s.
+    fn failed(&self) -> u64 {
+        self.unavailable.load(Ordering::Relaxed) + self.other.load(Ordering::Relaxed)
+    }
+}
+
+/// Requests kept in flight by `workers` loops until `stop`, tallied.
 fn spawn_load(
     d: &Arc<Deployment>,
     token: &str,
     workers: usize,
     stop: &Arc<AtomicBool>,
-) -> (Arc<AtomicU64>, Arc<AtomicU64>, Vec<tokio::task::JoinHandle<()>>) {
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+) -> (Arc<Tally>, Vec<tokio::task::JoinHandle<()>>) {
+    let tally = Arc::new(Tally::default());
     let tasks = (0..workers)
         .map(|_| {
-            let (d, token, stop, ok, failed) = (d.clone(), token.to_string(), stop.clone(), ok.clone(), failed.clone());
+            let (d, token, stop, tally) = (d.clone(), token.to_string(), stop.clone(), tally.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    match d.me(d.url("/auth/user/me"), &token).await {
-                        200 => ok.fetch_add(1, Ordering::Relaxed),
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                    tally.count(d.me(d.url("/auth/user/me"), &token).await);
                 }
             })
         })
         .collect();
-    (ok, failed, tasks)
+    (tally, tasks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,17 +291,17 @@ async fn a_host_killed_under_load_costs_only_the_requests_it_held() {
     let d = Arc::new(d);
     let stop = Arc::new(AtomicBool::new(false));
     let workers = 8;
-    let (ok, failed, tasks) = spawn_load(&d, &token, workers, &stop);
+    let (tally, tasks) = spawn_load(&d, &token, workers, &stop);
     let phase = Duration::from_secs(load_seconds());
     tokio::time::sleep(phase / 2).await;
-    let before_kill = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let before_kill = (tally.ok(), tally.failed());
     d.hosts[1].kill();
     tokio::time::sleep(phase).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
     }
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (ok, failed) = (tally.ok(), tally.failed());
     eprintln!(
         "host killed under load: {ok} answered, {failed} failed ({} before the kill), {workers} requests at most in flight",
         before_kill.1
@@ -307,10 +336,13 @@ async fn a_redis_master_killed_under_load_fails_over_and_the_service_recovers() 
     let d = Arc::new(Deployment::start(&nodes).await);
     // Users whose sessions land on every master.
     let mut tokens = Vec::new();
+    let mut first = None;
     for _ in 0..12 {
         let (email, password) = d.register().await;
         tokens.push(d.login(&email, &password).await.1.unwrap());
+        first.get_or_insert((email, password));
     }
+    let first = first.unwrap();
     // The master holding the first user's sessions, found by asking the cluster for its slot.
     let probe = redis::Client::open(nodes[0].as_str()).unwrap();
     let mut conn = probe.get_multiplexed_async_connection().await.unwrap();
@@ -320,15 +352,21 @@ async fn a_redis_master_killed_under_load_fails_over_and_the_service_recovers() 
     let slots: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await.unwrap();
     let master_port = master_of(&slots, slot).expect("a master serves every slot");
 
+    // A second session of the first user (the same slot), ended just before the kill: a
+    // revocation the service acknowledged must outlive the master that took it.
+    let (email, password) = first;
+    let revoked = d.login(&email, &password).await.1.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed, tasks) = spawn_load(&d, &tokens[0], 4, &stop);
+    let (tally, tasks) = spawn_load(&d, &tokens[0], 4, &stop);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = d.client.post(d.url("/auth/logout")).bearer_auth(&revoked).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     let killed_at = Instant::now();
     let _ = Command::new("redis-cli").args(["-p", &master_port.to_string(), "shutdown", "nosave"]).output();
     // Recovered: the first user's session answers again, through the balancer.
     let mut recovered = None;
     while killed_at.elapsed() < Duration::from_secs(30) {
-        if d.me(d.url("/auth/user/me"), &tokens[0]).await == 200 && failed.load(Ordering::Relaxed) > 0 {
+        if d.me(d.url("/auth/user/me"), &tokens[0]).await == 200 && tally.failed() > 0 {
             recovered = Some(killed_at.elapsed());
             break;
         }
@@ -348,7 +386,7 @@ async fn a_redis_master_killed_under_load_fails_over_and_the_service_recovers() 
         }
         lost
     };
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (ok, failed) = (tally.ok(), tally.failed());
     let recovered = recovered.expect("the service answered again within 30 s of the master's death");
     eprintln!(
         "redis master killed under load: recovered in {} ms; {failed} requests failed meanwhile, {ok} answered; \
@@ -358,6 +396,9 @@ async fn a_redis_master_killed_under_load_fails_over_and_the_service_recovers() 
     );
     assert!(recovered < Duration::from_secs(15), "recovery took {recovered:?}");
     assert_eq!(lost, 0, "sessions written before the kill survive the failover (replication had seconds)");
+    let others = tally.others.lock().unwrap().clone();
+    assert!(others.is_empty(), "a failover answers 200 or 503, nothing else: {others:?}");
+    assert_eq!(d.me(d.url("/auth/user/me"), &revoked).await, 401, "a session ended before the kill stays ended");
     // Still serving once recovered: a new login on the promoted replica.
     let (email, password) = d.register().await;
     assert_eq!(d.login(&email, &password).await.0, 200);

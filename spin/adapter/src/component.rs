@@ -1,7 +1,7 @@
 //! The wasm layer: Spin's PostgreSQL and Redis clients as the drivers of the `asm-stores`
 //! stores, and the `asm:auth` exports forwarded to those stores.
 
-use crate::bindings::exports::asm::auth::{geo, keyring};
+use crate::bindings::exports::asm::auth::{geo, hashing, keyring};
 use crate::{pg, vars};
 use asm_contract::*;
 use asm_stores::geo::MaxMind;
@@ -242,6 +242,17 @@ fn with_keys<T>(f: impl FnOnce(&SecretKeys) -> T) -> T {
         });
         f(keys)
     })
+}
+
+/// Every request gets a turn at once: Spin runs each request in an instance of its own and keeps
+/// nothing between them that could count turns. (Bound a Spin deployment's concurrency in front
+/// of it, or in Spin's own settings; docs/SECURITY.md, "A flood of sign-ins".)
+impl hashing::Guest for Adapter {
+    fn begin() -> bool {
+        true
+    }
+
+    fn end() {}
 }
 
 impl keyring::Guest for Adapter {

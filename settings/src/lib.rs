@@ -1,38 +1,13 @@
-//! Settings the component reads from its environment (`wasi:cli/environment`), so every host
-//! configures it the same way. Unset or empty values take the defaults below; a value that is
-//! not understood is an error naming the variable: the native host refuses to start on it, and
-//! the component answers 500 ("service misconfigured") on hosts that do not check first.
+//! The settings the auth component reads from its environment (`wasi:cli/environment`), so every
+//! host configures it the same way. Unset or empty values take the defaults below; a value that
+//! is not understood is an error naming the variable: the native host refuses to start on it
+//! (it checks with this crate, the only part of the component's code it links), and the
+//! component answers 500 ("service misconfigured") on hosts that do not check first.
 
 use std::time::Duration;
 
 /// The environment variables the component reads; hosts pass exactly these through.
-pub const VARS: &[&str] = &[
-    "APP_ENV",
-    "SESSION_LIFETIME",
-    "SESSION_COOKIE_NAME",
-    "SESSION_COOKIE_SECURE",
-    "BCRYPT_COST",
-    "LOGIN_MAX_ATTEMPTS",
-    "LOGIN_LOCKOUT_WINDOW",
-    "LOGIN_IP_MAX_ATTEMPTS",
-    "LOGIN_IP_WINDOW",
-    "SESSION_IDLE_TIMEOUT",
-    "MAX_SESSIONS_PER_USER",
-    "PASSWORD_CHANGE_ENDS_SESSIONS",
-    "TRUSTED_PROXIES",
-    "ALLOWED_ORIGINS",
-    "PUBLIC_URL",
-    "LOGIN_HISTORY_RETENTION",
-    "LOGIN_HISTORY_MAX",
-    "SERVICE_NAME",
-    "RESET_TOKEN_LIFETIME",
-    "VERIFICATION_TOKEN_LIFETIME",
-    "REQUIRE_VERIFIED_EMAIL",
-    "RECOVERY_MAX_PER_EMAIL",
-    "RECOVERY_MAX_PER_ADDRESS",
-    "RECOVERY_WINDOW",
-    "TOTP_ISSUER",
-];
+pub use asm_contract::http::SETTINGS as VARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -75,8 +50,11 @@ pub struct Settings {
     pub verification_token_lifetime: Duration,
     /// Whether a login needs a verified email (403 `email_not_verified` before).
     pub require_verified_email: bool,
-    /// Mail requests (reset or verification) per email address per window.
+    /// Mail requests (reset or verification) per email address per window, from one client
+    /// address (or one browser with the account's device cookie).
     pub recovery_max_per_email: u32,
+    /// Mail requests for one mailbox per window from all clients without its device cookie.
+    pub recovery_max_per_mailbox: u32,
     /// Mail requests per client address per window.
     pub recovery_max_per_address: u32,
     pub recovery_window: Duration,
@@ -114,6 +92,7 @@ impl Default for Settings {
             verification_token_lifetime: Duration::from_secs(24 * 3600),
             require_verified_email: false,
             recovery_max_per_email: 3,
+            recovery_max_per_mailbox: 10,
             recovery_max_per_address: 20,
             recovery_window: Duration::from_secs(3600),
             totp_issuer: "asm".into(),
@@ -138,152 +117,89 @@ impl Settings {
     /// Reads the settings through `get`, reporting the first value that is not understood.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
         let d = Settings::default();
-        let production = match get("APP_ENV").as_deref().map(str::trim) {
-            None | Some("") | Some("development") | Some("dev") => false,
+        let env = Env(get);
+        let production = match env.text("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") => false,
             Some("production") | Some("prod") => true,
-            Some(other) => {
-                return Err(SettingError {
-                    var: "APP_ENV",
-                    message: format!("expected development or production, got {other:?}"),
-                });
-            }
+            Some(other) => return Err(fail("APP_ENV", format!("expected development or production, got {other:?}"))),
         };
-        let session_lifetime = duration(&get, "SESSION_LIFETIME", d.session_lifetime)?;
-        let cookie_name = match get("SESSION_COOKIE_NAME") {
-            Some(n) if !n.trim().is_empty() => {
-                let n = n.trim().to_string();
-                if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-                    return Err(SettingError {
-                        var: "SESSION_COOKIE_NAME",
-                        message: "use letters, digits, '-', '_' or '.'".into(),
-                    });
-                }
-                n
+        let cookie_name = match env.text("SESSION_COOKIE_NAME") {
+            Some(n) if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
+                return Err(fail("SESSION_COOKIE_NAME", "use letters, digits, '-', '_' or '.'"));
             }
-            _ => d.cookie_name,
+            Some(n) => n,
+            None => d.cookie_name,
         };
-        let cookie_secure = boolean(&get, "SESSION_COOKIE_SECURE", production)?;
+        let cookie_secure = env.boolean("SESSION_COOKIE_SECURE", production)?;
         if (cookie_name.starts_with("__Host-") || cookie_name.starts_with("__Secure-")) && !cookie_secure {
-            return Err(SettingError {
-                var: "SESSION_COOKIE_NAME",
-                message:
-                    "a __Host- or __Secure- cookie must be Secure: set APP_ENV=production or SESSION_COOKIE_SECURE=true"
-                        .into(),
-            });
+            return Err(fail(
+                "SESSION_COOKIE_NAME",
+                "a __Host- or __Secure- cookie must be Secure: set APP_ENV=production or SESSION_COOKIE_SECURE=true",
+            ));
         }
-        let bcrypt_cost = number(&get, "BCRYPT_COST", d.bcrypt_cost)?;
+        let bcrypt_cost = env.number("BCRYPT_COST", d.bcrypt_cost)?;
         if !(4..=31).contains(&bcrypt_cost) {
-            return Err(SettingError { var: "BCRYPT_COST", message: "must be between 4 and 31".into() });
+            return Err(fail("BCRYPT_COST", "must be between 4 and 31"));
         }
-        let login_max_attempts = number(&get, "LOGIN_MAX_ATTEMPTS", d.login_max_attempts)?;
-        if login_max_attempts == 0 {
-            return Err(SettingError { var: "LOGIN_MAX_ATTEMPTS", message: "must be at least 1".into() });
-        }
-        let login_window = duration(&get, "LOGIN_LOCKOUT_WINDOW", d.login_window)?;
-        let login_ip_max_attempts = number(&get, "LOGIN_IP_MAX_ATTEMPTS", d.login_ip_max_attempts)?;
-        if login_ip_max_attempts == 0 {
-            return Err(SettingError { var: "LOGIN_IP_MAX_ATTEMPTS", message: "must be at least 1".into() });
-        }
-        let login_ip_window = duration(&get, "LOGIN_IP_WINDOW", d.login_ip_window)?;
-        let session_idle_timeout = match get("SESSION_IDLE_TIMEOUT").as_deref().map(str::trim) {
-            None | Some("") | Some("0") | Some("off") => None,
-            Some(_) => Some(duration(&get, "SESSION_IDLE_TIMEOUT", d.session_lifetime)?),
+        let session_idle_timeout = match env.text("SESSION_IDLE_TIMEOUT").as_deref() {
+            None | Some("0") | Some("off") => None,
+            Some(_) => Some(env.duration("SESSION_IDLE_TIMEOUT", d.session_lifetime)?),
         };
-        let max_sessions_per_user = number(&get, "MAX_SESSIONS_PER_USER", d.max_sessions_per_user)?;
-        let password_change_ends_sessions = boolean(&get, "PASSWORD_CHANGE_ENDS_SESSIONS", true)?;
-        let trusted_proxies = list(&get, "TRUSTED_PROXIES")
+        let trusted_proxies = env
+            .list("TRUSTED_PROXIES")
             .map(|p| {
-                p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(
-                    |_| SettingError { var: "TRUSTED_PROXIES", message: format!("not an address or CIDR: {p:?}") },
-                )
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| fail("TRUSTED_PROXIES", format!("not an address or CIDR: {p:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let allowed_origins = list(&get, "ALLOWED_ORIGINS")
-            .map(|o| match crate::csrf::origin(o.trim_end_matches('/')) {
+        let allowed_origins = env
+            .list("ALLOWED_ORIGINS")
+            .map(|o| match origin(o.trim_end_matches('/')) {
                 Some((origin, "")) => Ok(origin),
-                _ => Err(SettingError {
-                    var: "ALLOWED_ORIGINS",
-                    message: format!("not an origin (scheme://host[:port]): {o:?}"),
-                }),
+                _ => Err(fail("ALLOWED_ORIGINS", format!("not an origin (scheme://host[:port]): {o:?}"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (public_url, public_origin) = match get("PUBLIC_URL").as_deref().map(str::trim) {
-            None | Some("") => (None, None),
-            Some(url) => match crate::csrf::origin(url) {
+        let (public_url, public_origin) = match env.text("PUBLIC_URL") {
+            None => (None, None),
+            Some(url) => match origin(&url) {
                 Some((origin, path)) if !path.contains(['?', '#']) => {
                     (Some(url.trim_end_matches('/').to_string()), Some(origin))
                 }
-                _ => {
-                    return Err(SettingError {
-                        var: "PUBLIC_URL",
-                        message: format!("not a URL (https://host[:port][/path]): {url:?}"),
-                    });
-                }
+                _ => return Err(fail("PUBLIC_URL", format!("not a URL (https://host[:port][/path]): {url:?}"))),
             },
         };
-        let login_history_retention = duration(&get, "LOGIN_HISTORY_RETENTION", d.login_history_retention)?;
-        let login_history_max = number(&get, "LOGIN_HISTORY_MAX", d.login_history_max)?;
-        if login_history_max == 0 {
-            return Err(SettingError { var: "LOGIN_HISTORY_MAX", message: "must be at least 1".into() });
-        }
-        let service_name = match get("SERVICE_NAME").map(|v| v.trim().to_string()) {
-            None => d.service_name,
-            Some(v) if v.is_empty() => d.service_name,
-            Some(v) if v.len() <= 64 && !v.chars().any(char::is_control) => v,
-            Some(_) => {
-                return Err(SettingError {
-                    var: "SERVICE_NAME",
-                    message: "at most 64 characters, no control characters".into(),
-                });
-            }
-        };
-        let reset_token_lifetime = duration(&get, "RESET_TOKEN_LIFETIME", d.reset_token_lifetime)?;
-        let verification_token_lifetime = duration(&get, "VERIFICATION_TOKEN_LIFETIME", d.verification_token_lifetime)?;
-        let require_verified_email = boolean(&get, "REQUIRE_VERIFIED_EMAIL", d.require_verified_email)?;
-        let recovery_max_per_email = number(&get, "RECOVERY_MAX_PER_EMAIL", d.recovery_max_per_email)?;
-        let recovery_max_per_address = number(&get, "RECOVERY_MAX_PER_ADDRESS", d.recovery_max_per_address)?;
-        let recovery_window = duration(&get, "RECOVERY_WINDOW", d.recovery_window)?;
-        let totp_issuer = match get("TOTP_ISSUER").map(|v| v.trim().to_string()) {
-            None => service_name.clone(),
-            Some(v) if v.is_empty() => service_name.clone(),
-            Some(v) if v.len() <= 64 && !v.contains(':') && !v.chars().any(char::is_control) => v,
-            Some(_) => {
-                return Err(SettingError { var: "TOTP_ISSUER", message: "at most 64 characters, no colon".into() });
-            }
-        };
+        let service_name = env.label("SERVICE_NAME", &[])?.unwrap_or(d.service_name);
+        let totp_issuer = env.label("TOTP_ISSUER", &[':'])?.unwrap_or_else(|| service_name.clone());
         Ok(Settings {
-            production,
-            service_name,
-            reset_token_lifetime,
-            verification_token_lifetime,
-            require_verified_email,
-            recovery_max_per_email,
-            recovery_max_per_address,
-            recovery_window,
-            totp_issuer,
-            session_lifetime,
+            session_lifetime: env.duration("SESSION_LIFETIME", d.session_lifetime)?,
             cookie_name,
             cookie_secure,
             bcrypt_cost,
-            login_max_attempts,
-            login_window,
-            login_ip_max_attempts,
-            login_ip_window,
+            login_max_attempts: env.positive("LOGIN_MAX_ATTEMPTS", d.login_max_attempts)?,
+            login_window: env.duration("LOGIN_LOCKOUT_WINDOW", d.login_window)?,
+            login_ip_max_attempts: env.positive("LOGIN_IP_MAX_ATTEMPTS", d.login_ip_max_attempts)?,
+            login_ip_window: env.duration("LOGIN_IP_WINDOW", d.login_ip_window)?,
             session_idle_timeout,
-            max_sessions_per_user,
-            password_change_ends_sessions,
+            max_sessions_per_user: env.number("MAX_SESSIONS_PER_USER", d.max_sessions_per_user)?,
+            password_change_ends_sessions: env.boolean("PASSWORD_CHANGE_ENDS_SESSIONS", true)?,
             trusted_proxies,
             allowed_origins,
             public_url,
             public_origin,
-            login_history_retention,
-            login_history_max,
+            login_history_retention: env.duration("LOGIN_HISTORY_RETENTION", d.login_history_retention)?,
+            login_history_max: env.positive("LOGIN_HISTORY_MAX", d.login_history_max)?,
+            production,
+            service_name,
+            reset_token_lifetime: env.duration("RESET_TOKEN_LIFETIME", d.reset_token_lifetime)?,
+            verification_token_lifetime: env.duration("VERIFICATION_TOKEN_LIFETIME", d.verification_token_lifetime)?,
+            require_verified_email: env.boolean("REQUIRE_VERIFIED_EMAIL", d.require_verified_email)?,
+            recovery_max_per_email: env.number("RECOVERY_MAX_PER_EMAIL", d.recovery_max_per_email)?,
+            recovery_max_per_mailbox: env.number("RECOVERY_MAX_PER_MAILBOX", d.recovery_max_per_mailbox)?,
+            recovery_max_per_address: env.number("RECOVERY_MAX_PER_ADDRESS", d.recovery_max_per_address)?,
+            recovery_window: env.duration("RECOVERY_WINDOW", d.recovery_window)?,
+            totp_issuer,
         })
-    }
-
-    /// Where a mailed link for `page` (`reset`, `verify`) points, with the token.
-    pub fn account_link(&self, page: &str, token: &str) -> Option<String> {
-        self.public_url.as_ref().map(|base| format!("{base}/account/{page}?token={token}"))
     }
 
     pub fn from_env() -> Result<Settings, SettingError> {
@@ -291,43 +207,102 @@ impl Settings {
     }
 }
 
-fn duration(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: Duration,
-) -> Result<Duration, SettingError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) if v.trim().is_empty() => Ok(default),
-        Some(v) => match humantime::parse_duration(v.trim()) {
-            Ok(d) if d >= Duration::from_secs(1) => Ok(d),
-            Ok(_) => Err(SettingError { var, message: "must be at least 1s".into() }),
-            Err(e) => Err(SettingError { var, message: format!("{e} (e.g. 90s, 15m, 24h)") }),
-        },
+fn fail(var: &'static str, message: impl Into<String>) -> SettingError {
+    SettingError { var, message: message.into() }
+}
+
+/// The variables, read one kind at a time; unset or blank values take the default.
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The value, trimmed; none when unset or blank.
+    fn text(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn duration(&self, var: &'static str, default: Duration) -> Result<Duration, SettingError> {
+        match self.text(var) {
+            None => Ok(default),
+            Some(v) => match humantime::parse_duration(&v) {
+                Ok(d) if d >= Duration::from_secs(1) => Ok(d),
+                Ok(_) => Err(fail(var, "must be at least 1s")),
+                Err(e) => Err(fail(var, format!("{e} (e.g. 90s, 15m, 24h)"))),
+            },
+        }
+    }
+
+    /// A comma- or space-separated list; empty when unset.
+    fn list(&self, var: &str) -> impl Iterator<Item = String> {
+        let raw = self.text(var).unwrap_or_default();
+        raw.split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    fn number(&self, var: &'static str, default: u32) -> Result<u32, SettingError> {
+        match self.text(var) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| fail(var, format!("not a number: {v:?}"))),
+        }
+    }
+
+    /// A number of at least 1.
+    fn positive(&self, var: &'static str, default: u32) -> Result<u32, SettingError> {
+        match self.number(var, default)? {
+            0 => Err(fail(var, "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
+    fn boolean(&self, var: &'static str, default: bool) -> Result<bool, SettingError> {
+        match self.text(var).as_deref() {
+            None => Ok(default),
+            Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
+            Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
+            Some(v) => Err(fail(var, format!("expected true or false, got {v:?}"))),
+        }
+    }
+
+    /// A name people read (in mail, in authenticator apps): at most 64 characters, no control
+    /// characters, none of `forbidden`.
+    fn label(&self, var: &'static str, forbidden: &[char]) -> Result<Option<String>, SettingError> {
+        match self.text(var) {
+            Some(v) if v.len() > 64 || v.chars().any(|c| c.is_control() || forbidden.contains(&c)) => {
+                let extra = if forbidden.is_empty() { String::new() } else { format!(", none of {forbidden:?}") };
+                Err(fail(var, format!("at most 64 characters, no control characters{extra}")))
+            }
+            v => Ok(v),
+        }
     }
 }
 
-/// A comma- or space-separated list; empty when unset.
-fn list(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> impl Iterator<Item = String> {
-    let raw = get(var).unwrap_or_default();
-    raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>().into_iter()
-}
-
-fn number(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u32) -> Result<u32, SettingError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) if v.trim().is_empty() => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| SettingError { var, message: format!("not a number: {v:?}") }),
+/// The origin of an http(s) URL as `scheme://host:port` (scheme and host lower-cased, the
+/// default port written out, so equal origins compare equal), and the rest of the URL after it.
+pub fn origin(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()?),
+        _ => (authority, default_port),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let bracketed = |h: &str| {
+        h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    };
+    if host.is_empty() || !(host.chars().all(plain) || bracketed(host)) {
+        return None;
     }
-}
-
-fn boolean(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, SettingError> {
-    match get(var).as_deref().map(str::trim) {
-        None | Some("") => Ok(default),
-        Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
-        Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
-        Some(v) => Err(SettingError { var, message: format!("expected true or false, got {v:?}") }),
-    }
+    Some((format!("{scheme}://{}:{port}", host.to_ascii_lowercase()), tail))
 }
 
 #[cfg(test)]
