@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node test-browser api-fuzz soak soak-smoke services haproxy \
+.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node test-node-probe node-deps test-browser api-fuzz soak soak-smoke services haproxy check \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -47,8 +47,8 @@ run-prod: build migrate-up
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 # A Redis Cluster (scripts/redis-cluster.sh, started by the tests) and HAProxy serve the
 # multi-host tests; the cluster is stopped afterwards.
-test: build-guest build-test-components services haproxy
-	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-stores -p asm-guest -p asm-host; \
+test: build-guest build-test-components test-node-probe services haproxy
+	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-settings -p asm-stores -p asm-guest -p asm-host; \
 		status=$$?; scripts/redis-cluster.sh stop; exit $$status
 	$(MAKE) api-fuzz
 	$(MAKE) test-browser
@@ -82,10 +82,18 @@ api-fuzz: build-bins
 	scripts/api-fuzz.sh $(or $(examples),100)
 
 # The same component embedded in Node.js through jco, with stores written in JavaScript.
-test-node: build-guest
+test-node: build-guest node-deps
+	cd examples/node-host && COMPONENT=$(CURDIR)/$(COMPONENT) npm run build && npm test
+
+# The Node example's packages (pinned by its package-lock.json).
+node-deps:
 	@command -v npm >/dev/null || { echo "error: Node.js 20+ and npm are needed: apt-get install -y nodejs npm"; exit 1; }
-	cd examples/node-host && npm ci --no-audit --no-fund --loglevel=error && \
-		COMPONENT=$(CURDIR)/$(COMPONENT) npm run build && npm test
+	cd examples/node-host && npm ci --no-audit --no-fund --loglevel=error
+
+# The store probe transpiled onto the Node example's stores: the conformance suite runs against
+# them as against every other backend.
+test-node-probe: build-test-components node-deps
+	cd examples/node-host && PROBE=$(CURDIR)/target/$(WASM_TARGET)/wasm/asm_store_probe.wasm npm run -s build:probe
 
 migrate-up: build-host
 	$(HOST) migrate up

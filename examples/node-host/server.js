@@ -22,54 +22,20 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { _setEnv } from '@bytecodealliance/preview2-shim/cli';
 import { HTTPServer } from '@bytecodealliance/preview2-shim/http';
-
-/**
- * The variables the component reads (guest/src/config.rs `VARS`); nothing else is passed.
- * A variable an older component does not know is simply not read.
- */
-export const GUEST_VARS = [
-  'APP_ENV',
-  'SESSION_LIFETIME',
-  'SESSION_COOKIE_NAME',
-  'SESSION_COOKIE_SECURE',
-  'BCRYPT_COST',
-  'LOGIN_MAX_ATTEMPTS',
-  'LOGIN_LOCKOUT_WINDOW',
-  'LOGIN_IP_MAX_ATTEMPTS',
-  'LOGIN_IP_WINDOW',
-  'SESSION_IDLE_TIMEOUT',
-  'MAX_SESSIONS_PER_USER',
-  'PASSWORD_CHANGE_ENDS_SESSIONS',
-  'TRUSTED_PROXIES',
-  'ALLOWED_ORIGINS',
-  'PUBLIC_URL',
-  'LOGIN_HISTORY_RETENTION',
-  'LOGIN_HISTORY_MAX',
-  'SERVICE_NAME',
-  'RESET_TOKEN_LIFETIME',
-  'VERIFICATION_TOKEN_LIFETIME',
-  'REQUIRE_VERIFIED_EMAIL',
-  'RECOVERY_MAX_PER_EMAIL',
-  'RECOVERY_MAX_PER_ADDRESS',
-  'RECOVERY_WINDOW',
-  'TOTP_ISSUER',
-];
-
-/** Defaults of this example where they differ from the component's own. */
-const EXAMPLE_DEFAULTS = { BCRYPT_COST: '10' };
-
-export function guestEnv(env = process.env) {
-  const out = {};
-  for (const name of GUEST_VARS) {
-    const value = env[name] ?? EXAMPLE_DEFAULTS[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}
+import { guestEnv } from './settings.js';
 
 function fail(message) {
   console.error(`asm node host: ${message}`);
   process.exit(1);
+}
+
+/** A whole number of seconds from the environment (`10` or `10s`), or the default. */
+function seconds(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw.trim().replace(/s$/, ''));
+  if (!Number.isFinite(n) || n <= 0) fail(`${name} must be a number of seconds, got ${raw}`);
+  return n;
 }
 
 function parsePort(value) {
@@ -127,7 +93,14 @@ async function main() {
   inner.listen(socketPath);
 
   const front = new Worker(new URL('./front.js', import.meta.url), {
-    workerData: { socketPath, port, host, logRequests: process.env.LOG_REQUESTS !== '0' },
+    workerData: {
+      socketPath,
+      port,
+      host,
+      logRequests: process.env.LOG_REQUESTS !== '0',
+      headerReadTimeoutMs: seconds('HEADER_READ_TIMEOUT', 10) * 1000,
+      bodyReadTimeoutMs: seconds('BODY_READ_TIMEOUT', 10) * 1000,
+    },
   });
   const address = await new Promise((resolve, reject) => {
     front.once('error', reject);

@@ -13,7 +13,14 @@ let output = '';
 async function startServer() {
   child = spawn(process.execPath, ['server.js'], {
     cwd: new URL('.', import.meta.url),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', LOG_REQUESTS: '0' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      BCRYPT_COST: '4',
+      LOG_REQUESTS: '0',
+      BODY_READ_TIMEOUT: '2',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.setEncoding('utf8');
@@ -93,10 +100,10 @@ describe('asm component on the Node host', () => {
       headers: { 'spin-client-addr': '203.0.113.9:4444', 'user-agent': 'node-host-test' },
     });
     assert.equal(login.status, 200, JSON.stringify(login.body));
-    // preview2-shim 0.26 keeps one header per name (the last): the session cookie, which the
-    // component sends after the device cookie.
+    // Both cookies arrive: the session cookie and the device cookie (patch-shim.mjs).
+    const names = login.headers.getSetCookie().map((c) => c.split('=')[0]);
+    assert.deepEqual(names, ['session_token_device', 'session_token']);
     const setCookie = login.headers.getSetCookie().filter((c) => c.startsWith('session_token='));
-    assert.equal(setCookie.length, 1, `session cookie expected, got ${login.headers.getSetCookie()}`);
     const m = setCookie[0].match(/^session_token=([^;]+);/);
     assert.match(setCookie[0], /HttpOnly/);
     const cookie = `session_token=${m[1]}`;
@@ -161,20 +168,13 @@ describe('asm component on the Node host', () => {
     assert.equal(list.body.data.sessions.filter((s) => s.current_session).length, 1);
   });
 
-  // Routes of the newer contract (login history, revoking other sessions); skipped when the
-  // component is an older build that answers 404 for them.
-  test('login history and revoking the other sessions', async (t) => {
+  test('login history and revoking the other sessions', async () => {
     const a = account();
     assert.equal((await call('POST', '/auth/register', { json: a })).status, 201);
     const cookies = [];
     for (let i = 0; i < 2; i++) {
       const login = await call('POST', '/auth/login', { json: { email: a.email, password: a.password } });
       cookies.push(login.headers.getSetCookie().find((c) => c.startsWith('session_token=')).split(';')[0]);
-    }
-    const probe = await call('GET', '/auth/user/logins', { cookie: cookies[1] });
-    if (probe.status === 404) {
-      t.skip('this component has no login history');
-      return;
     }
     await call('POST', '/auth/login', { json: { email: a.email, password: 'not the password' } });
 
@@ -193,6 +193,49 @@ describe('asm component on the Node host', () => {
     assert.equal((await call('GET', '/auth/user/me', { cookie: cookies[0] })).status, 401);
     const list = await call('GET', '/auth/user/sessions', { cookie: cookies[1] });
     assert.equal(list.body.data.sessions.length, 1);
+  });
+
+  test("a stranger's guesses do not lock out the owner's browser (its device cookie)", async () => {
+    const a = account();
+    assert.equal((await call('POST', '/auth/register', { json: a })).status, 201);
+    const login = await call('POST', '/auth/login', { json: { email: a.email, password: a.password } });
+    assert.equal(login.status, 200);
+    const device = login.headers.getSetCookie().find((c) => c.startsWith('session_token_device=')).split(';')[0];
+    for (let i = 0; i < 5; i++) {
+      const guess = await call('POST', '/auth/login', { json: { email: a.email, password: 'a stranger guess' } });
+      assert.equal(guess.status, 401);
+    }
+    const stranger = await call('POST', '/auth/login', { json: { email: a.email, password: a.password } });
+    assert.equal(stranger.status, 429, 'clients without the device cookie are locked');
+    const owner = await call('POST', '/auth/login', { json: { email: a.email, password: a.password }, cookie: device });
+    assert.equal(owner.status, 200, "the owner's browser is not");
+  });
+
+  test('a body that arrives slowly gets 408 and holds up no one', async () => {
+    const { connect } = await import('node:net');
+    const url = new URL(base);
+    const slow = connect(Number(url.port), url.hostname);
+    await once(slow, 'connect');
+    slow.write('POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"em');
+    let answer = '';
+    slow.setEncoding('utf8');
+    slow.on('data', (d) => (answer += d));
+    const started = Date.now();
+    const health = await call('GET', '/healthz');
+    assert.equal(health.status, 200);
+    assert.ok(Date.now() - started < 1000, 'answered while the slow body is still coming');
+    await once(slow, 'close');
+    assert.match(answer, /^HTTP\/1.1 408/);
+    assert.match(answer, /"status":408/);
+  });
+
+  test('the settings passed to the component are exactly the contract\'s', async () => {
+    const { readFileSync } = await import('node:fs');
+    const contract = readFileSync(new URL('../../contract/src/http.rs', import.meta.url), 'utf8');
+    const block = contract.slice(contract.indexOf('pub const SETTINGS'), contract.indexOf('];', contract.indexOf('pub const SETTINGS')));
+    const names = [...block.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]);
+    const { GUEST_VARS } = await import('./settings.js');
+    assert.deepEqual(GUEST_VARS, names);
   });
 
   test('health and readiness', async () => {

@@ -1,7 +1,8 @@
 //! One contract, every backend: the store operations of `wit/asm.wit` checked directly against
 //! PostgreSQL with sessions in Redis, in a Redis Cluster (three masters, three replicas) and in
-//! PostgreSQL itself, the embedded SQLite store and the in-memory reference store, including
-//! the atomic ones under concurrency; under `ASM_TEST_TARGET=spin`, against the Spin adapter.
+//! PostgreSQL itself, the embedded SQLite store, the in-memory reference store and the Node
+//! example's JavaScript stores (through the store probe under jco), including the atomic ones
+//! under concurrency; under `ASM_TEST_TARGET=spin`, against the Spin adapter.
 
 use crate::support::*;
 use asm_contract::*;
@@ -30,39 +31,59 @@ impl pg::Driver for AtLeastOneRow {
     }
 }
 
+/// Every backend, or those `ASM_CONFORMANCE_BACKENDS` names (`make check` runs `memory,sqlite`,
+/// which need no server; `make test` runs them all).
 async fn backends() -> Vec<Backend> {
     if crate::spin::target_is_spin() {
         // The Spin adapter's stores, under a real `spin up`, through the store probe.
-        let probe = Arc::new(crate::spin::Probe::start().await);
+        let probe = Arc::new(crate::spin::probe().await);
         return vec![("spin adapter", probe.clone(), probe)];
     }
     let timeout = Duration::from_secs(2);
-    let driver = AtLeastOneRow(postgres::driver(&database_url(), timeout, 8).unwrap());
-    let pg: Arc<dyn UserStore> = Arc::new(pg::PostgresUsers::new(driver));
-    let redis: Arc<dyn SessionStore> =
-        Arc::new(redis::connect(&redis_url(), &format!("{}:", unique("asm-conf-")), timeout).unwrap());
-    let cluster: Arc<dyn SessionStore> = Arc::new(
-        redis::connect_cluster(&redis_cluster_nodes(), None, &format!("{}:", unique("asm-conf-")), timeout).unwrap(),
-    );
-    let pg_sessions: Arc<dyn SessionStore> =
-        Arc::new(PostgresSessions::new(AtLeastOneRow(postgres::driver(&database_url(), timeout, 8).unwrap()), true));
-    let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
-    let memory = Arc::new(MemoryStore::new());
-    vec![
-        ("postgres+redis", pg.clone(), redis),
-        ("postgres+redis cluster", pg.clone(), cluster),
-        ("postgres", pg, pg_sessions),
-        ("sqlite", sqlite.clone(), sqlite),
-        ("memory", memory.clone(), memory),
-    ]
+    let mut all: Vec<Backend> = Vec::new();
+    if wanted("postgres+redis") || wanted("postgres+redis cluster") || wanted("postgres") {
+        let pg: Arc<dyn UserStore> =
+            Arc::new(pg::PostgresUsers::new(AtLeastOneRow(postgres::driver(&database_url(), timeout, 8).unwrap())));
+        if wanted("postgres+redis") {
+            let prefix = format!("{}:", unique("asm-conf-"));
+            all.push(("postgres+redis", pg.clone(), Arc::new(redis::connect(&redis_url(), &prefix, timeout).unwrap())));
+        }
+        if wanted("postgres+redis cluster") {
+            let wait = redis::ReplicaWait { replicas: 1, timeout: Duration::from_millis(200) };
+            let prefix = format!("{}:", unique("asm-conf-"));
+            let cluster = redis::connect_cluster(&redis_cluster_nodes(), None, &prefix, timeout, wait).unwrap();
+            all.push(("postgres+redis cluster", pg.clone(), Arc::new(cluster)));
+        }
+        if wanted("postgres") {
+            let driver = AtLeastOneRow(postgres::driver(&database_url(), timeout, 8).unwrap());
+            all.push(("postgres", pg, Arc::new(PostgresSessions::new(driver, true))));
+        }
+    }
+    if wanted("sqlite") {
+        let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
+        all.push(("sqlite", sqlite.clone(), sqlite));
+    }
+    if wanted("memory") {
+        let memory = Arc::new(MemoryStore::new());
+        all.push(("memory", memory.clone(), memory));
+    }
+    if wanted("node") {
+        // The Node example's JavaScript stores, through the store probe under jco.
+        let node = Arc::new(crate::probe::node().await);
+        all.push(("node", node.clone(), node));
+    }
+    assert!(!all.is_empty(), "ASM_CONFORMANCE_BACKENDS names no backend");
+    all
+}
+
+/// Whether `ASM_CONFORMANCE_BACKENDS` (unset: all of them) names this backend.
+fn wanted(name: &str) -> bool {
+    let chosen = std::env::var("ASM_CONFORMANCE_BACKENDS").ok();
+    chosen.as_deref().is_none_or(|list| list.split(',').any(|n| n.trim() == name))
 }
 
 fn hash(s: &Session) -> TokenHash {
-    TokenHash::from(s.token_hash.clone())
-}
-
-fn hash_of(s: &Session) -> TokenHash {
-    hash(s)
+    s.token()
 }
 
 /// A profile for a user the user store may not have (the session tests need none).
@@ -509,7 +530,7 @@ async fn mailed_tokens_are_single_use_and_voidable() {
         let s = session(&user.id, 60_000);
         sessions.create_session(s.clone(), UserProfile::from(&user), 0, found.credential_version).await.unwrap();
         sessions.put_user_profile(UserProfile::from(&found)).await.unwrap();
-        let shown = sessions.get_session(hash_of(&s)).await.unwrap().expect(name).user;
+        let shown = sessions.get_session(s.token()).await.unwrap().expect(name).user;
         if let Some(profile) = shown {
             assert!(profile.email_verified, "{name}");
         }
@@ -559,10 +580,10 @@ async fn totp_state_steps_and_recovery_codes() {
         // Session checks show it.
         let s = session(&user.id, 60_000);
         sessions.create_session(s.clone(), UserProfile::from(&on), 0, on.credential_version).await.unwrap();
-        if let Some(p) = sessions.get_session(hash_of(&s)).await.unwrap().expect(name).user {
+        if let Some(p) = sessions.get_session(hash(&s)).await.unwrap().expect(name).user {
             assert!(p.mfa_enabled, "{name}");
         }
-        assert!(sessions.get_session(hash_of(&s)).await.unwrap().expect(name).session.mfa, "{name}: kept");
+        assert!(sessions.get_session(hash(&s)).await.unwrap().expect(name).session.mfa, "{name}: kept");
 
         users.disable_totp(id.clone()).await.unwrap();
         let off = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
@@ -638,13 +659,20 @@ async fn attempts_are_admitted_atomically_and_only_failures_count() {
 async fn outboxes_lease_each_message_to_one_worker_and_record_the_outcome() {
     use asm_stores::outbox::Outbox;
     let timeout = Duration::from_secs(2);
-    let pg = postgres::driver(&own_database().await, timeout, 8).unwrap();
-    let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
     type Queue = (&'static str, Arc<dyn Mailer>, Arc<dyn Outbox>);
-    let outboxes: Vec<Queue> = vec![
-        ("postgres", Arc::new(pg::PostgresMailer::new(pg.clone())), Arc::new(pg::PostgresOutbox::new(pg))),
-        ("sqlite", sqlite.clone(), sqlite),
-    ];
+    let mut outboxes: Vec<Queue> = Vec::new();
+    if wanted("postgres") {
+        let pg = postgres::driver(&own_database().await, timeout, 8).unwrap();
+        outboxes.push((
+            "postgres",
+            Arc::new(pg::PostgresMailer::new(pg.clone())),
+            Arc::new(pg::PostgresOutbox::new(pg)),
+        ));
+    }
+    if wanted("sqlite") {
+        let sqlite = Arc::new(SqliteStore::open(&sqlite_url(), timeout).await.unwrap());
+        outboxes.push(("sqlite", sqlite.clone(), sqlite));
+    }
     for (name, mailer, outbox) in outboxes {
         let mail = |n: u32| Mail {
             to: format!("reader{n}@example.com"),

@@ -11,6 +11,7 @@ mod isolation;
 mod login;
 mod mail;
 mod mfa;
+mod probe;
 mod register;
 mod routing;
 mod scale;

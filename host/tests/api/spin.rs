@@ -185,55 +185,11 @@ impl Drop for SpinApp {
 }
 
 /// The Spin adapter's stores, reached through the store probe of a running `spin up`.
-pub struct Probe {
-    app: SpinApp,
-    client: reqwest::Client,
-}
-
-impl Probe {
-    pub async fn start() -> Probe {
-        let prefix = format!("{}:", crate::support::unique("asm-conf-spin-"));
-        let app =
-            SpinApp::start(&Options::default(), &crate::support::database_url(), &crate::support::redis_url(), &prefix)
-                .await;
-        Probe { app, client: reqwest::Client::new() }
-    }
-
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        op: &str,
-        args: serde_json::Value,
-    ) -> asm_contract::StoreResult<T> {
-        let failed = |e: String| asm_contract::StoreError::Internal(format!("store probe {op}: {e}"));
-        let url = format!("{}/store-probe/{op}", self.app.base);
-        let resp = self.client.post(url).json(&args).send().await.map_err(|e| failed(e.to_string()))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| failed(e.to_string()))?;
-        if status != 200 {
-            return Err(failed(format!("{status}: {}", String::from_utf8_lossy(&body))));
-        }
-        serde_json::from_slice(&body).map_err(|e| failed(format!("{e}: {}", String::from_utf8_lossy(&body))))?
-    }
-}
-
-macro_rules! call_the_probe {
-    ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
-        $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
-    })*) => {$(
-        #[async_trait::async_trait]
-        impl $Trait for Probe {
-            $(
-                async fn $op(&self, $($arg: $ty),*) -> StoreResult<$ret> {
-                    let args = ($(<asm_contract::wit_type!($ty)>::from($arg),)*);
-                    self.call(stringify!($op), serde_json::to_value(args).expect("arguments serialise")).await
-                }
-            )*
-        }
-    )*};
-}
-
-mod probe_stores {
-    use super::Probe;
-    use asm_contract::*;
-    with_store_operations!(call_the_probe);
+/// The store probe under `spin up`, composed with the Spin adapter.
+pub async fn probe() -> crate::probe::Probe {
+    let prefix = format!("{}:", crate::support::unique("asm-conf-spin-"));
+    let app =
+        SpinApp::start(&Options::default(), &crate::support::database_url(), &crate::support::redis_url(), &prefix)
+            .await;
+    crate::probe::Probe::new(app.base.clone(), Box::new(app))
 }
