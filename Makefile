@@ -115,9 +115,16 @@ migrate-create: build-host
 fmt:
 	$(CARGO) fmt --all
 
+# The loop to run after each change (under 3 minutes once built; no services needed): format,
+# clippy, the logic's unit tests, and the store conformance suite on the in-memory and SQLite
+# stores. `make test` is the whole run (every backend, Spin, the browser, Node, the soak).
+check: lint
+	$(CARGO) test --release -p asm-contract -p asm-settings -p asm-stores -p asm-guest
+	ASM_CONFORMANCE_BACKENDS=memory,sqlite $(CARGO) test --release -p asm-host --test api -- conformance::
+
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release -p asm-contract -p asm-stores -p asm-host -p asm-guest --all-targets -- -D warnings
+	$(CARGO) clippy --release -p asm-contract -p asm-settings -p asm-stores -p asm-host -p asm-guest --all-targets -- -D warnings
 	$(CARGO) clippy -p asm-guest --target $(WASM_TARGET) --profile wasm -- -D warnings
 
 clean:
