@@ -51,6 +51,12 @@ impl SecretKeys {
                     bytes.len()
                 ));
             }
+            if is_published(&bytes) {
+                return Err("this key is public (it was once committed to the repository): make a new one with \
+                    `openssl rand -base64 32`, and treat device cookies and sealed TOTP secrets made with it \
+                    as known to anyone"
+                    .into());
+            }
             Ok(bytes)
         };
         let current = decode(current)?;
@@ -63,6 +69,18 @@ impl SecretKeys {
     pub fn encode(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
+}
+
+/// The SHA-256 of keys that are public: the development key file committed in c4c055c (and
+/// removed in d10baed) is in the repository's history for anyone to read. The key itself is not
+/// repeated here.
+const PUBLISHED: [&str; 1] = ["7ad79909514b9ede5eee4aaa11378253746d367fa4ec327fe5ff1c771676d919"];
+
+fn is_published(key: &[u8]) -> bool {
+    use sha2::Digest as _;
+    let digest = Sha256::digest(key);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    PUBLISHED.contains(&hex.as_str())
 }
 
 fn purpose_key(master: &[u8], purpose: &str) -> HmacSha256 {
@@ -178,6 +196,11 @@ mod tests {
     #[test]
     fn keys_must_be_long_base64() {
         assert!(SecretKeys::parse("c2hvcnQ=", "").unwrap_err().contains("at least 32"));
+        // The development key once committed (c4c055c) is refused as current and as previous.
+        let public = "eLBrzbvkJztztb6uXsnkXkDUNaCKK/FOMlhdt4bAoyQ=";
+        assert!(SecretKeys::parse(public, "").unwrap_err().contains("public"));
+        let fresh = SecretKeys::encode(&[9; 32]);
+        assert!(SecretKeys::parse(&fresh, public).unwrap_err().contains("public"));
         assert!(SecretKeys::parse("not base64 !", "").unwrap_err().contains("base64"));
         assert!(SecretKeys::parse(&key(1), "nope").is_err());
         let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfb; 32]);
