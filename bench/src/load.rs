@@ -33,6 +33,9 @@ pub struct Plan {
     pub warmup: Duration,
     pub duration: Duration,
     pub expect: StatusCode,
+    /// Answers with this status are counted apart ([`Outcome::refused`]), not as errors: a
+    /// server that turns load away on purpose.
+    pub refused: Option<StatusCode>,
 }
 
 /// Longest a window is stretched while waiting for its minimum of answers.
@@ -56,6 +59,8 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// Answers with the expected status in the whole run, warm-up and tail included.
     pub total_ok: u64,
+    /// Answers with the plan's `refused` status completed inside the window.
+    pub refused: u64,
     /// Latency of the window's answers, in microseconds.
     pub latency_us: Histogram<u64>,
     pub server_cpu: CpuTime,
@@ -125,6 +130,7 @@ struct Worker {
     errors: u64,
     first_error: Option<String>,
     total_ok: u64,
+    refused: u64,
 }
 
 /// Runs one load: `plan.concurrency` connections to `host`, warm-up, then the measured window.
@@ -133,7 +139,7 @@ pub async fn run(host: &Host, plan: &Plan, make: MakeRequest) -> anyhow::Result<
     let window = Arc::new(Window { start, closed: AtomicBool::new(false), completed: AtomicU64::new(0) });
     let mut workers = tokio::task::JoinSet::new();
     for n in 0..plan.concurrency {
-        workers.spawn(connection(host.addr, n, make.clone(), plan.expect, window.clone()));
+        workers.spawn(connection(host.addr, n, make.clone(), (plan.expect, plan.refused), window.clone()));
     }
     tokio::time::sleep_until(start).await;
     let (server0, client0, machine0) = (host.cpu()?, CpuTime::of("/proc/self/stat")?, host::machine_busy_us()?);
@@ -155,6 +161,7 @@ pub async fn run(host: &Host, plan: &Plan, make: MakeRequest) -> anyhow::Result<
         errors: 0,
         first_error: None,
         total_ok: 0,
+        refused: 0,
         latency_us: new_histogram(),
         server_cpu: server1.since(server0),
         client_cpu: client1.since(client0),
@@ -167,6 +174,7 @@ pub async fn run(host: &Host, plan: &Plan, make: MakeRequest) -> anyhow::Result<
         out.completed += w.completed;
         out.errors += w.errors;
         out.total_ok += w.total_ok;
+        out.refused += w.refused;
         out.first_error = out.first_error.or(w.first_error);
     }
     Ok(out)
@@ -176,8 +184,15 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant figures is a valid precision")
 }
 
-async fn connection(addr: SocketAddr, n: usize, make: MakeRequest, expect: StatusCode, window: Arc<Window>) -> Worker {
-    let mut w = Worker { latency_us: new_histogram(), completed: 0, errors: 0, first_error: None, total_ok: 0 };
+async fn connection(
+    addr: SocketAddr,
+    n: usize,
+    make: MakeRequest,
+    (expect, refused): (StatusCode, Option<StatusCode>),
+    window: Arc<Window>,
+) -> Worker {
+    let mut w =
+        Worker { latency_us: new_histogram(), completed: 0, errors: 0, first_error: None, total_ok: 0, refused: 0 };
     let mut sender: Option<SendRequest<Body>> = None;
     let mut seq = 0u64;
     while !window.closed.load(Ordering::Relaxed) {
@@ -214,6 +229,11 @@ async fn connection(addr: SocketAddr, n: usize, make: MakeRequest, expect: Statu
                     w.completed += 1;
                     window.completed.fetch_add(1, Ordering::Relaxed);
                     let _ = w.latency_us.record((done - sent).as_micros().max(1) as u64);
+                }
+            }
+            Ok((status, _)) if Some(status) == refused => {
+                if done >= window.start && !window.closed.load(Ordering::Relaxed) {
+                    w.refused += 1;
                 }
             }
             Ok((status, body)) => {

@@ -81,6 +81,10 @@ struct Args {
     /// The peer's directory (its package.json and node_modules).
     #[arg(long, default_value = "bench/peers/better-auth")]
     peer_dir: PathBuf,
+    /// Only the login storm (quick: compare builds); the report goes to a temporary file
+    /// unless --out is given, and has no chart.
+    #[arg(long)]
+    storm_only: bool,
     /// The TrueType font of the chart's text (Debian: fonts-dejavu-core).
     #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
     font: PathBuf,
@@ -100,6 +104,7 @@ struct Settings {
     cold_empty: usize,
     cold_warm: usize,
     bcrypt_samples: usize,
+    storm_only: bool,
 }
 
 impl Settings {
@@ -115,6 +120,7 @@ impl Settings {
             cold_empty: if smoke { 1 } else { 2 },
             cold_warm: if smoke { 2 } else { 5 },
             bcrypt_samples: if smoke { 1 } else { 5 },
+            storm_only: args.storm_only,
         }
     }
 
@@ -124,6 +130,7 @@ impl Settings {
             warmup: self.warmup,
             duration: self.duration,
             expect: hyper::StatusCode::from_u16(expect).expect("a valid status"),
+            refused: None,
         }
     }
 }
@@ -226,12 +233,13 @@ async fn bench(args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::from(&args);
     let bin = existing(&args.host, "the release host is not built: run `make build`")?;
     let component = existing(&args.component, "the component is not built: run `make build`")?;
-    let out = match (&args.out, settings.smoke) {
+    let partial = settings.smoke || settings.storm_only;
+    let out = match (&args.out, partial) {
         (Some(p), _) => p.clone(),
         (None, false) => PathBuf::from("docs/BENCHMARKS.md"),
-        (None, true) => std::env::temp_dir().join(format!("asm-bench-smoke-{}.md", std::process::id())),
+        (None, true) => std::env::temp_dir().join(format!("asm-bench-partial-{}.md", std::process::id())),
     };
-    let chart_path = args.chart.clone().or_else(|| (!settings.smoke).then(|| PathBuf::from("docs/benchmarks.png")));
+    let chart_path = args.chart.clone().or_else(|| (!partial).then(|| PathBuf::from("docs/benchmarks.png")));
     let font = match &chart_path {
         Some(_) => Some(std::fs::read(&args.font).with_context(|| {
             format!("reading the chart font {} (apt-get install fonts-dejavu-core)", args.font.display())
@@ -392,6 +400,16 @@ async fn measure(
         report.engines.push(Engine::BetterAuth);
     }
 
+    if s.storm_only {
+        let cache = cfg.workdir.join("cache");
+        std::fs::create_dir_all(&cache)?;
+        let t = Instant::now();
+        let mut server = Host::spawn(cfg, Engine::Component, &cache, "storm")?;
+        server.wait_ready(t, Duration::from_secs(300)).await?;
+        let fx = fixtures(s, cfg, &server, redis, stamp).await?;
+        storm(s, &fx, &server, report).await?;
+        return server.stop();
+    }
     report.bcrypt_native = bcrypt_native(s.bcrypt_samples)?;
     println!(
         "bcrypt verify at cost {} in this process: {:.0} ms",
@@ -440,6 +458,10 @@ async fn measure(
     }
     // The host's two engines only from here on: the other rows are for the routes table.
     servers.retain(|h| matches!(h.engine, Engine::Component | Engine::Native));
+
+    if let Some(server) = servers.iter().find(|h| h.engine == Engine::Component) {
+        storm(s, &fx, server, report).await?;
+    }
 
     for server in &servers {
         let make = requests(Route::Login, &fx, server).expect("our engines log in");
@@ -501,6 +523,39 @@ async fn measure(
     }
     Ok(())
 }
+
+/// Connections that send the storm's logins: a botnet's credential stuffing, as many at once
+/// as the session checks beside them.
+const STORM_CONNECTIONS: usize = 64;
+
+/// Session checks during a login storm: `/auth/user/me` quiet, then again while 64 connections
+/// send wrong passwords for emails that are each used once, from a different address each
+/// time (the host believes `X-Forwarded-For` from the load generator), so that neither the
+/// per-account nor the per-address lock-out stops them: only the hashing turns stand between
+/// the storm and the session checks.
+async fn storm(s: &Settings, fx: &Fixtures, server: &Host, report: &mut Report) -> anyhow::Result<()> {
+    let me = requests(Route::Me, fx, server).expect("our engines check sessions");
+    let quiet = load::run(server, &s.plan(s.concurrency, 200), me.clone()).await?;
+    report.push(Section::Storm, Measured::new(STORM_QUIET, Route::Me, server.engine, quiet));
+    let (addr, tag) = (server.addr, fx.tag.clone());
+    let logins: MakeRequest = Arc::new(move |n, seq| {
+        let mut req = load::post_json(addr, "/auth/login", seed::wrong_login_body(&format!("{tag}storm{n}x{seq}")));
+        let from = format!("10.{}.{}.{}", n % 256, (seq / 256) % 256, seq % 256);
+        req.headers_mut().insert("x-forwarded-for", from.parse().expect("an address is a header value"));
+        req
+    });
+    let mut storm_plan = s.plan(STORM_CONNECTIONS, 401);
+    storm_plan.refused = Some(hyper::StatusCode::SERVICE_UNAVAILABLE);
+    let me_plan = s.plan(s.concurrency, 200);
+    let (during, storm) = tokio::join!(load::run(server, &me_plan, me), load::run(server, &storm_plan, logins));
+    report.push(Section::Storm, Measured::new(STORM_DURING, Route::Me, server.engine, during?));
+    report.push(Section::Storm, Measured::new(STORM_ITSELF, Route::Login, server.engine, storm?));
+    Ok(())
+}
+
+pub const STORM_QUIET: &str = "GET /auth/user/me, quiet";
+pub const STORM_DURING: &str = "GET /auth/user/me, during a login storm";
+pub const STORM_ITSELF: &str = "POST /auth/login, the storm (64 connections, wrong passwords)";
 
 /// Users and sessions for the routes: registered and logged in over HTTP, plus the extra
 /// sessions of the 100-session user written straight into Redis.

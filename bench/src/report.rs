@@ -14,6 +14,8 @@ pub enum Section {
     LoginAlone,
     SessionsPerUser(usize),
     MeScale(u64),
+    /// Session checks quiet and during a login storm, and the storm itself.
+    Storm,
 }
 
 pub struct Measured {
@@ -179,6 +181,7 @@ impl Report {
         self.peers(w);
         self.bcrypt(w);
         self.cold_starts(w);
+        self.storm(w);
         self.scale(w);
         if let Some(chart) = &self.chart {
             let link = if chart.parent() == out.parent() {
@@ -294,6 +297,24 @@ impl Report {
                 rate(ln.requests_per_second()),
                 share * 100.0,
                 verdict(Some(share >= 0.9))
+            );
+        }
+        if let Some((quiet, during, _)) = self.storm_runs() {
+            let tp = during.requests_per_second() / quiet.requests_per_second();
+            let p99 = during.quantile(0.99).as_secs_f64() / quiet.quantile(0.99).as_secs_f64();
+            let _ = writeln!(
+                w,
+                "| during a login storm, `/auth/user/me` keeps ≥ 0.5× its quiet throughput | {tp:.2}× ({} vs {} req/s) | {} |",
+                rate(during.requests_per_second()),
+                rate(quiet.requests_per_second()),
+                verdict(Some(tp >= 0.5))
+            );
+            let _ = writeln!(
+                w,
+                "| during a login storm, `/auth/user/me` p99 ≤ 3× quiet | {p99:.2}× ({} vs {}) | {} |",
+                ms(during.quantile(0.99)),
+                ms(quiet.quantile(0.99)),
+                verdict(Some(p99 <= 3.0))
             );
         }
         if !self.cold.warm.is_empty() {
@@ -589,6 +610,58 @@ impl Report {
         }
         let _ =
             writeln!(w, "\nThe compiled component in the cache is {:.1} MiB.\n", c.artifact_bytes as f64 / 1048576.0);
+    }
+
+    /// The quiet session checks, those during the storm, and the storm.
+    fn storm_runs(&self) -> Option<(&Outcome, &Outcome, &Outcome)> {
+        let run = |label: &str| {
+            self.measured.iter().find(|(s, m)| *s == Section::Storm && m.label == label).map(|(_, m)| &m.outcome)
+        };
+        Some((run(crate::STORM_QUIET)?, run(crate::STORM_DURING)?, run(crate::STORM_ITSELF)?))
+    }
+
+    fn storm(&self, w: &mut String) {
+        let Some((quiet, during, storm)) = self.storm_runs() else { return };
+        let _ = writeln!(
+            w,
+            "## A login storm
+"
+        );
+        let _ = writeln!(
+            w,
+            "`/auth/user/me` through the component with {} connections, quiet, then again while {} more connections \
+             send wrong passwords for emails that are each used once, each from another address (`X-Forwarded-For`, \
+             believed from the load generator), so no lock-out stops them: credential stuffing from a botnet. \
+             bcrypt at cost {}. Password hashing takes turns (`HASH_CONCURRENCY`, half the cores); logins that find \
+             the queue full, or wait too long, get 503 with `Retry-After`.\n",
+            quiet.concurrency,
+            storm.concurrency,
+            crate::host::BCRYPT_COST
+        );
+        let _ = writeln!(w, "| | req/s | p50 | p99 | server CPU (user + sys) |\n|---|---|---|---|---|");
+        for (label, o) in [("session checks, quiet", quiet), ("session checks, during the storm", during)] {
+            let cpu = o.server_cpu_per_request_us();
+            let _ = writeln!(
+                w,
+                "| {label} | {} | {} | {} | {} + {} µs |",
+                rate(o.requests_per_second()),
+                ms(o.quantile(0.5)),
+                ms(o.quantile(0.99)),
+                us(cpu.user_us),
+                us(cpu.sys_us)
+            );
+        }
+        let secs = storm.window.as_secs_f64();
+        let _ = writeln!(
+            w,
+            "\nThe storm itself: {:.1} logins checked per second (401, p50 {}), {:.1} turned away per second (503); \
+             session checks kept {:.2}× their throughput, with p99 {:.2}× quiet.\n",
+            storm.completed as f64 / secs,
+            ms(storm.quantile(0.5)),
+            storm.refused as f64 / secs,
+            during.requests_per_second() / quiet.requests_per_second(),
+            during.quantile(0.99).as_secs_f64() / quiet.quantile(0.99).as_secs_f64()
+        );
     }
 
     fn scale(&self, w: &mut String) {

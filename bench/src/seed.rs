@@ -220,6 +220,11 @@ pub fn login_body(email: &str) -> String {
     json!({ "email": email, "password": PASSWORD }).to_string()
 }
 
+/// A login with a wrong password for `local`@bench.example.com (an email with no account).
+pub fn wrong_login_body(local: &str) -> String {
+    json!({ "email": format!("{local}@bench.example.com"), "password": "not the password" }).to_string()
+}
+
 /// Logs each email in once over HTTP; returns the session tokens, in order.
 pub async fn log_in(addr: SocketAddr, emails: &[String]) -> anyhow::Result<Vec<String>> {
     let replies = in_parallel(emails.iter().map(|email| {
