@@ -531,8 +531,9 @@ fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     // A password the rules refuse leaves the link usable.
     let (status, v, _) = reset("password123");
     assert_eq!((status, v["message"].as_str()), (400, Some("Validation failed")), "{v}");
-    let (status, v, _) = reset("battery staple horse");
+    let (status, v, resp) = reset("battery staple horse");
     assert_eq!(status, 200, "{v}");
+    assert!(resp.cookie("session_token_device").is_some(), "the browser that reset the password is known again");
     assert_eq!(v["data"]["revoked"], 1);
     let notice = h.store.sent_mail().pop().unwrap();
     assert_eq!((notice.to.as_str(), notice.subject.as_str()), ("a@b.co", "Your asm password was changed"));

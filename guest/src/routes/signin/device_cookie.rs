@@ -85,3 +85,57 @@ pub fn issue(host: &Host<'_>, s: &Settings, email: &Email, version: u64, number:
     let max_age = DAYS * 24 * 3600;
     format!("{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", name(s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeSystem;
+    use asm_contract::{NoGeo, Unbounded};
+    use asm_stores::keyring::SecretKeys;
+    use asm_stores::memory::MemoryStore;
+
+    fn user(version: u64, issued: u64) -> User {
+        let new = asm_contract::NewUser {
+            email: "ada@example.com".into(),
+            username: "ada".into(),
+            full_name: "Ada".into(),
+            password_hash: String::new(),
+        };
+        User { credential_version: version, devices_issued: issued, ..new.into_user("u1".into(), 0) }
+    }
+
+    /// A cookie is trusted for its account's current credential version and among its newest.
+    #[test]
+    fn trust_follows_the_credential_version_and_the_newest_cookies() {
+        let (store, system) = (MemoryStore::new(), FakeSystem::starting_at(0));
+        let keys = SecretKeys::parse(&SecretKeys::encode(&[7; 32]), "").unwrap();
+        let host = Host {
+            users: &store,
+            sessions: &store,
+            geo: &NoGeo,
+            keyring: &keys,
+            mailer: &store,
+            hashing: &Unbounded,
+            system: &system,
+        };
+        let s = Settings::default();
+        let email = Email::parse("ada@example.com").unwrap();
+        let request = |version: u64, number: u64| {
+            let cookie = issue(&host, &s, &email, version, number);
+            let value = cookie.split(';').next().unwrap().to_string();
+            Request::new("POST", "/auth/login").header("cookie", value)
+        };
+        let trusted_for = |req: &Request, u: &User| trusted(req, &s, &keys, &email, Some(u)).is_some();
+        let current = request(3, 12);
+        assert!(trusted_for(&current, &user(3, 12)));
+        assert!(!trusted_for(&current, &user(4, 12)), "a password change voids it");
+        assert!(trusted_for(&current, &user(3, 21)), "the 10th newest");
+        assert!(!trusted_for(&current, &user(3, 22)), "past the 10 newest");
+        assert!(!trusted_for(&current, &user(3, 11)), "a number the account never issued");
+        assert!(trusted(&current, &s, &keys, &email, None).is_none(), "no account, no trust");
+        let other = Email::parse("eve@example.com").unwrap();
+        assert!(trusted(&current, &s, &keys, &other, Some(&user(3, 12))).is_none(), "another account's");
+        let other_keys = SecretKeys::parse(&SecretKeys::encode(&[8; 32]), "").unwrap();
+        assert!(trusted(&current, &s, &other_keys, &email, Some(&user(3, 12))).is_none(), "another key's");
+    }
+}
