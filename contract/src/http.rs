@@ -43,6 +43,8 @@ pub const SETTINGS: &[&str] = &[
     "RECOVERY_MAX_PER_ADDRESS",
     "RECOVERY_WINDOW",
     "TOTP_ISSUER",
+    "ADMIN_TOKEN",
+    "REGISTRATION_ENABLED",
 ];
 
 /// A method and a path template; `{id}` stands for one non-empty path segment.
@@ -81,9 +83,32 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/account/verify"),
     route("GET", "/account/assets/account.css"),
     route("GET", "/account/assets/account.js"),
+    route("POST", "/auth/user/email"),
+    route("POST", "/auth/email/change"),
+    route("DELETE", "/auth/user"),
+    route("GET", "/auth/user/export"),
+    route("GET", "/account/email"),
+    route("GET", "/admin/users"),
+    route("POST", "/admin/users"),
+    route("GET", "/admin/users/{id}"),
+    route("PATCH", "/admin/users/{id}"),
+    route("DELETE", "/admin/users/{id}"),
+    route("POST", "/admin/users/{id}/disable"),
+    route("POST", "/admin/users/{id}/enable"),
+    route("GET", "/admin/users/{id}/sessions"),
+    route("DELETE", "/admin/users/{id}/sessions"),
+    route("DELETE", "/admin/users/{id}/mfa"),
     route("GET", "/healthz"),
     route("GET", "/readyz"),
 ];
+
+/// The prefix of the operators' routes: a host may serve them on a listener of its own.
+pub const ADMIN_PREFIX: &str = "/admin";
+
+/// Whether a path is one of the operators' routes (`/admin` or below it).
+pub fn is_admin(path: &str) -> bool {
+    path == ADMIN_PREFIX || path.starts_with("/admin/")
+}
 
 /// The `{id}` a path gives a template, or None when the path does not fit it.
 pub fn fit<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {

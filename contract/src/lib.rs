@@ -82,6 +82,24 @@ macro_rules! with_store_operations {
                 fn accept_totp_step(user_id: UserId, step: u64) -> bool;
                 /// Uses up the recovery code with this hash; true when it existed.
                 fn use_recovery_code(user_id: UserId, code_hash: String) -> bool;
+                /// Accounts whose email or username starts with `query` (case-insensitively),
+                /// oldest first, at most `limit`, after an earlier page's cursor.
+                fn search_users(query: String, limit: u32, after: Cursor) -> UserPage;
+                /// Changes the given fields; a taken email or username is `Conflict` naming it.
+                /// None when there is no such account.
+                fn update_user(user_id: UserId, changes: UserChanges) -> Option<User>;
+                /// Disables or enables the account and raises its credential version, in one
+                /// step; the new version, none when there is no such account.
+                fn set_disabled(user_id: UserId, disabled: bool) -> Option<u64>;
+                /// Erases the account and everything kept about it (history, tokens, second
+                /// factors, unsent mail to its email), in one step; true when it existed.
+                fn delete_user(user_id: UserId) -> bool;
+                /// Keeps a pending change of the account's email to `new_email` under this token
+                /// hash until `expires_at`; false when there is no such account.
+                fn begin_email_change(user_id: UserId, new_email: String, token_hash: String, expires_at: i64) -> bool;
+                /// Uses up a pending email change and makes its email the account's, verified;
+                /// `Conflict("email")` when it was taken meanwhile (the token kept).
+                fn confirm_email_change(token_hash: String, now: i64) -> Option<EmailChanged>;
                 /// Answers when the store is reachable.
                 fn ping() -> ();
             }
@@ -111,6 +129,9 @@ macro_rules! with_store_operations {
                 fn delete_other_sessions(user_id: UserId, keep_token_hash: TokenHash) -> u32;
                 /// Removes every session of the user, in one step. Returns how many ended.
                 fn delete_user_sessions(user_id: UserId) -> u32;
+                /// Erases every session, the index and the profile of the user, in one step (the
+                /// credential version stays until it expires). Returns how many sessions ended.
+                fn erase_user(user_id: UserId) -> u32;
                 /// The user's live sessions, in any order.
                 fn list_sessions(user_id: UserId) -> Vec<Session>;
                 /// From now on, refuses sessions for credential versions of the user below
@@ -124,6 +145,8 @@ macro_rules! with_store_operations {
                 fn end_attempt(key: String, failed: bool, window_ms: u64) -> ();
                 /// Forgets the failures counted under `key` (attempts in flight stay counted).
                 fn reset_attempts(key: String) -> ();
+                /// Forgets the counter `key` altogether.
+                fn forget_attempts(key: String) -> ();
                 /// Answers when the store is reachable.
                 fn ping() -> ();
             }
@@ -150,6 +173,9 @@ macro_rules! wit_type {
     };
     (Strings) => {
         ::std::vec::Vec<::std::string::String>
+    };
+    (Cursor) => {
+        ::std::option::Option<::std::string::String>
     };
     ($other:ident) => {
         $other
@@ -210,6 +236,8 @@ impl Hashing for Unbounded {
 pub type Bytes = Vec<u8>;
 /// Strings, as a store parameter (a WIT `list<string>`).
 pub type Strings = Vec<String>;
+/// Where a page starts, as a store parameter (a WIT `option<string>`): none for the first.
+pub type Cursor = Option<String>;
 
 /// No GeoIP database: every address is unknown.
 pub struct NoGeo;
@@ -345,9 +373,17 @@ macro_rules! lend_by_value {
     )*};
 }
 
+impl Lend for Cursor {
+    type Out<'a> = Option<&'a str>;
+    fn lend(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
 lend_by_ref!(
     String => str,
     NewUser => NewUser,
+    UserChanges => UserChanges,
     Session => Session,
     UserProfile => UserProfile,
     AttemptRecord => AttemptRecord,

@@ -104,6 +104,35 @@ wit_record!(
         totp_enabled "totp-enabled": bool,
         /// How many device cookies the account has been issued; only the newest are trusted.
         devices_issued "devices-issued": u64,
+        /// Whether an operator disabled the account: no way in, no session.
+        disabled "disabled": bool,
+    }
+);
+
+wit_record!(
+    /// One page of accounts, oldest first, and where the next page starts.
+    UserPage {
+        users "users": Vec<User>,
+        next "next": Option<String>,
+    }
+);
+
+wit_record!(
+    /// What an update of an account changes; none leaves a field as it is.
+    #[derive(Default)]
+    UserChanges {
+        email "email": Option<String>,
+        username "username": Option<String>,
+        full_name "full-name": Option<String>,
+        email_verified "email-verified": Option<bool>,
+    }
+);
+
+wit_record!(
+    /// What `UserStore::confirm_email_change` did: the account with its new email, and the old.
+    EmailChanged {
+        user "user": User,
+        previous_email "previous-email": String,
     }
 );
 
@@ -140,6 +169,7 @@ impl NewUser {
             totp_secret: None,
             totp_enabled: false,
             devices_issued: 0,
+            disabled: false,
         }
     }
 }
@@ -334,6 +364,8 @@ wit_enum!(
         EmailVerification "email-verification" => "email_verification",
         /// The second step of a login with a second factor (`mfa_token`).
         MfaLogin "mfa-login" => "mfa_login",
+        /// A change of the account's email, confirmed from the new address.
+        EmailChange "email-change" => "email_change",
     }
 );
 

@@ -63,7 +63,7 @@ const OUTCOMES = new Set(['success', 'invalid-credentials', 'locked', 'recovery-
 /** token hash -> { purpose, userId, expiresAt (BigInt) }: the mailed tokens. */
 const tokens = new Map();
 // The WIT enum `token-purpose`, as jco passes its cases.
-const PURPOSES = new Set(['password-reset', 'email-verification', 'mfa-login']);
+const PURPOSES = new Set(['password-reset', 'email-verification', 'mfa-login', 'email-change']);
 
 /** user id -> the last accepted TOTP step (BigInt); none until one is accepted. */
 const totpSteps = new Map();
@@ -112,6 +112,7 @@ export const userStore = {
       totpSecret: undefined,
       totpEnabled: false,
       devicesIssued: 0n,
+      disabled: false,
     };
     users.set(user.id, user);
     usersByEmail.set(email, user.id);
@@ -293,6 +294,104 @@ export const userStore = {
     const left = codes.filter((c) => c !== codeHash);
     recoveryCodes.set(userId, left);
     return left.length < codes.length;
+  }),
+
+  /**
+   * Accounts whose email or username starts with `query` (case-insensitive), oldest first, at
+   * most `limit`, after the cursor `after` (`<created at>:<id>`, or undefined for the first page).
+   */
+  searchUsers: op('search-users', (query, limit, after) => {
+    const q = key(query);
+    const cursor = (u) => `${String(u.createdAt).padStart(20, '0')}:${u.id}`;
+    const found = [...users.values()]
+      .filter((u) => key(u.email).startsWith(q) || key(u.username).startsWith(q))
+      .filter((u) => after === undefined || cursor(u) > after)
+      .sort((a, b) => (cursor(a) < cursor(b) ? -1 : 1));
+    const n = Math.max(1, limit);
+    return {
+      users: found.slice(0, n).map(copyUser),
+      next: found.length > n ? cursor(found[n - 1]) : undefined,
+    };
+  }),
+
+  /**
+   * Changes the given fields (undefined: unchanged); a taken email or username is `conflict`
+   * naming it. A new email is unverified unless `emailVerified` says otherwise.
+   */
+  updateUser: op('update-user', (userId, changes) => {
+    const user = users.get(userId);
+    if (!user) return undefined;
+    const { email, username, fullName, emailVerified } = changes;
+    const taken = (index, value) => value !== undefined && (index.get(key(value)) ?? userId) !== userId;
+    if (taken(usersByEmail, email)) throw new StoreError('conflict', 'email');
+    if (taken(usersByUsername, username)) throw new StoreError('conflict', 'username');
+    if (email !== undefined) {
+      if (key(email) !== key(user.email)) user.emailVerified = false;
+      usersByEmail.delete(key(user.email));
+      usersByEmail.set(key(email), userId);
+      user.email = email;
+    }
+    if (username !== undefined) {
+      usersByUsername.delete(key(user.username));
+      usersByUsername.set(key(username), userId);
+      user.username = username;
+    }
+    if (fullName !== undefined) user.fullName = fullName;
+    if (emailVerified !== undefined) user.emailVerified = emailVerified;
+    return copyUser(user);
+  }),
+
+  /** Disables or enables the account and raises its credential version; the new version. */
+  setDisabled: op('set-disabled', (userId, disabled) => {
+    const user = users.get(userId);
+    if (!user) return undefined;
+    user.disabled = disabled;
+    user.credentialVersion += 1n;
+    // No link mailed before opens a disabled account later.
+    if (disabled) for (const [h, t] of tokens) if (t.userId === userId) tokens.delete(h);
+    return user.credentialVersion;
+  }),
+
+  /** Erases the account, its history, tokens, second factor and mail queued to it. */
+  deleteUser: op('delete-user', (userId) => {
+    const user = users.get(userId);
+    if (!user) return false;
+    users.delete(userId);
+    usersByEmail.delete(key(user.email));
+    usersByUsername.delete(key(user.username));
+    loginHistory.delete(userId);
+    for (const [h, t] of tokens) if (t.userId === userId) tokens.delete(h);
+    totpSteps.delete(userId);
+    recoveryCodes.delete(userId);
+    for (let i = outbox.length - 1; i >= 0; i--) if (key(outbox[i].to) === key(user.email)) outbox.splice(i, 1);
+    return true;
+  }),
+
+  /** Keeps a pending change of the account's email to `newEmail` under this token hash. */
+  beginEmailChange: op('begin-email-change', (userId, newEmail, tokenHash, expiresAt) => {
+    if (!users.has(userId)) return false;
+    voidTokens(userId, 'email-change');
+    tokens.set(tokenHash, { purpose: 'email-change', userId, expiresAt: BigInt(expiresAt), detail: newEmail });
+    return true;
+  }),
+
+  /**
+   * Uses up a pending email change and makes its email the account's, verified; `conflict`
+   * (the token kept) when another account has it by now.
+   */
+  confirmEmailChange: op('confirm-email-change', (tokenHash, at) => {
+    const token = tokens.get(tokenHash);
+    if (!token || token.purpose !== 'email-change' || token.expiresAt <= BigInt(at)) return undefined;
+    const user = users.get(token.userId);
+    if (!user) return undefined;
+    if ((usersByEmail.get(key(token.detail)) ?? user.id) !== user.id) throw new StoreError('conflict', 'email');
+    tokens.delete(tokenHash);
+    const previousEmail = user.email;
+    usersByEmail.delete(key(user.email));
+    usersByEmail.set(key(token.detail), user.id);
+    user.email = token.detail;
+    user.emailVerified = true;
+    return { user: copyUser(user), previousEmail };
   }),
 
   ping: op('ping', () => {}),
@@ -503,6 +602,20 @@ export const sessionStore = {
       const window = Math.max(1, Math.min(Number(windowMs), Number.MAX_SAFE_INTEGER - at));
       Object.assign(entry, { failures: 1, windowEnd: at + window, refused: 0 });
     }
+  }),
+
+  /** Erases every session, the index and the profile of the user (the credential version stays). */
+  eraseUser: op('erase-user', (userId) => {
+    const hashes = liveHashes(userId);
+    for (const h of sessionsByUser.get(userId) ?? []) sessions.delete(h);
+    sessionsByUser.delete(userId);
+    profiles.delete(userId);
+    return hashes.length;
+  }),
+
+  /** Forgets the counter `key` altogether. */
+  forgetAttempts: op('forget-attempts', (attemptKey) => {
+    attempts.delete(attemptKey);
   }),
 
   /** Forgets the failures counted under `key`; checks in flight stay counted. */

@@ -4,6 +4,7 @@
 //! (it checks with this crate, the only part of the component's code it links), and the
 //! component answers 500 ("service misconfigured") on hosts that do not check first.
 
+use sha2::Digest as _;
 use std::time::Duration;
 
 /// The environment variables the component reads; hosts pass exactly these through.
@@ -60,6 +61,11 @@ pub struct Settings {
     pub recovery_window: Duration,
     /// The issuer authenticator apps show beside the account (default: `SERVICE_NAME`).
     pub totp_issuer: String,
+    /// The SHA-256 of each token that opens the operators' routes (`ADMIN_TOKEN`, two at once
+    /// while one is rotated); none: the routes do not exist. The tokens themselves are not kept.
+    pub admin_token_digests: Vec<[u8; 32]>,
+    /// Whether anyone may register (`POST /auth/register`); operators can always create accounts.
+    pub registration_enabled: bool,
 }
 
 /// A person rarely has more than a handful of browsers and devices; twenty leaves room for API
@@ -96,6 +102,8 @@ impl Default for Settings {
             recovery_max_per_address: 20,
             recovery_window: Duration::from_secs(3600),
             totp_issuer: "asm".into(),
+            admin_token_digests: Vec::new(),
+            registration_enabled: true,
         }
     }
 }
@@ -171,6 +179,18 @@ impl Settings {
         };
         let service_name = env.label("SERVICE_NAME", &[])?.unwrap_or(d.service_name);
         let totp_issuer = env.label("TOTP_ISSUER", &[':'])?.unwrap_or_else(|| service_name.clone());
+        let admin_token_digests = env
+            .list("ADMIN_TOKEN")
+            .map(|token| match token.len() {
+                ADMIN_TOKEN_MIN.. => Ok(sha2::Sha256::digest(token.as_bytes()).into()),
+                n => Err(fail(
+                    "ADMIN_TOKEN",
+                    format!(
+                        "each token must be at least {ADMIN_TOKEN_MIN} characters (`openssl rand -base64 32`); one is {n}"
+                    ),
+                )),
+            })
+            .collect::<Result<Vec<[u8; 32]>, _>>()?;
         Ok(Settings {
             session_lifetime: env.duration("SESSION_LIFETIME", d.session_lifetime)?,
             cookie_name,
@@ -199,6 +219,8 @@ impl Settings {
             recovery_max_per_address: env.number("RECOVERY_MAX_PER_ADDRESS", d.recovery_max_per_address)?,
             recovery_window: env.duration("RECOVERY_WINDOW", d.recovery_window)?,
             totp_issuer,
+            admin_token_digests,
+            registration_enabled: env.boolean("REGISTRATION_ENABLED", d.registration_enabled)?,
         })
     }
 
@@ -206,6 +228,9 @@ impl Settings {
         Settings::from_lookup(|k| std::env::var(k).ok())
     }
 }
+
+/// The shortest operator token accepted: guessing one must be hopeless.
+pub const ADMIN_TOKEN_MIN: usize = 32;
 
 fn fail(var: &'static str, message: impl Into<String>) -> SettingError {
     SettingError { var, message: message.into() }
@@ -375,6 +400,18 @@ mod tests {
         assert_eq!(s.public_origin.as_deref(), Some("https://auth.example.com:443"));
         let s = from(&[("PUBLIC_URL", "http://localhost:3000")]).unwrap();
         assert_eq!(s.public_origin.as_deref(), Some("http://localhost:3000"));
+    }
+
+    #[test]
+    fn operator_tokens_are_kept_as_digests_and_must_be_long() {
+        let a = "a".repeat(32);
+        let b = "b".repeat(40);
+        let s = from(&[("ADMIN_TOKEN", &format!("{a}, {b}"))]).unwrap();
+        assert_eq!(s.admin_token_digests.len(), 2, "two at once, for a rotation");
+        assert!(!format!("{s:?}").contains(&a), "Debug shows no token");
+        assert_eq!(from(&[("ADMIN_TOKEN", "too-short")]).unwrap_err().var, "ADMIN_TOKEN");
+        assert!(from(&[]).unwrap().admin_token_digests.is_empty());
+        assert!(!from(&[("REGISTRATION_ENABLED", "false")]).unwrap().registration_enabled);
     }
 
     #[test]

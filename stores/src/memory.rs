@@ -40,6 +40,8 @@ struct Data {
     counters: HashMap<String, Counter>,
     /// Mailed tokens by hash: purpose, user id, expiry.
     tokens: HashMap<String, (TokenPurpose, String, i64)>,
+    /// Pending email changes, by token hash: the new email.
+    email_changes: HashMap<String, String>,
     /// Mail handed to `send`, oldest first (nothing delivers it).
     outbox: Vec<Mail>,
     /// By user id: the last accepted TOTP step.
@@ -328,6 +330,136 @@ impl UserStore for MemoryStore {
         Ok(codes.len() < before)
     }
 
+    async fn search_users(&self, query: String, limit: u32, after: Cursor) -> StoreResult<UserPage> {
+        let limit = limit.max(1);
+        let d = self.lock()?;
+        let query = query.to_lowercase();
+        let cursor = |u: &User| format!("{:020}:{}", u.created_at, u.id);
+        let mut found: Vec<&User> = d
+            .users
+            .iter()
+            .filter(|u| u.email.to_lowercase().starts_with(&query) || u.username.to_lowercase().starts_with(&query))
+            .filter(|u| after.as_deref().is_none_or(|after| cursor(u).as_str() > after))
+            .collect();
+        found.sort_by_key(|u| cursor(u));
+        let next = (found.len() > limit as usize).then(|| cursor(found[limit as usize - 1]));
+        Ok(UserPage { users: found.into_iter().take(limit as usize).cloned().collect(), next })
+    }
+
+    async fn update_user(&self, user_id: UserId, changes: UserChanges) -> StoreResult<Option<User>> {
+        let mut d = self.lock()?;
+        let others = |d: &Data, f: &dyn Fn(&User) -> bool| d.users.iter().any(|u| u.id != user_id.as_str() && f(u));
+        if let Some(email) = &changes.email
+            && others(&d, &|u| u.email.eq_ignore_ascii_case(email))
+        {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        if let Some(username) = &changes.username
+            && others(&d, &|u| u.username.to_lowercase() == username.to_lowercase())
+        {
+            return Err(StoreError::Conflict("username".into()));
+        }
+        let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str()) else { return Ok(None) };
+        if let Some(email) = changes.email {
+            if !email.eq_ignore_ascii_case(&u.email) {
+                u.email_verified = false;
+            }
+            u.email = email;
+        }
+        if let Some(username) = changes.username {
+            u.username = username;
+        }
+        if let Some(full_name) = changes.full_name {
+            u.full_name = full_name;
+        }
+        if let Some(verified) = changes.email_verified {
+            u.email_verified = verified;
+        }
+        Ok(Some(u.clone()))
+    }
+
+    async fn set_disabled(&self, user_id: UserId, disabled: bool) -> StoreResult<Option<u64>> {
+        let mut d = self.lock()?;
+        let Some(u) = d.users.iter_mut().find(|u| u.id == user_id.as_str()) else { return Ok(None) };
+        u.disabled = disabled;
+        u.credential_version += 1;
+        let version = u.credential_version;
+        if disabled {
+            let voided: Vec<String> = d
+                .tokens
+                .iter()
+                .filter(|(_, (_, owner, _))| owner == user_id.as_str())
+                .map(|(h, _)| h.clone())
+                .collect();
+            for h in voided {
+                d.tokens.remove(&h);
+                d.email_changes.remove(&h);
+            }
+        }
+        Ok(Some(version))
+    }
+
+    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        let Some(at) = d.users.iter().position(|u| u.id == user_id.as_str()) else { return Ok(false) };
+        let user = d.users.remove(at);
+        d.history.retain(|h| h.user_id != user.id);
+        let gone: Vec<String> =
+            d.tokens.iter().filter(|(_, (_, owner, _))| *owner == user.id).map(|(h, _)| h.clone()).collect();
+        for h in gone {
+            d.tokens.remove(&h);
+            d.email_changes.remove(&h);
+        }
+        d.totp_steps.remove(&user.id);
+        d.recovery_codes.remove(&user.id);
+        d.outbox.retain(|m| !m.to.eq_ignore_ascii_case(&user.email));
+        Ok(true)
+    }
+
+    async fn begin_email_change(
+        &self,
+        user_id: UserId,
+        new_email: String,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let mut d = self.lock()?;
+        if !d.users.iter().any(|u| u.id == user_id.as_str()) {
+            return Ok(false);
+        }
+        let older: Vec<String> = d
+            .tokens
+            .iter()
+            .filter(|(_, (p, owner, _))| *p == TokenPurpose::EmailChange && owner == user_id.as_str())
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in older {
+            d.tokens.remove(&h);
+            d.email_changes.remove(&h);
+        }
+        d.tokens.insert(token_hash.clone(), (TokenPurpose::EmailChange, user_id.into_string(), expires_at));
+        d.email_changes.insert(token_hash, new_email);
+        Ok(true)
+    }
+
+    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+        let mut d = self.lock()?;
+        let Some((purpose, owner, expires_at)) = d.tokens.get(&token_hash).cloned() else { return Ok(None) };
+        let Some(new_email) = d.email_changes.get(&token_hash).cloned() else { return Ok(None) };
+        if purpose != TokenPurpose::EmailChange || expires_at <= now {
+            return Ok(None);
+        }
+        if d.users.iter().any(|u| u.id != owner && u.email.eq_ignore_ascii_case(&new_email)) {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        d.tokens.remove(&token_hash);
+        d.email_changes.remove(&token_hash);
+        let Some(u) = d.users.iter_mut().find(|u| u.id == owner) else { return Ok(None) };
+        let previous_email = std::mem::replace(&mut u.email, new_email);
+        u.email_verified = true;
+        Ok(Some(EmailChanged { user: u.clone(), previous_email }))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.lock().map(drop)
     }
@@ -438,6 +570,15 @@ impl SessionStore for MemoryStore {
         Ok(live as u32)
     }
 
+    async fn erase_user(&self, user_id: UserId) -> StoreResult<u32> {
+        let now = self.now();
+        let mut d = self.lock()?;
+        let live = d.live(now).filter(|s| s.user_id == user_id.as_str()).count();
+        d.sessions.retain(|_, (s, _)| s.user_id != user_id.as_str());
+        d.profiles.remove(user_id.as_str());
+        Ok(live as u32)
+    }
+
     async fn delete_other_sessions(&self, user_id: UserId, keep_token_hash: TokenHash) -> StoreResult<u32> {
         let now = self.now();
         let mut d = self.lock()?;
@@ -501,6 +642,11 @@ impl SessionStore for MemoryStore {
                 };
             }
         }
+        Ok(())
+    }
+
+    async fn forget_attempts(&self, key: String) -> StoreResult<()> {
+        self.lock()?.counters.remove(&key);
         Ok(())
     }
 

@@ -45,6 +45,13 @@ pub trait Driver: Send + Sync {
     async fn query(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows>;
     /// Runs a statement that returns none.
     async fn execute(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<()>;
+    /// Runs a statement whose best plan depends on its values (a prefix search: a prefix that
+    /// matches few accounts wants its index, one that matches many wants creation order). A
+    /// driver that keeps statements prepared runs this one unprepared, so PostgreSQL plans it
+    /// for the values given rather than settle on one plan for all of them.
+    async fn query_planned_per_call(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows> {
+        self.query(sql, params).await
+    }
 }
 
 macro_rules! user_columns {
@@ -53,7 +60,8 @@ macro_rules! user_columns {
          (extract(epoch FROM created_at) * 1000)::int8 AS created_at, \
          (extract(epoch FROM last_login) * 1000)::int8 AS last_login, credential_version, \
          (CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END)::int8 AS email_verified, \
-         totp_secret, (CASE WHEN totp_enabled THEN 1 ELSE 0 END)::int8 AS totp_enabled, devices_issued"
+         totp_secret, (CASE WHEN totp_enabled THEN 1 ELSE 0 END)::int8 AS totp_enabled, devices_issued, \
+         (CASE WHEN disabled THEN 1 ELSE 0 END)::int8 AS disabled"
     };
 }
 
@@ -194,6 +202,67 @@ pub const ACCEPT_TOTP_STEP: &str = "WITH s AS (UPDATE users SET totp_last_step =
 /// `$1` id (uuid), `$2` the code's hash. How many codes were used up (0 or 1).
 pub const USE_RECOVERY_CODE: &str = "WITH d AS (DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2 \
     RETURNING 1) SELECT count(*) AS changed FROM d";
+/// `$1` the lower-cased start of an email or username with `%`, `_` and `\` escaped (empty:
+/// every account), `$2` the cursor's creation time in Unix µs (float8; 0 for the first page),
+/// `$3` its id (uuid; the nil uuid for the first page), `$4` how many (int8). Oldest first, each
+/// row with its own cursor time; one row of nulls when there is none.
+pub const SEARCH_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", (extract(epoch FROM created_at) * 1000000)::int8 AS created_us \
+    FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT * FROM users \
+      WHERE ($1 = '' OR lower(email) LIKE $1 || '%' OR lower(username) LIKE $1 || '%') \
+        AND (created_at, id) > (to_timestamp($2::float8 / 1000000), $3::uuid) \
+      ORDER BY created_at, id LIMIT $4) AS users ON true"
+);
+/// `$1` id (uuid), `$2` email, `$3` username, `$4` full name (each '' for unchanged), `$5`
+/// email verified (int8: 1 yes, 0 no, -1 unchanged). A new email is unverified unless `$5`
+/// says otherwise. The account's columns after the change; one row of nulls when there is none.
+pub const UPDATE_USER: &str = concat!(
+    "WITH changed AS (UPDATE users SET email = coalesce(nullif($2, ''), email), \
+      username = coalesce(nullif($3, ''), username), full_name = coalesce(nullif($4, ''), full_name), \
+      email_verified_at = CASE WHEN $5::int8 = 1 THEN coalesce(email_verified_at, now()) WHEN $5::int8 = 0 THEN NULL \
+        WHEN $2 <> '' AND lower($2) <> lower(email) THEN NULL ELSE email_verified_at END, \
+      updated_at = now() WHERE id = $1 RETURNING *) \
+    SELECT ",
+    user_columns!(),
+    " FROM (SELECT 1) AS one LEFT JOIN changed AS users ON true"
+);
+/// `$1` id (uuid), `$2` disabled (int8, 1 or 0). Sets it and raises the credential version; the
+/// new version (null: no such user), one row in any case.
+pub const SET_DISABLED: &str = "WITH changed AS (UPDATE users \
+    SET disabled = ($2::int8 = 1), credential_version = credential_version + 1, updated_at = now() \
+    WHERE id = $1 RETURNING credential_version), \
+    voided AS (DELETE FROM user_tokens WHERE user_id = $1 AND $2::int8 = 1) \
+    SELECT (SELECT credential_version FROM changed) AS credential_version";
+/// `$1` id (uuid). Deletes the account (its login history, tokens and recovery codes go with it,
+/// `ON DELETE CASCADE`) and the mail queued to its email that no worker is sending; how many
+/// accounts went (0 or 1).
+pub const DELETE_USER: &str = "WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING email), \
+    mail AS (DELETE FROM mail_outbox WHERE lower(recipient) IN (SELECT lower(email) FROM gone) \
+      AND (locked_until IS NULL OR locked_until < now()) RETURNING 1) \
+    SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM mail) AS mail";
+/// `$1` id (uuid), `$2` the new email, `$3` token hash, `$4` expiry in Unix ms (float8). Keeps
+/// the pending change, replacing an older one; how many rows were written (0: no such user).
+pub const BEGIN_EMAIL_CHANGE: &str = "WITH added AS (INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, detail) \
+      SELECT $3, id, 'email_change', to_timestamp($4::float8 / 1000), $2 FROM users WHERE id = $1 \
+      ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash, \
+        expires_at = excluded.expires_at, detail = excluded.detail, created_at = now() RETURNING 1) \
+    SELECT count(*) AS added FROM added";
+/// `$1` token hash, `$2` now in Unix ms (float8). Uses the pending change up and makes its email
+/// the account's, verified, in one statement: a unique violation (the address taken meanwhile)
+/// undoes both. The account's columns after, and the email before; one row of nulls when the
+/// token is unknown, used or expired.
+pub const CONFIRM_EMAIL_CHANGE: &str = concat!(
+    "WITH used AS (DELETE FROM user_tokens WHERE token_hash = $1 AND purpose = 'email_change' \
+      AND expires_at > to_timestamp($2::float8 / 1000) RETURNING user_id, detail), \
+    before AS (SELECT email FROM users WHERE id = (SELECT user_id FROM used)), \
+    changed AS (UPDATE users SET email = (SELECT detail FROM used), email_verified_at = now(), updated_at = now() \
+      WHERE id = (SELECT user_id FROM used) RETURNING *) \
+    SELECT ",
+    user_columns!(),
+    ", (SELECT email FROM before) AS previous_email FROM (SELECT 1) AS one LEFT JOIN changed AS users ON true"
+);
 pub const PING: &str = "SELECT 1::int8 AS one";
 
 /// SQLSTATE 23505: a unique constraint was violated.
@@ -404,6 +473,75 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         self.changed(USE_RECOVERY_CODE, vec![id, Param::Text(code_hash)]).await
     }
 
+    async fn search_users(&self, query: String, limit: u32, after: Cursor) -> StoreResult<UserPage> {
+        let limit = limit.max(1) as usize;
+        let (after_us, after_id) = match after.as_deref().and_then(|c| c.split_once(':')) {
+            Some((us, id)) => (us.parse::<f64>().unwrap_or(0.0), uuid(id)),
+            None => (0.0, None),
+        };
+        let after_id = after_id.unwrap_or_else(|| Param::Uuid(uuid::Uuid::nil().hyphenated().to_string()));
+        let params =
+            vec![Param::Text(like_prefix(&query)), Param::Float(after_us), after_id, Param::Int(limit as i64 + 1)];
+        let rows = self.driver.query_planned_per_call(SEARCH_USERS, params).await?;
+        let mut users = Vec::with_capacity(limit);
+        let mut cursors = Vec::with_capacity(limit);
+        for row in rows.rows.iter().filter(|row| rows.present(row)) {
+            let found = user(&rows, row)?;
+            cursors.push(format!("{}:{}", rows.int(row, "created_us")?, found.id));
+            users.push(found);
+        }
+        let next = (users.len() > limit).then(|| cursors[limit - 1].clone());
+        users.truncate(limit);
+        Ok(UserPage { users, next })
+    }
+
+    async fn update_user(&self, user_id: UserId, changes: UserChanges) -> StoreResult<Option<User>> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(None) };
+        let verified = changes.email_verified.map_or(-1, i64::from);
+        let params = vec![
+            id,
+            Param::Text(changes.email.unwrap_or_default()),
+            Param::Text(changes.username.unwrap_or_default()),
+            Param::Text(changes.full_name.unwrap_or_default()),
+            Param::Int(verified),
+        ];
+        self.driver.query(UPDATE_USER, params).await?.first_present(user)
+    }
+
+    async fn set_disabled(&self, user_id: UserId, disabled: bool) -> StoreResult<Option<u64>> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(None) };
+        let rows = self.driver.query(SET_DISABLED, vec![id, Param::Int(disabled.into())]).await?;
+        let version = rows.first(|rows, row| rows.opt_int(row, "credential_version"))?.flatten();
+        Ok(version.map(|v| v.max(0) as u64))
+    }
+
+    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        let rows = self.driver.query(DELETE_USER, vec![id]).await?;
+        Ok(rows.first(|rows, row| rows.int(row, "deleted"))? == Some(1))
+    }
+
+    async fn begin_email_change(
+        &self,
+        user_id: UserId,
+        new_email: String,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let Some(id) = uuid(user_id.as_str()) else { return Ok(false) };
+        let params = vec![id, Param::Text(new_email), Param::Text(token_hash), Param::Float(expires_at as f64)];
+        let rows = self.driver.query(BEGIN_EMAIL_CHANGE, params).await?;
+        Ok(rows.first(|rows, row| rows.int(row, "added"))? == Some(1))
+    }
+
+    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+        let rows =
+            self.driver.query(CONFIRM_EMAIL_CHANGE, vec![Param::Text(token_hash), Param::Float(now as f64)]).await?;
+        rows.first_present(|rows, row| {
+            Ok(EmailChanged { user: user(rows, row)?, previous_email: rows.text(row, "previous_email")? })
+        })
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.driver.query(PING, vec![]).await.map(drop)
     }
@@ -516,7 +654,20 @@ fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {
             .transpose()?,
         totp_enabled: rows.int(row, "totp_enabled")? != 0,
         devices_issued: rows.int(row, "devices_issued")?.max(0) as u64,
+        disabled: rows.int(row, "disabled")? != 0,
     })
+}
+
+/// The text a LIKE pattern matches literally: `%`, `_` and the escape character escaped.
+pub fn like_prefix(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Rows {
@@ -624,6 +775,7 @@ mod tests {
                 "totp_secret",
                 "totp_enabled",
                 "devices_issued",
+                "disabled",
             ]
             .map(String::from)
             .to_vec(),
@@ -640,6 +792,7 @@ mod tests {
                 Value::Null,
                 Value::Int(0),
                 Value::Int(4),
+                Value::Int(0),
             ]],
         }
     }

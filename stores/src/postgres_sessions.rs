@@ -61,6 +61,11 @@ pub const DELETE_OTHER_SESSIONS: &str = "WITH d AS (DELETE FROM sessions WHERE u
 /// `$1` user id, `$2` now. Ends every session of the user; how many were live.
 pub const DELETE_USER_SESSIONS: &str = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 \
     RETURNING keep_until, expires_at) SELECT count(*) FILTER (WHERE keep_until > $2 AND expires_at > $2) AS ended FROM d";
+/// `$1` user id, `$2` now. Erases every session of the user (the profile is the user store's
+/// row; the credential version stays until swept); how many were live.
+pub const ERASE_USER: &str = DELETE_USER_SESSIONS;
+/// `$1` key. Forgets the counter.
+pub const FORGET_ATTEMPTS: &str = "DELETE FROM login_counters WHERE key = $1";
 /// `$1` user id, `$2` now. The live sessions; one row of nulls when there are none.
 pub const LIST_SESSIONS: &str = "SELECT s.id, s.data, s.last_activity FROM (SELECT 1) AS one \
     LEFT JOIN sessions s ON s.user_id = $1 AND s.keep_until > $2 AND s.expires_at > $2";
@@ -212,6 +217,13 @@ impl<D: Driver> SessionStore for PostgresSessions<D> {
         u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
     }
 
+    async fn erase_user(&self, user_id: UserId) -> StoreResult<u32> {
+        let rows =
+            self.driver.query(ERASE_USER, vec![Param::Text(user_id.into_string()), Param::Int(now_ms())]).await?;
+        let n = rows.first(|rows, row| rows.int(row, "ended"))?.unwrap_or(0);
+        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+    }
+
     async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
         let rows =
             self.driver.query(LIST_SESSIONS, vec![Param::Text(user_id.into_string()), Param::Int(now_ms())]).await?;
@@ -257,6 +269,10 @@ impl<D: Driver> SessionStore for PostgresSessions<D> {
 
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
         self.driver.execute(RESET_ATTEMPTS, vec![Param::Text(key)]).await
+    }
+
+    async fn forget_attempts(&self, key: String) -> StoreResult<()> {
+        self.driver.execute(FORGET_ATTEMPTS, vec![Param::Text(key)]).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

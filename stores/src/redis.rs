@@ -191,6 +191,21 @@ return n
 ",
 );
 
+/// KEYS: index, profile. ARGV: session key prefix, now. Deletes every session of the user, the
+/// index and the profile; returns how many sessions were live.
+pub static ERASE_USER: Script = Script::new(
+    r"
+local n = 0
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local la = redis.call('HGET', ARGV[1] .. h, 'la')
+  if la then n = n + 1 end
+  redis.call('DEL', ARGV[1] .. h)
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return n
+",
+);
+
 /// KEYS: index. ARGV: session key prefix, now. Returns data, la, data, la, ...
 pub static LIST_SESSIONS: Script = Script::new(
     r"
@@ -432,6 +447,14 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
         self.end_sessions(user_id, String::new()).await
     }
 
+    async fn erase_user(&self, user_id: UserId) -> StoreResult<u32> {
+        let id = user_id.as_str();
+        let keys = vec![self.keys.index(id), self.keys.profile(id)];
+        let args = vec![Arg::Text(self.keys.session_prefix(id)), Arg::Int(crate::now_ms())];
+        let n = int(self.driver.eval_replicated(&ERASE_USER, keys, args).await?)?;
+        u32::try_from(n).map_err(|_| internal(format!("{n} is not a count")))
+    }
+
     async fn list_sessions(&self, user_id: UserId) -> StoreResult<Vec<Session>> {
         let keys = vec![self.keys.index(user_id.as_str())];
         let args = vec![Arg::Text(self.keys.session_prefix(user_id.as_str())), Arg::Int(crate::now_ms())];
@@ -486,6 +509,10 @@ impl<D: Driver> SessionStore for RedisSessions<D> {
         let mut all = vec![Arg::Text(self.keys.attempts(&key))];
         all.extend(args);
         self.driver.command("HDEL", all).await.map(drop)
+    }
+
+    async fn forget_attempts(&self, key: String) -> StoreResult<()> {
+        self.driver.command("DEL", vec![Arg::Text(self.keys.attempts(&key))]).await.map(drop)
     }
 
     async fn ping(&self) -> StoreResult<()> {

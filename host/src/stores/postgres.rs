@@ -46,14 +46,22 @@ fn bind(sql: &'static str, params: Vec<Param>) -> StoreResult<Query<'static>> {
 #[async_trait::async_trait]
 impl Driver for Pg {
     async fn query(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows> {
-        let rows = bind(sql, params)?.fetch_all(&self.pool).await.map_err(error)?;
-        let columns = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect());
-        Ok(Rows { columns: columns.unwrap_or_default(), rows: rows.iter().map(values).collect::<StoreResult<_>>()? })
+        table(bind(sql, params)?.fetch_all(&self.pool).await.map_err(error)?)
     }
 
     async fn execute(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<()> {
         bind(sql, params)?.execute(&self.pool).await.map_err(error).map(drop)
     }
+
+    /// Not kept prepared: PostgreSQL plans an unnamed statement with its values each time.
+    async fn query_planned_per_call(&self, sql: &'static str, params: Vec<Param>) -> StoreResult<Rows> {
+        table(bind(sql, params)?.persistent(false).fetch_all(&self.pool).await.map_err(error)?)
+    }
+}
+
+fn table(rows: Vec<PgRow>) -> StoreResult<Rows> {
+    let columns = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect());
+    Ok(Rows { columns: columns.unwrap_or_default(), rows: rows.iter().map(values).collect::<StoreResult<_>>()? })
 }
 
 fn values(row: &PgRow) -> StoreResult<Vec<Value>> {

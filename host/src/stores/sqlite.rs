@@ -363,6 +363,179 @@ impl UserStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn search_users(&self, query: String, limit: u32, after: Cursor) -> StoreResult<UserPage> {
+        let limit = limit.max(1) as i64;
+        let (after_ms, after_id) = match after.as_deref().and_then(|c| c.split_once(':')) {
+            Some((ms, id)) => (ms.parse::<i64>().unwrap_or(i64::MIN), id.to_string()),
+            None => (i64::MIN, String::new()),
+        };
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE (?1 = '' OR lower(email) LIKE ?1 || '%' ESCAPE '\\' \
+               OR lower(username) LIKE ?1 || '%' ESCAPE '\\') \
+             AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) ORDER BY created_at, id LIMIT ?4",
+        )
+        .bind(asm_stores::postgres::like_prefix(&query))
+        .bind(after_ms)
+        .bind(&after_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut users = rows.iter().map(user).collect::<StoreResult<Vec<_>>>()?;
+        let next = (users.len() as i64 > limit).then(|| {
+            let last = &users[limit as usize - 1];
+            format!("{}:{}", last.created_at, last.id)
+        });
+        users.truncate(limit as usize);
+        Ok(UserPage { users, next })
+    }
+
+    async fn update_user(&self, user_id: UserId, changes: UserChanges) -> StoreResult<Option<User>> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let Some(row) = sqlx::query("SELECT * FROM users WHERE id = ?1")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?
+        else {
+            return Ok(None);
+        };
+        let before = user(&row)?;
+        let new_email = changes.email.filter(|e| !e.is_empty());
+        let verified_at = match (changes.email_verified, &new_email) {
+            (Some(true), _) => {
+                Some(row.try_get::<Option<i64>, _>("email_verified_at").map_err(row_error)?.unwrap_or(now_ms()))
+            }
+            (Some(false), _) => None,
+            (None, Some(email)) if !email.eq_ignore_ascii_case(&before.email) => None,
+            (None, _) => row.try_get::<Option<i64>, _>("email_verified_at").map_err(row_error)?,
+        };
+        sqlx::query(
+            "UPDATE users SET email = coalesce(?2, email), username = coalesce(?3, username), \
+               full_name = coalesce(?4, full_name), email_verified_at = ?5, updated_at = ?6 WHERE id = ?1",
+        )
+        .bind(user_id.as_str())
+        .bind(new_email)
+        .bind(changes.username.filter(|u| !u.is_empty()))
+        .bind(changes.full_name.filter(|n| !n.is_empty()))
+        .bind(verified_at)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?1")
+            .bind(user_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(error)?;
+        let after = user(&row)?;
+        tx.commit().await.map_err(error)?;
+        Ok(Some(after))
+    }
+
+    async fn set_disabled(&self, user_id: UserId, disabled: bool) -> StoreResult<Option<u64>> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET disabled = ?2, credential_version = credential_version + 1, updated_at = ?3 \
+             WHERE id = ?1 RETURNING credential_version",
+        )
+        .bind(user_id.as_str())
+        .bind(disabled)
+        .bind(now_ms())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error)?;
+        if disabled {
+            sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(version.map(|v| v.max(0) as u64))
+    }
+
+    async fn delete_user(&self, user_id: UserId) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let email: Option<String> = sqlx::query_scalar("DELETE FROM users WHERE id = ?1 RETURNING email")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?;
+        if let Some(email) = &email {
+            sqlx::query(
+                "DELETE FROM mail_outbox WHERE lower(recipient) = lower(?1) AND (locked_until IS NULL OR locked_until < ?2)",
+            )
+            .bind(email)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(email.is_some())
+    }
+
+    async fn begin_email_change(
+        &self,
+        user_id: UserId,
+        new_email: String,
+        token_hash: String,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at, detail) \
+               SELECT ?3, id, 'email_change', ?4, ?2 FROM users WHERE id = ?1 \
+             ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash, \
+               expires_at = excluded.expires_at, detail = excluded.detail",
+        )
+        .bind(user_id.as_str())
+        .bind(&new_email)
+        .bind(&token_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let pending: Option<(String, String)> = sqlx::query_as(
+            "DELETE FROM user_tokens WHERE token_hash = ?1 AND purpose = 'email_change' AND expires_at > ?2 \
+             RETURNING user_id, detail",
+        )
+        .bind(&token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error)?;
+        let Some((user_id, new_email)) = pending else { return Ok(None) };
+        let previous_email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = ?1")
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(error)?;
+        // A unique violation here rolls the whole transaction back: the token stays.
+        sqlx::query("UPDATE users SET email = ?2, email_verified_at = ?3, updated_at = ?3 WHERE id = ?1")
+            .bind(&user_id)
+            .bind(&new_email)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE id = ?1").bind(&user_id).fetch_one(&mut *tx).await.map_err(error)?;
+        let changed = user(&row)?;
+        tx.commit().await.map_err(error)?;
+        Ok(Some(EmailChanged { user: changed, previous_email }))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error)?;
         Ok(())
@@ -509,7 +682,14 @@ impl SessionStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(error)?;
-        if known.is_some_and(|v| v > credential_version as i64) {
+        // Users and sessions share the file: a sign-in that outlived its account's erasure finds
+        // no account (so erasure need keep no credential version behind).
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+            .bind(&s.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error)?;
+        if exists.is_none() || known.is_some_and(|v| v > credential_version as i64) {
             return Ok(SessionCreated::Stale);
         }
         if s.expires_at <= now {
@@ -614,6 +794,17 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(error)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn erase_user(&self, user_id: UserId) -> StoreResult<u32> {
+        // The profile is the users table's row. The credential version may go too: a session is
+        // only created for an account that exists (`create_session`).
+        sqlx::query("DELETE FROM session_credentials WHERE user_id = ?1")
+            .bind(user_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        SessionStore::delete_user_sessions(self, user_id).await
     }
 
     async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u32> {
@@ -728,6 +919,11 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
+    async fn forget_attempts(&self, key: String) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_counters WHERE key = ?1").bind(&key).execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+
     async fn reset_attempts(&self, key: String) -> StoreResult<()> {
         sqlx::query("UPDATE login_counters SET failures = 0, window_end = 0, refused = 0 WHERE key = ?1")
             .bind(&key)
@@ -760,6 +956,7 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
         totp_secret: row.try_get("totp_secret").map_err(row_error)?,
         totp_enabled: row.try_get::<i64, _>("totp_enabled").map_err(row_error)? != 0,
         devices_issued: row.try_get::<i64, _>("devices_issued").map_err(row_error)?.max(0) as u64,
+        disabled: row.try_get::<i64, _>("disabled").map_err(row_error)? != 0,
     })
 }
 

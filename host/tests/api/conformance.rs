@@ -116,6 +116,12 @@ fn ids(list: Vec<Session>) -> Vec<String> {
     ids
 }
 
+/// A fresh account's id: sessions belong to accounts that exist (the SQLite store, which keeps
+/// both, refuses others).
+async fn account(users: &Arc<dyn UserStore>) -> UserId {
+    users.create_user(new_user("s")).await.unwrap().user_id()
+}
+
 fn new_user(tag: &str) -> NewUser {
     NewUser {
         email: format!("{}@example.com", unique(tag)),
@@ -289,8 +295,8 @@ async fn login_history_keeps_only_what_retention_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_stored_indexed_touched_and_ended() {
-    for (name, _, sessions) in backends().await {
-        let user = UserId::from(unique("user"));
+    for (name, users, sessions) in backends().await {
+        let user = account(&users).await;
         let a = session(user.as_str(), 60_000);
         let b = session(user.as_str(), 60_000);
         assert!(create(&sessions, a.clone(), 0, 0).await.unwrap() == SessionCreated::Created(vec![]), "{name}");
@@ -326,8 +332,8 @@ async fn sessions_are_stored_indexed_touched_and_ended() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire_and_idle_ones_end_at_keep_until() {
-    for (name, _, sessions) in backends().await {
-        let user = UserId::from(unique("user"));
+    for (name, users, sessions) in backends().await {
+        let user = account(&users).await;
         let short = session(user.as_str(), 300);
         let idle = session(user.as_str(), 60_000);
         let long = session(user.as_str(), 60_000);
@@ -353,8 +359,8 @@ async fn sessions_expire_and_idle_ones_end_at_keep_until() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cap_ends_the_least_recently_active() {
-    for (name, _, sessions) in backends().await {
-        let user = UserId::from(unique("user"));
+    for (name, users, sessions) in backends().await {
+        let user = account(&users).await;
         let mut all = Vec::new();
         for i in 0..3 {
             let mut s = session(user.as_str(), 60_000);
@@ -381,8 +387,8 @@ async fn the_session_cap_ends_the_least_recently_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_for_a_superseded_credential_version_are_refused() {
-    for (name, _, sessions) in backends().await {
-        let user = UserId::from(unique("user"));
+    for (name, users, sessions) in backends().await {
+        let user = account(&users).await;
         let first = session(user.as_str(), 60_000);
         assert!(matches!(create(&sessions, first, 0, 0).await.unwrap(), SessionCreated::Created(_)), "{name}");
         sessions.set_credential_version(user.clone(), 3).await.unwrap();
@@ -404,7 +410,7 @@ async fn sessions_for_a_superseded_credential_version_are_refused() {
             ),
             "{name}"
         );
-        let other = session(&unique("user"), 60_000);
+        let other = session(account(&users).await.as_str(), 60_000);
         assert!(
             matches!(create(&sessions, other, 0, 0).await.unwrap(), SessionCreated::Created(_)),
             "{name}: per user"
@@ -716,5 +722,213 @@ async fn outboxes_lease_each_message_to_one_worker_and_record_the_outcome() {
         outbox.retry(retaken[0].id, 0, "later".into()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(outbox.claim(1, 60_000).await.unwrap().len(), 1, "{name}: the waiting one was kept");
+    }
+}
+
+/// Operators find accounts by the start of an email or username, case-insensitively, oldest
+/// first, a page at a time; a cursor is not disturbed by accounts created after it, and the
+/// characters LIKE treats specially match themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_found_by_prefix_a_page_at_a_time() {
+    for (name, users, _) in backends().await {
+        let tag = unique("srch")[..12].to_string();
+        let mut made = Vec::new();
+        for i in 0..5 {
+            let nu =
+                NewUser { email: format!("{tag}{i}@example.com"), username: format!("{tag}u{i}"), ..new_user("srch") };
+            made.push(users.create_user(nu).await.unwrap().id);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let first = users.search_users(tag.to_uppercase(), 2, None).await.unwrap();
+        assert_eq!(first.users.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), made[..2], "{name}: oldest first");
+        let cursor = first.next.clone().expect(name);
+        // Created after the first page was read: it comes last, and nothing repeats or is lost.
+        let later =
+            users.create_user(NewUser { email: format!("{tag}9@example.com"), ..new_user("srch") }).await.unwrap();
+        let mut seen: Vec<String> = first.users.into_iter().map(|u| u.id).collect();
+        let mut after = Some(cursor);
+        while let Some(cursor) = after {
+            let page = users.search_users(tag.clone(), 2, Some(cursor)).await.unwrap();
+            seen.extend(page.users.into_iter().map(|u| u.id));
+            after = page.next;
+        }
+        let mut expected = made.clone();
+        expected.push(later.id);
+        assert_eq!(seen, expected, "{name}");
+        let by_username = users.search_users(format!("{tag}U3"), 10, None).await.unwrap();
+        assert_eq!(by_username.users.len(), 1, "{name}: by username");
+        assert!(by_username.next.is_none(), "{name}: one page");
+        for wild in ["%", "_", "\\"] {
+            let none = users.search_users(format!("{tag}{wild}"), 10, None).await.unwrap();
+            assert!(none.users.is_empty(), "{name}: {wild:?} matches itself only");
+        }
+    }
+}
+
+/// An operator's change keeps the registration's uniqueness, unverifies a new email unless told
+/// otherwise, and disabling raises the credential version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_changed_disabled_and_enabled() {
+    for (name, users, _) in backends().await {
+        let a = users.create_user(new_user("chg")).await.unwrap();
+        let b = users.create_user(new_user("chg")).await.unwrap();
+        let id = a.user_id();
+        users.mark_email_verified(id.clone()).await.unwrap();
+        let taken = UserChanges { email: Some(b.email.to_uppercase()), ..UserChanges::default() };
+        assert_eq!(
+            users.update_user(id.clone(), taken).await.unwrap_err(),
+            StoreError::Conflict("email".into()),
+            "{name}"
+        );
+        let taken = UserChanges { username: Some(b.username.clone()), ..UserChanges::default() };
+        assert_eq!(
+            users.update_user(id.clone(), taken).await.unwrap_err(),
+            StoreError::Conflict("username".into()),
+            "{name}"
+        );
+        let new_email = format!("{}@example.com", unique("moved"));
+        let changed = users
+            .update_user(
+                id.clone(),
+                UserChanges { email: Some(new_email.clone()), full_name: Some("Renamed".into()), ..Default::default() },
+            )
+            .await
+            .unwrap()
+            .expect(name);
+        assert_eq!(
+            (changed.email.as_str(), changed.full_name.as_str(), changed.email_verified),
+            (new_email.as_str(), "Renamed", false),
+            "{name}"
+        );
+        assert_eq!(changed.username, a.username, "{name}: unchanged fields stay");
+        let verified = users
+            .update_user(id.clone(), UserChanges { email_verified: Some(true), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(verified.expect(name).email_verified, "{name}");
+        assert_eq!(
+            users.update_user("00000000-0000-4000-8000-000000000000".into(), UserChanges::default()).await.unwrap(),
+            None,
+            "{name}"
+        );
+
+        // Disabling voids the links in flight: a reset link and an email change issued before.
+        let later = now_ms() + 60_000;
+        let (reset, change) = (unique("reset"), unique("change"));
+        let email = users.find_user_by_id(id.clone()).await.unwrap().unwrap().email;
+        assert!(users.issue_token(email, TokenPurpose::PasswordReset, reset.clone(), later).await.unwrap().is_some());
+        let elsewhere = format!("{}@example.com", unique("elsewhere"));
+        assert!(users.begin_email_change(id.clone(), elsewhere, change.clone(), later).await.unwrap(), "{name}");
+        let v1 = users.set_disabled(id.clone(), true).await.unwrap().expect(name);
+        let found = users.find_user_by_id(id.clone()).await.unwrap().unwrap();
+        assert!(found.disabled && v1 == found.credential_version && v1 > a.credential_version, "{name}");
+        let redeemed = users.redeem_token(TokenPurpose::PasswordReset, reset, now_ms(), true).await.unwrap();
+        assert!(redeemed.is_none(), "{name}: a reset link from before the disabling");
+        assert!(
+            users.confirm_email_change(change, now_ms()).await.unwrap().is_none(),
+            "{name}: an email change from before"
+        );
+        let v2 = users.set_disabled(id.clone(), false).await.unwrap().expect(name);
+        assert!(v2 > v1 && !users.find_user_by_id(id).await.unwrap().unwrap().disabled, "{name}");
+        assert_eq!(users.set_disabled("nobody".into(), true).await.unwrap(), None, "{name}");
+    }
+}
+
+/// An email change waits for its link; of two accounts racing to one address, one gets it and
+/// the other a conflict that leaves its link usable; a used or expired link is nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_changes_are_confirmed_once_and_conflicts_keep_the_link() {
+    for (name, users, _) in backends().await {
+        let a = users.create_user(new_user("ec")).await.unwrap();
+        let b = users.create_user(new_user("ec")).await.unwrap();
+        let target = format!("{}@example.com", unique("target"));
+        let later = now_ms() + 60_000;
+        let (ha, hb) = (unique("ha"), unique("hb"));
+        assert!(users.begin_email_change(a.user_id(), target.clone(), ha.clone(), later).await.unwrap(), "{name}");
+        assert!(users.begin_email_change(b.user_id(), target.clone(), hb.clone(), later).await.unwrap(), "{name}");
+        assert!(
+            !users.begin_email_change("nobody".into(), target.clone(), unique("x"), later).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(users.find_user_by_id(a.user_id()).await.unwrap().unwrap().email, a.email, "{name}: nothing yet");
+        let won = users.confirm_email_change(ha.clone(), now_ms()).await.unwrap().expect(name);
+        assert_eq!(
+            (won.user.email.as_str(), won.previous_email.as_str(), won.user.email_verified),
+            (target.as_str(), a.email.as_str(), true),
+            "{name}"
+        );
+        assert_eq!(
+            users.confirm_email_change(hb.clone(), now_ms()).await.unwrap_err(),
+            StoreError::Conflict("email".into()),
+            "{name}"
+        );
+        assert_eq!(users.confirm_email_change(ha, now_ms()).await.unwrap(), None, "{name}: used");
+        // The loser's link was kept: once the address is free again it works.
+        users
+            .update_user(
+                a.user_id(),
+                UserChanges { email: Some(format!("{}@example.com", unique("back"))), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        assert!(users.confirm_email_change(hb.clone(), now_ms()).await.unwrap().is_some(), "{name}: the kept link");
+        let hc = unique("hc");
+        users
+            .begin_email_change(a.user_id(), format!("{}@example.com", unique("late")), hc.clone(), now_ms() - 1)
+            .await
+            .unwrap();
+        assert_eq!(users.confirm_email_change(hc, now_ms()).await.unwrap(), None, "{name}: expired");
+    }
+}
+
+/// Erasing an account leaves nothing the stores keep by it: the user store's row, history,
+/// tokens and second factor, the session store's sessions, index and profile, its counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_account_leaves_nothing_behind() {
+    for (name, users, sessions) in backends().await {
+        let user = users.create_user(new_user("erase")).await.unwrap();
+        let id = user.user_id();
+        users
+            .record_login_attempt(
+                attempt(&user.email, LoginOutcome::Success, now_ms()),
+                Retention { max_age_ms: u64::MAX, max_count: 10 },
+            )
+            .await
+            .unwrap();
+        users
+            .issue_token(user.email.clone(), TokenPurpose::PasswordReset, unique("tok"), now_ms() + 60_000)
+            .await
+            .unwrap();
+        let s = session(&user.id, 60_000);
+        create(&sessions, s.clone(), 0, 0).await.unwrap();
+        let key = unique("counter");
+        sessions.begin_attempt(key.clone(), 5, 60_000).await.unwrap();
+        sessions.end_attempt(key.clone(), true, 60_000).await.unwrap();
+
+        // As the erasure does it: the credential version first, so a sign-in in flight cannot
+        // leave a session behind.
+        let version = users.set_disabled(id.clone(), true).await.unwrap().expect(name);
+        sessions.set_credential_version(id.clone(), version).await.unwrap();
+        assert_eq!(sessions.erase_user(id.clone()).await.unwrap(), 1, "{name}");
+        assert!(users.delete_user(id.clone()).await.unwrap(), "{name}");
+        let late = session(&user.id, 60_000);
+        let created = create(&sessions, late.clone(), 0, user.credential_version).await.unwrap();
+        assert!(matches!(created, SessionCreated::Stale), "{name}: a sign-in that outlived the account");
+        assert!(sessions.get_session(late.token()).await.unwrap().is_none(), "{name}");
+        sessions.forget_attempts(key.clone()).await.unwrap();
+        assert!(!users.delete_user(id.clone()).await.unwrap(), "{name}: gone already");
+        assert!(users.find_user_by_id(id.clone()).await.unwrap().is_none(), "{name}");
+        assert!(users.find_user_by_email(user.email.clone()).await.unwrap().is_none(), "{name}");
+        assert_eq!(users.list_login_attempts(id.clone(), 0, 10).await.unwrap().total, 0, "{name}");
+        assert!(sessions.get_session(s.token()).await.unwrap().is_none(), "{name}");
+        assert!(sessions.list_sessions(id.clone()).await.unwrap().is_empty(), "{name}");
+        assert_eq!(
+            sessions.begin_attempt(key, 1, 60_000).await.unwrap(),
+            AttemptGate::Admitted,
+            "{name}: the counter forgotten"
+        );
+        // The email is free again.
+        let again = NewUser { email: user.email.clone(), ..new_user("erase") };
+        assert!(users.create_user(again).await.is_ok(), "{name}: the email registers again");
     }
 }

@@ -36,6 +36,9 @@ pub mod bindings {
             "asm:auth/types@0.1.0/token-purpose": asm_contract::TokenPurpose,
             "asm:auth/types@0.1.0/mail": asm_contract::Mail,
             "asm:auth/types@0.1.0/store-error": asm_contract::StoreError,
+            "asm:auth/types@0.1.0/user-page": asm_contract::UserPage,
+            "asm:auth/types@0.1.0/user-changes": asm_contract::UserChanges,
+            "asm:auth/types@0.1.0/email-changed": asm_contract::EmailChanged,
         },
     });
 }
