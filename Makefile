@@ -147,7 +147,8 @@ spin-check: spin-build
 # The end-to-end suite and the store conformance suite under a real `spin up` (SPIN=..., or
 # `spin` on the PATH, or ../shared/tools/spin/spin): every app a test starts is spin.toml on a
 # fresh Redis key prefix; the conformance suite reaches the adapter through a test component.
-SPIN_E2E_MODULES := register:: login:: sessions:: security:: credentials:: routing:: conformance:: mail::the_outbox
+SPIN_E2E_MODULES := register:: login:: sessions:: security:: credentials:: routing:: conformance:: mail::the_outbox \
+	admin::operators_need admin::without_a_token admin::erasing admin::owners_delete admin::with_registration_off admin::the_operators_command_line
 
 spin-e2e: spin-build build-test-components services
 	@scripts/find-spin.sh >/dev/null

@@ -31,6 +31,8 @@ export const GUEST_VARS = [
   'RECOVERY_MAX_PER_ADDRESS',
   'RECOVERY_WINDOW',
   'TOTP_ISSUER',
+  'ADMIN_TOKEN',
+  'REGISTRATION_ENABLED',
 ];
 
 /** Defaults of this example where they differ from the component's own. */

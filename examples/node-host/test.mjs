@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 
 let child;
 let base;
+const ADMIN_TOKEN = 'an-operator-token-for-the-node-host-test';
 let output = '';
 
 async function startServer() {
@@ -20,6 +21,7 @@ async function startServer() {
       BCRYPT_COST: '4',
       LOG_REQUESTS: '0',
       BODY_READ_TIMEOUT: '2',
+      ADMIN_TOKEN: ADMIN_TOKEN,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -236,6 +238,35 @@ describe('asm component on the Node host', () => {
     const names = [...block.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]);
     const { GUEST_VARS } = await import('./settings.js');
     assert.deepEqual(GUEST_VARS, names);
+  });
+
+  test('an operator disables an account: its sessions end, the right password gets 403', async () => {
+    const a = account();
+    assert.equal((await call('POST', '/auth/register', { json: a })).status, 201);
+    const cookies = [];
+    for (let i = 0; i < 2; i += 1) {
+      const login = await call('POST', '/auth/login', { json: { email: a.email, password: a.password } });
+      assert.equal(login.status, 200, JSON.stringify(login.body));
+      cookies.push(login.headers.getSetCookie().find((c) => c.startsWith('session_token=')).split(';')[0]);
+    }
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    assert.equal((await call('GET', '/admin/users')).status, 401, 'the token is needed');
+    const found = await call('GET', `/admin/users?q=${encodeURIComponent(a.email)}`, { headers: admin });
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    const [user] = found.body.data.users;
+    assert.equal(user.email, a.email);
+    const off = await call('POST', `/admin/users/${user.id}/disable`, { headers: admin });
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    assert.equal(off.body.data.revoked, 2);
+    for (const cookie of cookies) assert.equal((await call('GET', '/auth/user/me', { cookie })).status, 401);
+    const right = await call('POST', '/auth/login', { json: { email: a.email, password: a.password } });
+    assert.equal(right.status, 403);
+    assert.equal(right.body.error, 'account_disabled');
+    const wrong = await call('POST', '/auth/login', { json: { email: a.email, password: 'not the password' } });
+    assert.equal(wrong.status, 401);
+    const gone = await call('DELETE', `/admin/users/${user.id}`, { headers: admin });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    assert.equal((await call('POST', '/auth/register', { json: a })).status, 201, 'the address registers again');
   });
 
   test('health and readiness', async () => {

@@ -1,9 +1,10 @@
 // The account page: plain DOM, the JSON routes under /auth with the session cookie, no HTML
-// from strings. One document serves /account, /account/reset and /account/verify.
+// from strings. One document serves /account, /account/reset, /account/verify and
+// /account/email.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['signin', 'mfa', 'forgot', 'reset', 'verify', 'account'];
+const VIEWS = ['signin', 'register', 'mfa', 'forgot', 'reset', 'verify', 'email', 'account'];
 const PER_PAGE = 10;
 const NO_TOKEN = 'This page was opened without the token of the link. Open the link from the email again.';
 const OUTCOMES = {
@@ -22,7 +23,7 @@ const CONFLICTS = {
   'no TOTP enrolment is pending: start one first': 'This setup was replaced or has ended. Start again.',
 };
 
-const state = { mfaToken: null, recovery: false, linkToken: null, me: null, page: 1, qrUrl: null };
+const state = { mfaToken: null, recovery: false, linkToken: null, me: null, page: 1, qrUrl: null, exportUrl: null };
 
 // ---- small helpers
 
@@ -79,14 +80,17 @@ async function api(method, path, body) {
   } catch {
     return { ok: false, status: 0, body: null, retry: 0 };
   }
+  // The text is kept as sent, for a download; `body` is what it says.
+  let text = '';
   let json = null;
   try {
-    json = await response.json();
+    text = await response.text();
+    json = JSON.parse(text);
   } catch {
     json = null;
   }
   const retry = Number(response.headers.get('retry-after')) || 0;
-  return { ok: response.ok, status: response.status, body: json, retry };
+  return { ok: response.ok, status: response.status, body: json, retry, text, headers: response.headers };
 }
 
 // What went wrong, as a sentence. `context` says what was being done.
@@ -110,6 +114,9 @@ function sentence(r, context) {
       }
       return 'Your session has ended. Sign in again.';
     case 403:
+      if (typeof error === 'string' && /^registration is closed/.test(error)) {
+        return 'Registration is closed: the people who run this service create the accounts.';
+      }
       if (error === 'email_not_verified') {
         return 'Confirm your email address first: open the link we emailed you, then sign in.';
       }
@@ -124,7 +131,8 @@ function sentence(r, context) {
       return 'What you entered is too long.';
     case 429: {
       const what = r.body && /login/.test(r.body.message) ? 'Too many failed attempts.' : 'Too many requests.';
-      return `${what} Try again in ${inWords(r.retry || 60)}.`;
+      const wait = r.retry || (error && Number(error.retry_after)) || 60;
+      return `${what} Try again in ${inWords(wait)}.`;
     }
     case 503:
       return 'The service is unavailable for the moment. Try again in a little while.';
@@ -176,16 +184,20 @@ function fail(form, r, context) {
   }
   if (r.status === 401 && error && error.field) return failFields(form, [[error.field, error.message]]);
   if (r.status === 401 && context === 'account') return signedOut(sentence(r), true);
+  // An address or a username another account has: said at the field the service names.
+  if (r.status === 409 && error && error.field) return failFields(form, [[error.field, 'is already used by another account']]);
   form.querySelector('.error').textContent = sentence(r, context);
 }
 
 // The rules a new password must meet that can be checked here; the service checks them all.
-function newPasswordProblems(form) {
-  const password = form.elements.namedItem('new_password').value;
+// `name` is the field's: `new_password` when one is changed, `password` at registration.
+function newPasswordProblems(form, name = 'new_password') {
+  const password = form.elements.namedItem(name).value;
   const problems = [];
-  if ([...password].length < 8) problems.push(['new_password', 'must be at least 8 characters']);
-  else if (new TextEncoder().encode(password).length > 72) problems.push(['new_password', 'must be at most 72 bytes']);
-  if (form.elements.namedItem('again').value !== password) problems.push(['again', 'does not match the new password']);
+  if ([...password].length < 8) problems.push([name, 'must be at least 8 characters']);
+  else if (new TextEncoder().encode(password).length > 72) problems.push([name, 'must be at most 72 bytes']);
+  const which = name === 'new_password' ? 'the new password' : 'the password';
+  if (form.elements.namedItem('again').value !== password) problems.push(['again', `does not match ${which}`]);
   return problems;
 }
 
@@ -282,6 +294,31 @@ $('mfa-switch').addEventListener('click', () => {
   $('mfa-code').focus();
 });
 
+// ---- registration
+
+// The service serves this document with `data-registration="shut"` when it takes no
+// registrations: then nothing here offers the form.
+if (document.documentElement.dataset.registration !== 'open') $('register-offer').remove();
+
+onSubmit('register-form', async (form) => {
+  const problems = newPasswordProblems(form, 'password');
+  if (problems.length) return failFields(form, problems);
+  const r = await api('POST', '/auth/register', {
+    email: value(form, 'email').trim(),
+    username: value(form, 'username').trim(),
+    password: value(form, 'password'),
+    full_name: value(form, 'full_name').trim(),
+  });
+  if (!r.ok) return fail(form, r, 'register');
+  // The address as the service keeps it, ready to sign in with.
+  const email = r.body.data.email;
+  form.reset();
+  show('signin', false);
+  $('signin-email').value = email;
+  say(`Your account is ready. Check your mail: we sent a link to ${email} to confirm that the address is yours.`);
+  $('notice').focus();
+});
+
 // Leaves nothing of the account on the page: lists, profile, codes, the TOTP key, typed text.
 function signedOut(message, failure = false) {
   state.me = null;
@@ -289,6 +326,7 @@ function signedOut(message, failure = false) {
   for (const id of ['sessions', 'history', 'recovery-codes']) $(id).replaceChildren();
   for (const id of ['me-name', 'me-email', 'me-username', 'me-created', 'me-verified']) $(id).textContent = '';
   clearTotpKey();
+  clearExport();
   resetForms();
   show('signin');
   say(message, failure);
@@ -334,18 +372,31 @@ onSubmit('reset-form', async (form) => {
   say('Your password is changed, and every session of your account is signed out. Sign in with the new password.');
 });
 
-async function verify() {
-  show('verify', false);
-  const result = $('verify-result');
+// A link whose page only hands its token to `path`, once, and shows `view` with what `outcome`
+// makes of the answer. Neither needs a session.
+async function follow(view, path, outcome) {
+  show(view, false);
+  const result = $(`${view}-result`);
   if (!state.linkToken) {
     result.textContent = NO_TOKEN;
     return;
   }
-  const r = await api('POST', '/auth/email/verify', { token: state.linkToken });
+  const r = await api('POST', path, { token: state.linkToken });
   state.linkToken = null;
-  result.textContent = r.ok ? 'Your email address is verified. Thank you.' : sentence(r, 'verify');
+  result.textContent = outcome(r);
   result.className = r.ok ? '' : 'error';
 }
+
+const verify = () => follow('verify', '/auth/email/verify',
+  (r) => (r.ok ? 'Your email address is verified. Thank you.' : sentence(r, 'verify')));
+
+const confirmEmail = () => follow('email', '/auth/email/change', (r) => {
+  if (r.ok) return `Your email address is now ${r.body.data.email}. Sign in with it from now on.`;
+  if (r.status === 409) {
+    return 'Another account took this address after you asked for it, so your email address has not changed. Ask again with another address.';
+  }
+  return sentence(r, 'email');
+});
 
 // ---- the account
 
@@ -485,6 +536,7 @@ function renderTotp() {
   $('totp-on-form').hidden = on;
   $('codes-form').hidden = !on;
   $('totp-off-form').hidden = !on;
+  $('delete-factor').hidden = !on;
   $('totp-enrol').hidden = true;
   $('totp-codes').hidden = true;
   $('recovery-codes').replaceChildren();
@@ -534,6 +586,7 @@ onSubmit('totp-confirm-form', async (form) => {
   form.reset();
   state.me.mfa_enabled = true;
   $('totp-state').textContent = 'On: signing in asks for a code from your authenticator app after the password.';
+  $('delete-factor').hidden = false;
   showRecoveryCodes(r.body.data.recovery_codes);
   say('Two-step verification is on.');
 });
@@ -560,6 +613,71 @@ $('codes-done').addEventListener('click', () => {
   $('recovery-codes').replaceChildren();
   renderTotp();
   $('totp-title').focus();
+});
+
+// ---- the account's email, data and end
+
+onSubmit('email-form', async (form) => {
+  const r = await api('POST', '/auth/user/email', {
+    new_email: value(form, 'new_email').trim(),
+    password: value(form, 'password'),
+  });
+  if (!r.ok) return fail(form, r, 'account');
+  form.reset();
+  const d = r.body.data;
+  say(`We sent a link to ${d.new_email}. Nothing changes until you open it: until then your email address stays ${d.email}.`);
+  $('notice').focus();
+});
+
+// The downloaded file leaves the page's memory.
+function clearExport() {
+  if (state.exportUrl) URL.revokeObjectURL(state.exportUrl);
+  state.exportUrl = null;
+}
+
+// Saved as the service sent it, under the name it gives, through a link to a `blob:` URL:
+// the session cookie stays with fetch, and the policy governs no downloads.
+onClick($('export'), async () => {
+  const r = await api('GET', '/auth/user/export');
+  if (!r.ok) return accountFail(r);
+  const named = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
+  clearExport();
+  state.exportUrl = URL.createObjectURL(new Blob([r.text], { type: 'application/json' }));
+  const link = el('a');
+  link.href = state.exportUrl;
+  link.download = named ? named[1] : 'account.json';
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  say(`Your data is saved by your browser as ${link.download}.`);
+});
+
+onSubmit('delete-form', async (form) => {
+  const factor = $('delete-code');
+  const entered = factor.value.replace(/\s+/g, '');
+  // One field takes both: digits are the app's code, anything else a recovery code. The
+  // field's name follows, so the service's answer about it is shown there.
+  factor.name = /^\d*$/.test(entered) ? 'code' : 'recovery_code';
+  const mfa = state.me.mfa_enabled;
+  const problems = [];
+  if (!value(form, 'password')) problems.push(['password', 'is required']);
+  if (mfa && !entered) problems.push(['code', 'is required while two-step verification is on']);
+  if (value(form, 'confirm').trim() !== 'DELETE') problems.push(['confirm', 'must be the word DELETE, in capital letters']);
+  if (problems.length) return failFields(form, problems);
+  const body = { password: value(form, 'password') };
+  if (mfa) body[factor.name] = entered;
+  const r = await api('DELETE', '/auth/user', body);
+  const fields = r.body && r.body.error && r.body.error.fields;
+  if (r.status === 400 && Array.isArray(fields) && fields.some((f) => f.field === 'code')) {
+    // Turned on since this page read the account: the field is shown and asked for now.
+    state.me.mfa_enabled = true;
+    $('delete-factor').hidden = false;
+    return failFields(form, [['code', 'is required while two-step verification is on']]);
+  }
+  if (!r.ok) return fail(form, r, 'account');
+  signedOut('Your account is deleted. Everything kept about it is gone, and you are signed out.');
+  $('notice').focus();
 });
 
 // ---- sign-in history
@@ -604,7 +722,7 @@ onClick($('history-next'), () => loadHistory(state.page + 1));
 
 function start() {
   const path = location.pathname.replace(/\/+$/, '');
-  if (path === '/account/reset' || path === '/account/verify') {
+  if (path === '/account/reset' || path === '/account/verify' || path === '/account/email') {
     const params = new URLSearchParams(location.search);
     state.linkToken = params.get('token');
     // The token leaves the address bar and the history at once.
@@ -617,6 +735,7 @@ function start() {
     return;
   }
   if (path === '/account/verify') return verify();
+  if (path === '/account/email') return confirmEmail();
   return enter('');
 }
 

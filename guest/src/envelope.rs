@@ -30,6 +30,8 @@ pub enum ApiError {
     StateConflict(&'static str),
     /// A TOTP code that is not the current one, at enrolment (400).
     WrongCode,
+    /// The second factor re-checked by a route was wrong; names the field (401).
+    WrongFactor(&'static str),
     /// The second step of a login failed: the token or the code (401).
     MfaFailed,
     Forbidden(String),
@@ -54,6 +56,10 @@ pub enum ApiError {
     InvalidToken,
     /// The right password, but the account's email is not verified (REQUIRE_VERIFIED_EMAIL).
     EmailNotVerified,
+    /// The right credentials of an account an operator disabled.
+    AccountDisabled,
+    /// A route that needs the operators' token, without it (or with a wrong one).
+    AdminUnauthorized,
     /// A setting the route needs is missing; names it.
     NotConfigured(&'static str),
     /// The host gave no turn at hashing in time: the service is busy with sign-ins (503 with
@@ -95,6 +101,9 @@ impl ApiError {
                 json!({ "fields": [{ "field": "code", "message": "is not the current code" }] }),
             ),
             ApiError::MfaFailed => error(401, "Login failed", json!("invalid or expired code")),
+            ApiError::WrongFactor(field) => {
+                error(401, "Second factor check failed", json!({ "field": field, "message": "is incorrect" }))
+            }
             ApiError::Forbidden(msg) => error(403, "Forbidden", Value::String(msg)),
             ApiError::NoSuchRoute => error(404, "Not found", json!("no such route")),
             ApiError::NotFound(what) => error(404, "Not found", json!(format!("no such {what}"))),
@@ -125,6 +134,11 @@ impl ApiError {
             .with_header("retry-after", retry_after_secs.to_string()),
             ApiError::InvalidToken => error(400, "Invalid request", json!("invalid or expired token")),
             ApiError::EmailNotVerified => error(403, "Email not verified", json!("email_not_verified")),
+            ApiError::AccountDisabled => error(403, "Account disabled", json!("account_disabled")),
+            ApiError::AdminUnauthorized => {
+                error(401, "Unauthorized", json!("an operator token is required (Authorization: Bearer <ADMIN_TOKEN>)"))
+                    .with_header("www-authenticate", "Bearer")
+            }
             ApiError::NotConfigured(setting) => {
                 eprintln!("not configured: {setting} is required for this route");
                 error(

@@ -184,6 +184,115 @@ pub fn second_factor_changed(service: &str, to: &str, change: FactorChange) -> M
     .to(to)
 }
 
+/// The link that confirms a change of the account's email, sent to the new address.
+pub fn email_change(service: &str, to: &str, link: &str, valid_for: Duration) -> Mail {
+    Letter {
+        service,
+        subject: format!("Confirm your new email address for {service}"),
+        lines: vec![
+            format!("Someone, hopefully you, asked to make this the email address of a {service} account."),
+            format!("Nothing changes until the link below is used. It works once, for {}.", lifetime(valid_for)),
+        ],
+        action: Some(("Use this email address", link)),
+        after: vec!["If this wasn't you, you can ignore this message; no account will use this address.".into()],
+    }
+    .to(to)
+}
+
+/// The notice to the old address that a change of the account's email was asked for: no link.
+pub fn email_change_asked(service: &str, to: &str, new_email: &str) -> Mail {
+    Letter {
+        service,
+        subject: format!("A change of your {service} email address was asked for"),
+        lines: vec![
+            format!("Someone signed in to your {service} account asked to change its email address to {new_email}."),
+            "Nothing changes until a link mailed to that address is used. If this was you, there is nothing to do here.".into(),
+        ],
+        action: None,
+        after: vec![format!(
+            "If this wasn't you, someone else knows your password: change it at once, end the sessions you do not know, and contact the people who run {service}."
+        )],
+    }
+    .to(to)
+}
+
+/// The notice to the old address once the change is made.
+pub fn email_changed(service: &str, to: &str, new_email: &str) -> Mail {
+    Letter {
+        service,
+        subject: format!("Your {service} email address was changed"),
+        lines: vec![
+            format!("The email address of your {service} account is now {new_email}. Mail about the account goes there from now on."),
+            "If this was you, there is nothing to do.".into(),
+        ],
+        action: None,
+        after: vec![format!("If this wasn't you, contact the people who run {service} at once.")],
+    }
+    .to(to)
+}
+
+/// The last message to an account's address: it was deleted.
+pub fn account_deleted(service: &str, to: &str, by_operator: bool) -> Mail {
+    let who = if by_operator { "by the people who run it" } else { "from a signed-in session, with its password" };
+    Letter {
+        service,
+        subject: format!("Your {service} account was deleted"),
+        lines: vec![
+            format!("Your {service} account was deleted {who}. Everything it kept about you is gone, and this address will not hear from {service} again about that account."),
+            "You can register again with this address at any time.".into(),
+        ],
+        action: None,
+        after: vec![format!("If this wasn't you, contact the people who run {service}.")],
+    }
+    .to(to)
+}
+
+/// The link an account an operator made without a password gets, to choose one.
+pub fn account_created(service: &str, to: &str, link: &str, valid_for: Duration) -> Mail {
+    Letter {
+        service,
+        subject: format!("Your {service} account: choose a password"),
+        lines: vec![
+            format!("An account was made for you at {service} with this email address."),
+            format!("Choose its password with the link below. It works once, for {}.", lifetime(valid_for)),
+        ],
+        action: Some(("Choose a password", link)),
+        after: vec![format!("If you did not expect this, you can ignore this message, or ask the people who run {service} to remove the account.")],
+    }
+    .to(to)
+}
+
+/// The notice that an operator removed the account's second factors.
+pub fn second_factor_reset(service: &str, to: &str) -> Mail {
+    Letter {
+        service,
+        subject: format!("Two-step verification was reset for your {service} account"),
+        lines: vec![
+            format!("The people who run {service} removed the second factors of your account: signing in now takes the password alone, and the recovery codes no longer work."),
+            "Turn two-step verification on again on the account page.".into(),
+        ],
+        action: None,
+        after: vec![format!("If you did not ask for this, contact the people who run {service} at once.")],
+    }
+    .to(to)
+}
+
+/// What a disabled account's address gets when someone asks to reset its password: no link (it
+/// would be refused), and whom to ask.
+pub fn reset_while_disabled(service: &str, to: &str) -> Mail {
+    Letter {
+        service,
+        subject: format!("Password reset request for {service}"),
+        lines: vec![
+            format!("Someone asked to reset the password of your {service} account, but the account is disabled, so this message has no link."),
+            format!("To use the account again, contact the people who run {service}."),
+        ],
+        action: None,
+        after: vec!["If this wasn't you, you can ignore this message; nothing has changed.".into()],
+    }
+    .to(to)
+}
+
 /// What an address without an account gets when someone asks to reset its password: it tells
 /// the owner, and makes the request cost the same as for an address with an account.
 pub fn no_account(service: &str, to: &str) -> Mail {

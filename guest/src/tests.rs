@@ -346,12 +346,14 @@ fn the_openapi_document_lists_every_route_and_no_other() {
     documented.sort();
     served.sort();
     assert_eq!(documented, served);
-    // And each served route answers something other than 404/405.
+    // And each served route answers something other than 404/405 (the operators' routes exist
+    // once a token is set).
     let h = host();
+    let with_admin = Settings { admin_token_digests: vec![[1; 32]], ..settings() };
     for r in asm_contract::http::ROUTES {
         // Not `send`: the account page's routes answer HTML, CSS and JavaScript.
         let req = Request::new(r.method, &r.path.replace("{id}", "x"));
-        let status = complete(crate::handle(&req, &h.host(), &settings())).status;
+        let status = complete(crate::handle(&req, &h.host(), &with_admin)).status;
         assert!(status != 404 || r.path.contains("{id}"), "{} {}", r.method, r.path);
         assert_ne!(status, 405, "{} {}", r.method, r.path);
     }
@@ -515,6 +517,30 @@ fn forgot_answers_alike_and_does_the_same_work_for_known_and_unknown_emails() {
     assert_eq!(mail.len(), 3, "verification at registration, then one mail per request");
     assert!(mail[1].text.contains("/account/reset?token=") && mail[1].to == "a@b.co");
     assert!(!mail[2].text.contains("token=") && mail[2].to == "ghost@b.co", "no account: a note, no link");
+}
+
+/// Disabling voids a reset link mailed before; asking again mails a note without a link, and
+/// the answer is the one anybody gets.
+#[test]
+fn a_disabled_account_gets_no_reset_link() {
+    let h = host();
+    register(&h, "a@b.co", "abc");
+    assert_eq!(send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#)).0, 202);
+    let (token, _) = mailed_token(&h, "reset");
+    let id = complete(h.store.find_user_by_email("a@b.co".into())).unwrap().unwrap().id;
+    complete(h.store.set_disabled(id.into(), true)).unwrap();
+    let used = send(
+        &h,
+        post("/auth/password/reset", &format!(r#"{{"token":"{token}","new_password":"battery staple horse"}}"#)),
+    );
+    assert_eq!((used.0, used.1["error"].as_str()), (400, Some("invalid or expired token")), "voided by the disabling");
+    let (status, v, _) = send(&h, post("/auth/password/forgot", r#"{"email":"a@b.co"}"#));
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (202, Some("If an account uses this email, a reset link is on its way"))
+    );
+    let note = h.store.sent_mail().pop().unwrap();
+    assert!(note.to == "a@b.co" && !note.text.contains("token=") && note.text.contains("disabled"), "{note:?}");
 }
 
 #[test]

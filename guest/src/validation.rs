@@ -56,7 +56,7 @@ impl Email {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Registration {
     pub email: Email,
     pub username: String,
@@ -64,11 +64,30 @@ pub struct Registration {
     pub full_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub email: Email,
     pub password: String,
 }
+
+/// Debug output for what carries a password or a code: the other fields, never those.
+macro_rules! redacted_debug {
+    ($name:ident { $($shown:ident),* } hides { $($hidden:ident),* }) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"…"))*
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(Registration { email, username, full_name } hides { password });
+redacted_debug!(Credentials { email } hides { password });
+redacted_debug!(PasswordChange {} hides { current_password, new_password });
+redacted_debug!(PasswordReset { token } hides { new_password });
 
 /// Emails are stored and compared trimmed and lower-cased.
 pub fn normalize_email(email: &str) -> String {
@@ -185,16 +204,8 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     let password = string_field(&obj, "password", &mut errors);
     let full_name = string_field(&obj, "full_name", &mut errors).map(|n| n.trim().to_string());
 
-    if let Some(username) = &username {
-        let n = username.chars().count();
-        if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) {
-            errors.push(FieldError::new(
-                "username",
-                format!("must be between {USERNAME_MIN} and {USERNAME_MAX} characters"),
-            ));
-        } else if username.chars().any(char::is_control) {
-            errors.push(FieldError::new("username", "must not contain control characters"));
-        }
+    if let Some(problem) = username.as_deref().and_then(username_problem) {
+        errors.push(FieldError::new("username", problem));
     }
     if let Some(password) = &password {
         let problem = match (&email, &username) {
@@ -205,19 +216,186 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
             errors.push(FieldError::new("password", problem));
         }
     }
-    if let Some(full_name) = &full_name {
-        if full_name.is_empty() {
-            errors.push(FieldError::new("full_name", "is required"));
-        } else if full_name.chars().count() > FULL_NAME_MAX {
-            errors.push(FieldError::new("full_name", format!("must be at most {FULL_NAME_MAX} characters")));
-        } else if full_name.chars().any(char::is_control) {
-            errors.push(FieldError::new("full_name", "must not contain control characters"));
-        }
+    if let Some(problem) = full_name.as_deref().and_then(full_name_problem) {
+        errors.push(FieldError::new("full_name", problem));
     }
     match (email, username, password, full_name) {
         (Some(email), Some(username), Some(password), Some(full_name)) if errors.is_empty() => {
             Ok(Registration { email, username, password, full_name })
         }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// Why a (trimmed) username is not acceptable, or None.
+fn username_problem(username: &str) -> Option<String> {
+    let n = username.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) {
+        Some(format!("must be between {USERNAME_MIN} and {USERNAME_MAX} characters"))
+    } else if username.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+/// Why a (trimmed) full name is not acceptable, or None.
+fn full_name_problem(full_name: &str) -> Option<String> {
+    if full_name.is_empty() {
+        Some("is required".into())
+    } else if full_name.chars().count() > FULL_NAME_MAX {
+        Some(format!("must be at most {FULL_NAME_MAX} characters"))
+    } else if full_name.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+/// An optional field: None when absent or null, the string when one, an error when another type.
+fn optional_string(obj: &Map<String, Value>, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match obj.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            None
+        }
+    }
+}
+
+/// An optional boolean field.
+fn optional_bool(obj: &Map<String, Value>, field: &'static str, errors: &mut Vec<FieldError>) -> Option<bool> {
+    match obj.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be true or false"));
+            None
+        }
+    }
+}
+
+/// An account an operator creates: a registration whose password is optional (without one, the
+/// person is mailed a link to choose it) and whose email may be marked verified.
+#[derive(Clone)]
+pub struct NewAccount {
+    pub email: Email,
+    pub username: String,
+    pub full_name: String,
+    pub password: Option<String>,
+    pub email_verified: bool,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn new_account(body: &[u8]) -> Result<NewAccount, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let password = optional_string(&obj, "password", &mut errors);
+    let email_verified = optional_bool(&obj, "email_verified", &mut errors).unwrap_or(false);
+    // The rest is a registration: the same rules, every failing field listed.
+    let mut fields = obj.clone();
+    fields.insert("password".into(), Value::String(password.clone().unwrap_or_else(|| "unused placeholder".into())));
+    let reg = match registration(&serde_json::to_vec(&Value::Object(fields)).unwrap_or_default()) {
+        Ok(reg) => Some(reg),
+        Err(ApiError::Validation(more)) => {
+            errors.extend(more.into_iter().filter(|f| f.field != "password" || password.is_some()));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    match reg {
+        Some(reg) if errors.is_empty() => Ok(NewAccount {
+            email: reg.email,
+            username: reg.username,
+            full_name: reg.full_name,
+            password,
+            email_verified,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// The fields an operator changes, each checked as at registration; at least one.
+pub fn account_changes(body: &[u8]) -> Result<asm_contract::UserChanges, ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let email = optional_string(&obj, "email", &mut errors).and_then(|raw| match Email::parse(&raw) {
+        Ok(email) => Some(email.into_string()),
+        Err(problem) => {
+            errors.push(FieldError::new("email", problem));
+            None
+        }
+    });
+    let username = optional_string(&obj, "username", &mut errors).map(|u| u.trim().to_string());
+    if let Some(problem) = username.as_deref().and_then(username_problem) {
+        errors.push(FieldError::new("username", problem));
+    }
+    let full_name = optional_string(&obj, "full_name", &mut errors).map(|n| n.trim().to_string());
+    if let Some(problem) = full_name.as_deref().and_then(full_name_problem) {
+        errors.push(FieldError::new("full_name", problem));
+    }
+    let email_verified = optional_bool(&obj, "email_verified", &mut errors);
+    if errors.is_empty() && email.is_none() && username.is_none() && full_name.is_none() && email_verified.is_none() {
+        errors.push(FieldError::new("email", "give at least one of email, username, full_name, email_verified"));
+    }
+    if errors.is_empty() {
+        Ok(asm_contract::UserChanges { email, username, full_name, email_verified })
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// The body of an email change: the new address (as at registration) and the password.
+pub fn email_change(body: &[u8]) -> Result<(Email, String), ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let email = string_field(&obj, "new_email", &mut errors)
+        .and_then(|raw| Email::parse(&raw).map_err(|problem| errors.push(FieldError::new("new_email", problem))).ok());
+    let password = string_field(&obj, "password", &mut errors).filter(|p| {
+        if p.is_empty() {
+            errors.push(FieldError::new("password", "is required"));
+        }
+        !p.is_empty()
+    });
+    match (email, password) {
+        (Some(email), Some(password)) if errors.is_empty() => Ok((email, password)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// The body of an account's deletion: the password, and a second factor when one is asked for.
+pub fn deletion(body: &[u8]) -> Result<(String, Option<Factor>), ApiError> {
+    let obj = json_object(body)?;
+    let mut errors = Vec::new();
+    let password = string_field(&obj, "password", &mut errors).filter(|p| {
+        if p.is_empty() {
+            errors.push(FieldError::new("password", "is required"));
+        }
+        !p.is_empty()
+    });
+    let code = optional_string(&obj, "code", &mut errors).filter(|c| !c.trim().is_empty());
+    let recovery = optional_string(&obj, "recovery_code", &mut errors).filter(|c| !c.trim().is_empty());
+    let factor = match (code, recovery) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new("code", "give either code or recovery_code"));
+            None
+        }
+        (Some(code), None) => Some(Factor::Code(code)),
+        (None, Some(code)) => Some(Factor::RecoveryCode(code)),
+        (None, None) => None,
+    };
+    match password {
+        Some(password) if errors.is_empty() => Ok((password, factor)),
         _ => Err(ApiError::Validation(errors)),
     }
 }
@@ -242,7 +420,7 @@ pub fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
@@ -286,7 +464,6 @@ pub fn token_only(body: &[u8]) -> Result<MailToken, ApiError> {
     token.as_deref().and_then(MailToken::parse).ok_or(ApiError::InvalidToken)
 }
 
-#[derive(Debug)]
 pub struct PasswordReset {
     pub token: MailToken,
     pub new_password: String,
@@ -321,10 +498,18 @@ pub fn one_string(body: &[u8], field: &'static str) -> Result<String, ApiError> 
 }
 
 /// The second factor a login's second step brings.
-#[derive(Debug)]
 pub enum Factor {
     Code(String),
     RecoveryCode(String),
+}
+
+impl std::fmt::Debug for Factor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Factor::Code(_) => "Code(…)",
+            Factor::RecoveryCode(_) => "RecoveryCode(…)",
+        })
+    }
 }
 
 /// The body of `POST /auth/login/mfa`: the `mfa_token` and exactly one of `code` and
@@ -477,6 +662,44 @@ mod tests {
             assert!(!valid_email(other_form), "{other_form}");
             assert!(Email::parse(other_form).is_err(), "{other_form}");
         }
+    }
+
+    /// Whatever holds a password or a code prints neither (`{:?}` in a log or a panic).
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let body = br#"{"email":"a@b.co","username":"abc","password":"hunter2 hunter2","full_name":"A"}"#;
+        let shown = format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            registration(body).unwrap(),
+            credentials(br#"{"email":"a@b.co","password":"hunter2 hunter2"}"#).unwrap(),
+            password_change(br#"{"current_password":"hunter2 hunter2","new_password":"hunter2 hunter3"}"#).unwrap(),
+            new_account(body).unwrap(),
+            Factor::RecoveryCode("hunter2".into()),
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("a@b.co"), "the rest is shown: {shown}");
+    }
+
+    #[test]
+    fn operators_give_the_fields_they_change_checked_as_at_registration() {
+        let changes = account_changes(br#"{"username":" ada2 ","email_verified":true}"#).unwrap();
+        assert_eq!(
+            (changes.username.as_deref(), changes.email_verified, changes.email),
+            (Some("ada2"), Some(true), None)
+        );
+        assert!(matches!(account_changes(br#"{}"#), Err(ApiError::Validation(_))), "nothing to change");
+        assert_eq!(
+            fields(account_changes(br#"{"email":"\"x\"@b.co","username":"a"}"#).unwrap_err()),
+            vec!["email", "username"]
+        );
+        let made = new_account(br#"{"email":"A@B.co","username":"abc","full_name":"A"}"#).unwrap();
+        assert_eq!((made.email.as_str(), made.password.is_none()), ("a@b.co", true), "no password: a link is mailed");
+        assert_eq!(
+            fields(
+                new_account(br#"{"email":"a@b.co","username":"abc","full_name":"A","password":"short"}"#).unwrap_err()
+            ),
+            vec!["password"]
+        );
     }
 
     #[test]

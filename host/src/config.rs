@@ -19,6 +19,8 @@ pub enum Command {
     Serve(ServeConfig),
     /// Manage the PostgreSQL schema.
     Migrate(MigrateArgs),
+    /// Operators' commands, through a running service's admin API.
+    Admin(crate::admin::AdminArgs),
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +171,10 @@ pub struct ServeConfig {
     /// (docs/PERFORMANCE.md shows how); `none` (default) writes nothing.
     #[arg(long, env = "WASM_PROFILER", default_value = "none", value_parser = ["none", "perfmap"])]
     pub wasm_profiler: String,
+    /// Serve the operators' routes (`/admin`) only here, and answer 404 for them on the public
+    /// listener (`host:port`; unset: they are served with the rest, behind ADMIN_TOKEN).
+    #[arg(long, env = "ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
     /// Where `/metrics` is served (Prometheus text), apart from the service; `off` for nowhere.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: String,
@@ -238,6 +244,11 @@ impl ServeConfig {
             0 => crate::runtime::hashing::default_concurrency(),
             n => n,
         }
+    }
+
+    /// The operators' listener's address, when they have one.
+    pub fn admin_addr(&self) -> Option<&str> {
+        self.admin_addr.as_deref().map(str::trim).filter(|a| !a.is_empty() && *a != "off")
     }
 
     /// The metrics listener's address, unless metrics are off.

@@ -5,8 +5,10 @@
 //!   request under a memory cap and an epoch deadline, and the imports wired to the stores;
 //! - [`stores`]: the backends (PostgreSQL, Redis, SQLite, MaxMind) chosen from the configuration;
 //! - [`server`]: hyper, the client-address header, per-request logs, graceful shutdown;
-//! - [`migrate`]: the schema in `migrations/`.
+//! - [`migrate`]: the schema in `migrations/`;
+//! - [`admin`]: `asm admin`, the operators' command line over the admin API.
 
+pub mod admin;
 pub mod config;
 pub mod mail;
 pub mod metrics;

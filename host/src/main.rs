@@ -1,5 +1,5 @@
 use asm_host::config::{Cli, Command};
-use asm_host::{migrate, server, telemetry};
+use asm_host::{admin, migrate, server, telemetry};
 use clap::Parser;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ async fn main() -> std::process::ExitCode {
             telemetry::init(false);
             migrate::run(args).await
         }
+        Command::Admin(args) => admin::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -85,6 +85,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, when it is.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the operators' routes (`/admin`) are served, when they have a listener of their own.
+    pub admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -158,6 +160,27 @@ struct Limits {
     body_read_timeout: Duration,
 }
 
+/// Which routes a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Every route (no `ADMIN_ADDR`).
+    All,
+    /// Every route but the operators' (they have a listener of their own).
+    Public,
+    /// The operators' routes only (`ADMIN_ADDR`).
+    Admin,
+}
+
+impl Scope {
+    fn serves(self, path: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Public => !asm_contract::http::is_admin(path),
+            Scope::Admin => asm_contract::http::is_admin(path),
+        }
+    }
+}
+
 /// Binds and serves until `shutdown` is called.
 pub async fn start(cfg: &ServeConfig, engine: Arc<dyn Engine>) -> anyhow::Result<Server> {
     let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
@@ -177,9 +200,27 @@ pub async fn start(cfg: &ServeConfig, engine: Arc<dyn Engine>) -> anyhow::Result
     };
     let limits = Limits { header_read_timeout: cfg.header_read_timeout, body_read_timeout: cfg.body_read_timeout };
     let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1) as usize));
-    let task = tokio::spawn(accept_loop(listener, engine, limits, connections, signal));
+    let (admin, public_scope) = match cfg.admin_addr() {
+        Some(wanted) => {
+            let l = TcpListener::bind(wanted).await.with_context(|| format!("cannot serve /admin on {wanted}"))?;
+            let at = l.local_addr()?;
+            tracing::info!(addr = %at, "operators' routes (/admin) here only");
+            (Some((l, at)), Scope::Public)
+        }
+        None => (None, Scope::All),
+    };
+    let admin_addr = admin.as_ref().map(|(_, at)| *at);
+    let public = accept_loop(listener, engine.clone(), limits, connections.clone(), public_scope, signal.clone());
+    let task = tokio::spawn(async move {
+        match admin {
+            Some((l, _)) => {
+                tokio::join!(public, accept_loop(l, engine, limits, connections, Scope::Admin, signal));
+            }
+            None => public.await,
+        }
+    });
     tracing::info!(%addr, "listening");
-    Ok(Server { addr, metrics_addr, shutdown, task })
+    Ok(Server { addr, metrics_addr, admin_addr, shutdown, task })
 }
 
 async fn accept_loop(
@@ -187,6 +228,7 @@ async fn accept_loop(
     engine: Arc<dyn Engine>,
     limits: Limits,
     slots: Arc<Semaphore>,
+    scope: Scope,
     mut signal: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -213,7 +255,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let (engine, signal) = (engine.clone(), signal.clone());
         connections.spawn(async move {
-            serve_connection(stream, peer, engine, limits, signal).await;
+            serve_connection(stream, peer, engine, limits, scope, signal).await;
             drop(slot);
         });
     }
@@ -230,11 +272,12 @@ async fn serve_connection(
     peer: SocketAddr,
     engine: Arc<dyn Engine>,
     limits: Limits,
+    scope: Scope,
     mut signal: watch::Receiver<bool>,
 ) {
     let service = hyper::service::service_fn(move |req| {
         let engine = engine.clone();
-        async move { Ok::<_, Infallible>(serve_request(&*engine, req, peer, limits).await) }
+        async move { Ok::<_, Infallible>(serve_request(&*engine, req, peer, limits, scope).await) }
     });
     // The header timeout also ends idle keep-alive connections: it runs while hyper waits for
     // the next request's head.
@@ -341,12 +384,15 @@ async fn serve_request(
     req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
     limits: Limits,
+    scope: Scope,
 ) -> hyper::Response<HyperOutgoingBody> {
     let started = Instant::now();
     let request_id = next_request_id();
     let (mut parts, body) = req.into_parts();
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
     let resp = match parts.headers.get(http::header::HOST) {
+        // Not this listener's: as if there were no such route (the body is not read).
+        _ if !scope.serves(&path) => envelope(404, "Not found", "no such route").with_close(),
         _ if head_bytes(&parts) > MAX_HEAD_BYTES => envelope(
             431,
             "Request header fields too large",

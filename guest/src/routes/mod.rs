@@ -4,7 +4,9 @@
 //! with what is served all read it.
 
 mod account;
+mod admin;
 mod health;
+mod lifecycle;
 pub mod page;
 mod password;
 mod recovery;
@@ -79,6 +81,10 @@ impl Drop for HashingTurn<'_> {
 /// the body, RFC 9110 §9.3.2).
 pub async fn serve(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let (method, path) = (cx.req.method.as_str(), cx.req.path.as_str());
+    // Without an operator token the operators' routes do not exist, whatever the method.
+    if asm_contract::http::is_admin(path) && cx.settings.admin_token_digests.is_empty() {
+        return Err(ApiError::NoSuchRoute);
+    }
     let head = method == "HEAD";
     let mut allowed = Vec::new();
     for r in ROUTES {
@@ -116,7 +122,23 @@ async fn dispatch(route: &Route, id: &str, cx: &Ctx<'_>) -> Result<Response, Api
         ("POST", "/auth/user/totp/confirm") => totp::confirm(cx).await,
         ("DELETE", "/auth/user/totp") => totp::disable(cx).await,
         ("POST", "/auth/user/recovery-codes") => totp::new_recovery_codes(cx).await,
-        ("GET", "/account" | "/account/reset" | "/account/verify") => page::serve(cx, &page::HTML),
+        ("POST", "/auth/user/email") => lifecycle::request_email_change(cx).await,
+        ("POST", "/auth/email/change") => lifecycle::confirm_email_change(cx).await,
+        ("DELETE", "/auth/user") => lifecycle::delete(cx).await,
+        ("GET", "/auth/user/export") => lifecycle::export(cx).await,
+        ("GET", "/admin/users") => admin::search(cx).await,
+        ("POST", "/admin/users") => admin::create(cx).await,
+        ("GET", "/admin/users/{id}") => admin::show(cx, id).await,
+        ("PATCH", "/admin/users/{id}") => admin::update(cx, id).await,
+        ("DELETE", "/admin/users/{id}") => admin::delete(cx, id).await,
+        ("POST", "/admin/users/{id}/disable") => admin::disable(cx, id).await,
+        ("POST", "/admin/users/{id}/enable") => admin::enable(cx, id).await,
+        ("GET", "/admin/users/{id}/sessions") => admin::list_sessions(cx, id).await,
+        ("DELETE", "/admin/users/{id}/sessions") => admin::end_sessions(cx, id).await,
+        ("DELETE", "/admin/users/{id}/mfa") => admin::reset_second_factor(cx, id).await,
+        ("GET", "/account" | "/account/reset" | "/account/verify" | "/account/email") => {
+            page::serve(cx, page::document(cx.settings))
+        }
         ("GET", "/account/assets/account.css") => page::serve(cx, &page::CSS),
         ("GET", "/account/assets/account.js") => page::serve(cx, &page::JS),
         ("GET", "/healthz") => health::healthz(),

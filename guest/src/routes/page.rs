@@ -6,8 +6,14 @@
 //! style and nothing inline, no plugins, no framing, no forms posted elsewhere, and no HTML
 //! written from strings (Trusted Types with no policy at all): the QR code of a TOTP enrolment is
 //! shown as an image from a `blob:` URL, where an SVG cannot run anything.
+//!
+//! The document comes in two variants, both made by the compiler: as written, with
+//! `data-registration="open"` on its root, and with `"shut"` there for a service that takes no
+//! registrations (`REGISTRATION_ENABLED=false`), whose script then offers no registration form.
+//! Each has its own ETag, so a copy cached under one setting is not taken for the other.
 
 use super::Ctx;
+use crate::config::Settings;
 use crate::envelope::ApiError;
 use crate::http::Response;
 
@@ -51,11 +57,63 @@ const fn etag_of(body: &str) -> [u8; 34] {
     tag
 }
 
-/// `/account`, `/account/reset` and `/account/verify`: one document; its script picks the view
-/// from the path.
-pub static HTML: Asset = Asset::new("text/html; charset=utf-8", include_str!("../../page/account.html"));
+/// The document as written: registration open.
+const DOCUMENT: &str = include_str!("../../page/account.html");
+const OPEN: &[u8] = b"data-registration=\"open\"";
+const SHUT: &[u8] = b"data-registration=\"shut\"";
+
+/// The document with its one `OPEN` marker turned into `SHUT`, of the same length; the build
+/// fails when the document has no marker or more than one.
+const fn registration_shut() -> [u8; DOCUMENT.len()] {
+    let from = DOCUMENT.as_bytes();
+    let mut out = [0u8; DOCUMENT.len()];
+    let mut markers = 0;
+    let mut i = 0;
+    while i < from.len() {
+        let mut at_marker = i + OPEN.len() <= from.len();
+        let mut j = 0;
+        while at_marker && j < OPEN.len() {
+            at_marker = from[i + j] == OPEN[j];
+            j += 1;
+        }
+        if at_marker {
+            let mut k = 0;
+            while k < SHUT.len() {
+                out[i + k] = SHUT[k];
+                k += 1;
+            }
+            markers += 1;
+            i += OPEN.len();
+        } else {
+            out[i] = from[i];
+            i += 1;
+        }
+    }
+    assert!(markers == 1, "account.html must carry data-registration=\"open\" exactly once");
+    out
+}
+
+const SHUT_DOCUMENT: &[u8; DOCUMENT.len()] = &registration_shut();
+
+/// `/account`, `/account/reset`, `/account/verify` and `/account/email`: one document; its
+/// script picks the view from the path. [`document`] picks the variant.
+pub static HTML: Asset = Asset::new("text/html; charset=utf-8", DOCUMENT);
+/// The document of a service that takes no registrations.
+pub static HTML_SHUT: Asset = Asset::new(
+    "text/html; charset=utf-8",
+    // One ASCII run swapped for another of the same length: still UTF-8, checked all the same.
+    match std::str::from_utf8(SHUT_DOCUMENT) {
+        Ok(text) => text,
+        Err(_) => panic!("the shut document is not UTF-8"),
+    },
+);
 pub static CSS: Asset = Asset::new("text/css; charset=utf-8", include_str!("../../page/account.css"));
 pub static JS: Asset = Asset::new("text/javascript; charset=utf-8", include_str!("../../page/account.js"));
+
+/// The document for these settings.
+pub fn document(settings: &Settings) -> &'static Asset {
+    if settings.registration_enabled { &HTML } else { &HTML_SHUT }
+}
 
 pub const CSP: &str = "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; \
                        form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
@@ -99,10 +157,19 @@ pub fn serve(cx: &Ctx<'_>, asset: &'static Asset) -> Result<Response, ApiError> 
 mod tests {
     use super::*;
 
+    /// Both variants of the document.
+    const DOCUMENTS: [&Asset; 2] = [&HTML, &HTML_SHUT];
+
     /// Nothing in the document runs or styles inline, so the policy can forbid both.
     #[test]
     fn the_document_has_no_inline_script_or_style_and_nothing_from_elsewhere() {
-        let html = HTML.body.to_ascii_lowercase();
+        for document in DOCUMENTS {
+            no_inline_script_or_style(document.body);
+        }
+    }
+
+    fn no_inline_script_or_style(html: &str) {
+        let html = html.to_ascii_lowercase();
         for (i, _) in html.match_indices("<script") {
             let tag = &html[i..i + html[i..].find('>').unwrap()];
             assert!(tag.contains(" src=\"/account/assets/"), "inline or foreign script: {tag}");
@@ -135,21 +202,51 @@ mod tests {
         assert_eq!(std::str::from_utf8(&etag_of("")).unwrap(), "\"6c62272e07bb014262b821756295c58d\"");
         assert_eq!(std::str::from_utf8(&etag_of("a")).unwrap(), "\"d228cb696f1a8caf78912b704e4a8964\"");
         assert_ne!(etag_of("a"), etag_of("b"));
-        let tags = [HTML.etag(), CSS.etag(), JS.etag()];
+        let tags = [HTML.etag(), HTML_SHUT.etag(), CSS.etag(), JS.etag()];
         for tag in tags {
             assert!(tag.len() == 34 && tag.starts_with('"') && tag.ends_with('"'), "{tag}");
             assert!(tag[1..33].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{tag}");
         }
-        assert!(tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2]);
+        for (i, a) in tags.iter().enumerate() {
+            for b in &tags[i + 1..] {
+                assert_ne!(a, b, "two files share a tag");
+            }
+        }
     }
 
     #[test]
     fn every_input_has_a_label() {
-        let html = HTML.body;
-        for (i, _) in html.match_indices("<input") {
-            let tag = &html[i..i + html[i..].find('>').unwrap()];
-            let id = tag.split("id=\"").nth(1).and_then(|r| r.split('"').next()).expect("an input without an id");
-            assert!(html.contains(&format!("for=\"{id}\"")), "no label for #{id}");
+        for document in DOCUMENTS {
+            let html = document.body;
+            for (i, _) in html.match_indices("<input") {
+                let tag = &html[i..i + html[i..].find('>').unwrap()];
+                let id = tag.split("id=\"").nth(1).and_then(|r| r.split('"').next()).expect("an input without an id");
+                assert!(html.contains(&format!("for=\"{id}\"")), "no label for #{id}");
+            }
         }
+    }
+
+    /// The shut document is the open one with the marker on its root element turned, and
+    /// nothing else: the script reads the attribute there.
+    #[test]
+    fn the_shut_document_differs_only_in_its_registration_marker() {
+        let root = |html: &'static str| {
+            let start = html.find("<html").unwrap();
+            &html[start..start + html[start..].find('>').unwrap()]
+        };
+        assert_eq!(root(HTML.body), "<html lang=\"en\" data-registration=\"open\"");
+        assert_eq!(root(HTML_SHUT.body), "<html lang=\"en\" data-registration=\"shut\"");
+        assert_eq!(HTML.body.replace("data-registration=\"open\"", "data-registration=\"shut\""), HTML_SHUT.body);
+        assert_eq!(HTML_SHUT.body.matches("data-registration=").count(), 1);
+        assert!(JS.body.contains("dataset.registration !== 'open'"), "the script no longer reads the marker");
+    }
+
+    #[test]
+    fn the_setting_picks_the_document() {
+        let open = Settings::default();
+        assert!(open.registration_enabled, "registration is open unless turned off");
+        assert!(std::ptr::eq(document(&open), &HTML));
+        let shut = Settings { registration_enabled: false, ..Settings::default() };
+        assert!(std::ptr::eq(document(&shut), &HTML_SHUT));
     }
 }

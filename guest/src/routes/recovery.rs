@@ -45,6 +45,8 @@ pub async fn forgot(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let user =
         host.users.issue_token(email.as_str().into(), TokenPurpose::PasswordReset, token.hash(), expires_at).await?;
     let message = match &user {
+        // The token is issued all the same (the same work), but no link goes out.
+        Some(u) if u.disabled => mail::reset_while_disabled(&s.service_name, &u.email),
         Some(u) => {
             let link = format!("{base}/account/reset?token={}", token.link_value());
             mail::password_reset(&s.service_name, &u.email, &link, s.reset_token_lifetime)
@@ -67,6 +69,10 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .redeem_token(TokenPurpose::PasswordReset, hash.clone(), host.system.now_ms(), false)
         .await?
         .ok_or(ApiError::InvalidToken)?;
+    // The link is a credential too: a disabled account gets no new password through it.
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     if let Some(problem) = password::problem_for_account(&request.new_password, &user.email, &user.username) {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
@@ -133,7 +139,8 @@ pub async fn send_verification(cx: &Ctx<'_>, email: &Email) -> Result<(), ApiErr
     let token = MailToken::generate(host.system);
     let expires_at = host.system.now_ms() + s.verification_token_lifetime.as_millis() as i64;
     let purpose = TokenPurpose::EmailVerification;
-    if let Some(user) = host.users.issue_token(email.as_str().into(), purpose, token.hash(), expires_at).await? {
+    let issued = host.users.issue_token(email.as_str().into(), purpose, token.hash(), expires_at).await?;
+    if let Some(user) = issued.filter(|u| !u.disabled) {
         let link = format!("{base}/account/verify?token={}", token.link_value());
         host.mailer
             .send(mail::verification(&s.service_name, &user.email, &link, s.verification_token_lifetime))
@@ -146,7 +153,7 @@ pub async fn send_verification(cx: &Ctx<'_>, email: &Email) -> Result<(), ApiErr
 /// the request was sent to; a production service refuses (the host will not start without it,
 /// and other hosts get a 503 naming the setting), since a link built from a request's `Host`
 /// header could point anywhere.
-fn link_base(cx: &Ctx<'_>) -> Result<String, ApiError> {
+pub(super) fn link_base(cx: &Ctx<'_>) -> Result<String, ApiError> {
     if let Some(url) = &cx.settings.public_url {
         return Ok(url.clone());
     }
@@ -164,7 +171,7 @@ fn link_base(cx: &Ctx<'_>) -> Result<String, ApiError> {
 /// `Retry-After`): every request counts on the client address's counter; a browser with the
 /// account's device cookie counts on its own; every other request counts on the email's counter
 /// for its client address and on the mailbox's counter (which bounds the mail a mailbox gets).
-async fn limit(cx: &Ctx<'_>, what: &str, subject: &Subject) -> Result<(), ApiError> {
+pub(super) async fn limit(cx: &Ctx<'_>, what: &str, subject: &Subject) -> Result<(), ApiError> {
     let s = cx.settings;
     let client = Client::of(cx.req, s, cx.host.geo);
     let gate = |key: String, limit: u32| Gate { key: format!("mail:{what}:{key}"), limit, window: s.recovery_window };

@@ -9,6 +9,9 @@ use asm_contract::NewUser;
 pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     // A cross-site page must not create accounts in a visitor's browser either.
     csrf::check(cx.req, cx.settings)?;
+    if !cx.settings.registration_enabled {
+        return Err(ApiError::Forbidden("registration is closed: an operator creates accounts".into()));
+    }
     let reg = validation::registration(cx.body()?)?;
     let password_hash = cx.hash_password(&reg.password).await?;
     let email = reg.email.clone();

@@ -54,7 +54,7 @@ pub async fn revoke_others(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 }
 
 /// The user's sessions that are neither expired nor idle for too long.
-async fn live_sessions(cx: &Ctx<'_>, user_id: &UserId) -> Result<Vec<Session>, ApiError> {
+pub(super) async fn live_sessions(cx: &Ctx<'_>, user_id: &UserId) -> Result<Vec<Session>, ApiError> {
     let now = cx.host.system.now_ms();
     let idle = cx.settings.session_idle_timeout.map(|d| d.as_millis() as i64);
     Ok(cx

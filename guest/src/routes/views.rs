@@ -23,6 +23,26 @@ pub fn user(u: &UserProfile) -> Value {
     })
 }
 
+/// An account as operators see it (never its hash or secrets); `active_sessions` when known.
+pub fn account(u: &User, active_sessions: Option<usize>) -> Value {
+    let mut view = json!({
+        "id": u.id,
+        "email": u.email,
+        "username": u.username,
+        "full_name": u.full_name,
+        "created_at": rfc3339(u.created_at),
+        "last_login": u.last_login.map(rfc3339),
+        "email_verified": u.email_verified,
+        "mfa_enabled": u.totp_enabled,
+        "has_password": !u.password_hash.is_empty(),
+        "disabled": u.disabled,
+    });
+    if let Some(n) = active_sessions {
+        view["active_sessions"] = json!(n);
+    }
+    view
+}
+
 /// The short form in the login and registration responses.
 pub fn user_summary(u: &User) -> Value {
     json!({ "id": u.id, "email": u.email, "username": u.username })

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real component in the real host, over HTTP, against PostgreSQL and
 //! Redis. `make test` builds the component and checks the services first.
 
+mod admin;
 mod conformance;
 mod credentials;
 mod embedded;

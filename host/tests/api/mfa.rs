@@ -18,7 +18,7 @@ async fn authed(app: &TestApp, token: &str, method: reqwest::Method, path: &str,
 }
 
 /// Registers, logs in and turns TOTP on; the session token, the base32 secret and the codes.
-async fn enrolled(app: &TestApp, creds: &Creds) -> (String, String, Vec<String>) {
+pub async fn enrolled(app: &TestApp, creds: &Creds) -> (String, String, Vec<String>) {
     let session = app.login(creds).await.token().unwrap();
     let r =
         authed(app, &session, reqwest::Method::POST, "/auth/user/totp", json!({ "password": creds.password })).await;

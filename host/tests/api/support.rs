@@ -169,6 +169,8 @@ pub struct TestApp {
     pub base: String,
     /// The metrics listener's `/metrics`.
     pub metrics: String,
+    /// The operators' listener (`--admin-addr`), when the test asked for one.
+    pub admin: Option<String>,
     pub prefix: String,
     pub redis_url: String,
     pub database_url: String,
@@ -194,6 +196,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         return TestApp {
             base: app.base.clone(),
             metrics: String::new(),
+            admin: None,
             prefix,
             redis_url,
             database_url,
@@ -241,6 +244,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     TestApp {
         base: format!("http://{}", server.addr),
         metrics: server.metrics_addr.map(|a| format!("http://{a}/metrics")).unwrap_or_default(),
+        admin: server.admin_addr.map(|a| format!("http://{a}")),
         prefix,
         redis_url,
         database_url,
@@ -356,6 +360,12 @@ impl TestApp {
 
     pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> Reply {
         self.post_with(client, "/auth/login", serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    /// Signs in from a fresh client (a device of its own) and returns the session token.
+    pub async fn login_with_new_client(&self, creds: &Creds) -> String {
+        let r = self.login_with(&client(), &creds.email, &creds.password).await;
+        r.token().unwrap_or_else(|| panic!("signed in: {} {}", r.status, r.body))
     }
 
     /// A request with the token as cookie and no cookie store.

@@ -52,6 +52,9 @@ pub enum Check<'t> {
     SecondStep { token_hash: &'t str },
     /// A code confirming a TOTP enrolment.
     Enrolment,
+    /// The signed-in user's second factor again, before a change that needs more than the
+    /// password (deleting the account); names the request field.
+    SecondFactorAgain(&'static str),
 }
 
 /// Wrong codes one second-step token allows, and how long it lives.
@@ -80,7 +83,7 @@ impl Check<'_> {
                     window: SECOND_STEP_LIFETIME,
                 });
             }
-            Check::Enrolment => gates.push(Gate::second_factor(s, user_id)),
+            Check::Enrolment | Check::SecondFactorAgain(_) => gates.push(Gate::second_factor(s, user_id)),
         }
         gates
     }
@@ -92,6 +95,7 @@ impl Check<'_> {
             Check::Recheck(field) => ApiError::WrongPassword(field),
             Check::SecondStep { .. } => ApiError::MfaFailed,
             Check::Enrolment => ApiError::WrongCode,
+            Check::SecondFactorAgain(field) => ApiError::WrongFactor(field),
         }
     }
 
@@ -103,7 +107,7 @@ impl Check<'_> {
         match self {
             Check::Login | Check::Recheck(_) => vec![password()],
             Check::SecondStep { .. } => vec![password(), second_factor()],
-            Check::Enrolment => vec![second_factor()],
+            Check::Enrolment | Check::SecondFactorAgain(_) => vec![second_factor()],
         }
     }
 
@@ -112,7 +116,7 @@ impl Check<'_> {
         match self {
             Check::Login => Some(LoginOutcome::InvalidCredentials),
             Check::SecondStep { .. } => Some(LoginOutcome::MfaFailed),
-            Check::Recheck(_) | Check::Enrolment => None,
+            Check::Recheck(_) | Check::Enrolment | Check::SecondFactorAgain(_) => None,
         }
     }
 }

@@ -54,13 +54,17 @@ impl Method {
     }
 }
 
-/// Completes a sign-in whose check has passed: said only to whoever holds the credential, an
-/// unverified email is refused (with `REQUIRE_VERIFIED_EMAIL`); an account with a second factor
+/// Completes a sign-in whose check has passed: said only to whoever holds the credential, a
+/// disabled account is refused, and an unverified email (with `REQUIRE_VERIFIED_EMAIL`); an account with a second factor
 /// gets the second step instead, its counters untouched (knowing the password buys no fresh
 /// guesses at the code); otherwise the counters the check passed are cleared and the session is
 /// made, refused if the credentials changed since the ones verified were read.
 pub async fn complete(cx: &Ctx<'_>, mut passed: Passed<'_>, method: Method) -> Result<Response, ApiError> {
     let user = passed.user()?.clone();
+    // Said only to whoever holds the credential: wrong ones got what they always get.
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     if cx.settings.require_verified_email && !user.email_verified {
         return Err(ApiError::EmailNotVerified);
     }
