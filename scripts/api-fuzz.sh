@@ -3,8 +3,10 @@
 # follows its links statefully) against the live service on PostgreSQL + Redis, and fails on
 # any 5xx, any response that breaks the schema, any other check it knows, and any warning that
 # the run did not reach what it claims to test (scripts/api-fuzz/schemathesis.toml). The hooks in
-# scripts/api-fuzz/hooks.py sign every case in with a live session of a fuzzing account and put
-# real passwords, codes, session ids and mailed tokens into part of the cases.
+# scripts/api-fuzz/hooks.py sign every case in with a live session of a fuzzing account (the
+# operators' routes with the run's ADMIN_TOKEN) and put real passwords, codes, session and account
+# ids and mailed tokens into part of the cases; at the end they print each operation's answers by
+# status to stderr.
 #   scripts/api-fuzz.sh [examples-per-operation] [more schemathesis run options...]
 #                                                   (default 100 examples)
 # ASM_BIN (default target/release/asm) and ASM_COMPONENT (read by the host; default
@@ -26,6 +28,9 @@ fi
 stamp=$(date +%s)$$
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/asm_fuzz_$stamp"
 export REDIS_ADDR=127.0.0.1:6379 REDIS_KEY_PREFIX="asm-fuzz-$stamp:" BCRYPT_COST=4
+# Without ADMIN_TOKEN every /admin path is 404; one of this run's own opens the operators' routes.
+ADMIN_TOKEN="asm-fuzz-$stamp-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+export ADMIN_TOKEN
 # The hooks read the mailed tokens from the mails the host logs (there is no SMTP_URL).
 export RUST_LOG="${API_FUZZ_RUST_LOG:-warn},asm_host::mail=info"
 # The hooks send the right password or code to the same accounts again and again, between
@@ -55,7 +60,7 @@ curl -fs "$base/readyz" >/dev/null || { echo "error: the service did not become 
 # positive_data_acceptance is left out: the schema cannot express rules that need the data
 # (common passwords, names already taken), so valid-looking requests are rightly refused.
 status=0
-API_FUZZ_BASE_URL="$base" API_FUZZ_HOST_LOG="$log" SCHEMATHESIS_HOOKS="$PWD/scripts/api-fuzz/hooks.py" \
+API_FUZZ_BASE_URL="$base" API_FUZZ_HOST_LOG="$log" API_FUZZ_ADMIN_TOKEN="$ADMIN_TOKEN" SCHEMATHESIS_HOOKS="$PWD/scripts/api-fuzz/hooks.py" \
   "$venv/bin/schemathesis" --config-file scripts/api-fuzz/schemathesis.toml run docs/openapi.yaml \
   --url "$base" -n "$examples" --checks all --exclude-checks positive_data_acceptance \
   --generation-deterministic "$@" | tee "$out" || status=$?

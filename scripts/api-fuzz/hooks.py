@@ -1,9 +1,9 @@
 """Schemathesis hooks for scripts/api-fuzz.sh: sign every case in, and give the routes that need
 a secret a real one often enough that generated requests reach the service's logic.
 
-Loaded through SCHEMATHESIS_HOOKS. The script sets API_FUZZ_BASE_URL (the service under test) and
+Loaded through SCHEMATHESIS_HOOKS. The script sets API_FUZZ_BASE_URL (the service under test),
 API_FUZZ_HOST_LOG (its log, where the host writes every mail it would send: the mailed tokens are
-read from there).
+read from there) and API_FUZZ_ADMIN_TOKEN (the ADMIN_TOKEN the service was started with).
 
 - Signed in: an auth provider gives each case of an operation that takes a session a live session
   of the fuzzing account, as `Authorization: Bearer` or as the session cookie in turn (never both:
@@ -11,15 +11,27 @@ read from there).
   Authorization header for the bearerAuth alternative, and the service rightly answers 401 to it.
   Cases that kill the session (logout, revoking it, a password reset, eviction) are noticed after
   the call, and the next case logs in again (passing the second factor if the account has turned
-  TOTP on meanwhile) or, when the account cannot log in any more, registers a new one.
+  TOTP on meanwhile) or, when the account cannot log in any more, registers a new one. The
+  operators' routes (security `adminToken`) get the admin token as `Authorization: Bearer`
+  instead: a user's session is exactly what they must refuse.
 - Real values: in every other positive case of an operation (the first one included, per phase),
   a hook puts in the account's password, a session id of the account, a TOTP code or recovery code
-  made for the account, an `mfa_token` from a login of an account with TOTP on, a mailed reset or
-  verification token, or (at registration) an email and username not taken yet; the rest of the
-  case stays as generated. It does so in `before_call`, right before the request is sent, since
-  most of these values work once or depend on what the cases before did (schemathesis then
-  re-checks whether the case is still positive). Negative cases are never touched, and the cases
-  left alone still send generated passwords, codes, ids and tokens.
+  made for the account, an `mfa_token` from a login of an account with TOTP on, a mailed reset,
+  verification or email-change token, the id of the operators' target (below), or (at
+  registration, and where an operator creates or renames an account) an email and username not
+  taken yet; the rest of the case stays as generated. It does so in `before_call`, right before
+  the request is sent, since most of these values work once or depend on what the cases before
+  did (schemathesis then re-checks whether the case is still positive). Negative cases get no real
+  values, and the cases left alone still send generated passwords, codes, ids and tokens.
+- Throwaway accounts for what destroys: the operators' routes on one account get the id of a
+  "target" the hooks registered for them alone (disabled, stripped of its factor, renamed or erased,
+  it costs the signed-in cases nothing; once erased the next case gets a new one), and any other
+  account of ours they would name is swapped for it. Every case of `DELETE /auth/user`, negative
+  ones too, is moved before the call to a session of a "victim" account, since with the right
+  password it erases the account it is signed in to, and schemathesis reuses values it has seen
+  sent: the real password turns up in generated cases as well. The fuzzing account is never erased.
+- Each operation's answers are counted, and the counts printed to stderr at exit: the warnings only
+  say that some case was served, the counts say how many.
 
 Everything runs in one worker (schemathesis.toml), so the state below is not shared between threads;
 a lock guards it all the same.
@@ -27,6 +39,7 @@ a lock guards it all the same.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import collections
 import hashlib
@@ -35,6 +48,7 @@ import itertools
 import os
 import re
 import struct
+import sys
 import threading
 import time
 
@@ -43,6 +57,7 @@ import schemathesis
 
 BASE = os.environ["API_FUZZ_BASE_URL"].rstrip("/")
 HOST_LOG = os.environ["API_FUZZ_HOST_LOG"]
+ADMIN_TOKEN = os.environ["API_FUZZ_ADMIN_TOKEN"]
 PASSWORD = "a fuzzing passphrase"
 COOKIE = "session_token"
 DEVICE_COOKIE = "session_token_device"
@@ -94,6 +109,9 @@ class Account:
         self.email = f"fuzz.{kind}.{n}@example.com"
         self.username = f"fuzz-{kind}-{n}"
         self.password = PASSWORD
+        self.id: str | None = None
+        self.disabled = False  # by an operator
+        self.gone = False  # erased, by its owner or by an operator
         self.token: str | None = None
         self.device: str | None = None
         self.secret: str | None = None  # the TOTP secret, once TOTP is on
@@ -103,7 +121,8 @@ class Account:
 
     def register(self) -> Account:
         body = {"email": self.email, "username": self.username, "password": self.password, "full_name": "Fuzz"}
-        expect(call("POST", "/auth/register", json=body), 201)
+        self.id = expect(call("POST", "/auth/register", json=body), 201).json()["data"]["id"]
+        ACCOUNTS[self.id] = self
         return self
 
     def take_step(self, wait: bool = False) -> int | None:
@@ -180,6 +199,8 @@ class Account:
 
 # Every session token the hooks obtained, and its account.
 ISSUED: dict[str, Account] = {}
+# Every account the hooks registered, by id: what the operators' routes do to one is noted there.
+ACCOUNTS: dict[str, Account] = {}
 
 
 def session_id(token: str) -> str:
@@ -191,6 +212,17 @@ def session_id(token: str) -> str:
 class State:
     main: Account | None = None  # the account the signed-in cases act as
     mfa: Account | None = None  # an account with TOTP on, for POST /auth/login/mfa
+    target: Account | None = None  # the account the operators' routes act on
+    victim: Account | None = None  # the account DELETE /auth/user is signed in to
+    mover: Account | None = None  # the account whose email changes make tokens for /auth/email/change
+
+
+def forget(account: Account) -> None:
+    """An account that was erased: its sessions are gone, and no case is given it again."""
+    account.gone, account.token = True, None
+    for role in ("main", "mfa", "target", "victim", "mover"):
+        if getattr(State, role) is account:
+            setattr(State, role, None)
 
 
 def live_token() -> str:
@@ -229,7 +261,8 @@ def mfa_account() -> Account:
 class MailLog:
     ANSI = re.compile(r"\x1b\[[0-9;]*m")
     MAIL = re.compile(r"mail \(no SMTP_URL: logged, not sent\) to=(\S+) ")
-    LINK = re.compile(r"/account/(verify|reset)\?token=([A-Za-z0-9_-]{43})")
+    # `email`: the link of an email change, mailed to the new address (the recipient is the key).
+    LINK = re.compile(r"/account/(verify|reset|email)\?token=([A-Za-z0-9_-]{43})")
     RECORD = re.compile(r"^\S*\d{4}-\d\d-\d\dT", re.M)
 
     def __init__(self) -> None:
@@ -281,27 +314,105 @@ def reset_token() -> str:
     return MAILS.token(account.email, "reset")
 
 
+def new_address() -> str:
+    return f"fuzz.moved.{next(SERIAL)}@example.com"
+
+
+# The accounts of ours whose email change is pending, by the new address (a newer request of the
+# same account replaces its older one, so an entry may be stale: only a confirmation tells).
+EMAIL_CHANGES: dict[str, Account] = {}
+
+
+def email_change_token() -> str:
+    """A live email-change token: the mover asks for a new address, and the link is read from the
+    mail to that address. The mover is a throwaway, so confirming its change moves no account
+    the other cases log in to."""
+    mover = State.mover
+    if mover is None:
+        mover = State.mover = Account("mover").register()
+    if mover.token is None:
+        mover.token = mover.log_in()
+    new = new_address()
+    body = {"new_email": new, "password": mover.password}
+    expect(call("POST", "/auth/user/email", token=mover.token, json=body), 202)
+    EMAIL_CHANGES[new] = mover
+    return MAILS.token(new, "email")
+
+
+# ---- Throwaway accounts, for the routes that destroy ----------------------------------------------
+
+
+def operator_call(method: str, path: str):
+    return call(method, path, token=ADMIN_TOKEN)
+
+
+def target() -> Account:
+    """The account the operators' routes act on. Only they get its id, so disabling, renaming or
+    erasing it leaves every other case as it was; once erased, the next case gets a new one."""
+    with LOCK:
+        if State.target is None:
+            State.target = Account("target").register()
+        return State.target
+
+
+def signed_in_target() -> Account:
+    """The target enabled and with a live session, for the routes about its sessions or factor."""
+    with LOCK:
+        account = target()
+        if account.disabled:
+            expect(operator_call("POST", f"/admin/users/{account.id}/enable"), 200)
+            account.disabled = False
+        if account.token is None:
+            try:
+                account.token = account.log_in()
+            except FuzzSetupError:
+                State.target = None  # no second factor left: a new target is cheaper than a reset
+                return signed_in_target()
+        return account
+
+
+def victim() -> Account:
+    """The account that `DELETE /auth/user` is signed in to: the right password erases it."""
+    with LOCK:
+        if State.victim is None:
+            State.victim = Account("victim").register()
+        account = State.victim
+        if account.token is None:
+            account.token = account.log_in()
+        return account
+
+
 # ---- Signing the cases in ------------------------------------------------------------------------
 
 
-def takes_session(operation) -> bool:
-    return bool(operation.definition.raw.get("security"))
+def security_schemes(operation) -> set[str]:
+    """The schemes an operation's security requirements name (none: a public route)."""
+    return {name for requirement in operation.definition.raw.get("security") or [] for name in requirement}
+
+
+def for_operators(operation) -> bool:
+    return "adminToken" in security_schemes(operation)
 
 
 @schemathesis.auth(refresh_interval=None)
 class FuzzingSession:
-    """A live session of the fuzzing account, for the operations that take one."""
+    """The admin token for the operators' routes; a live session of the fuzzing account for the
+    other operations that take a credential."""
 
     turn = itertools.count()
 
     def get(self, case, context):
-        return live_token() if takes_session(context.operation) else None
+        if for_operators(context.operation):
+            return ("operator", ADMIN_TOKEN)
+        return ("session", live_token()) if security_schemes(context.operation) else None
 
-    def set(self, case, token, context):
-        if next(self.turn) % 2:
+    def set(self, case, credential, context):
+        kind, token = credential
+        if kind == "session" and next(self.turn) % 2:
             case.cookies[COOKIE] = token
             case.headers.pop("Authorization", None)
         else:
+            # The operators' routes read only the header; their cases never carry the cookie.
             case.headers["Authorization"] = f"Bearer {token}"
             case.cookies.pop(COOKIE, None)
 
@@ -323,6 +434,14 @@ def sent_token(request) -> str | None:
     return None
 
 
+def put_session(case, token: str) -> None:
+    """Puts a session in the case where its own session was: the header or the cookie."""
+    if case.headers.get("Authorization") is not None:
+        case.headers["Authorization"] = f"Bearer {token}"
+    else:
+        case.cookies[COOKIE] = token
+
+
 def refresh_case_token(case) -> Account | None:
     """Swaps a session of ours that has ended since the case was made for a live one; the
     account the case acts as, when it is one of ours."""
@@ -332,12 +451,16 @@ def refresh_case_token(case) -> Account | None:
     if account is None:
         return None
     if account is not State.main or account.token != token:
-        fresh = live_token()
-        if authorization is not None:
-            case.headers["Authorization"] = f"Bearer {fresh}"
-        else:
-            case.cookies[COOKIE] = fresh
+        put_session(case, live_token())
         account = State.main
+    return account
+
+
+def signed_in_as_victim(case) -> Account:
+    """Moves a case of `DELETE /auth/user` from the fuzzing account to the victim, whatever its
+    password: schemathesis reuses the passwords it saw sent, so a "generated" one may be right."""
+    account = victim()
+    put_session(case, account.token)
     return account
 
 
@@ -443,7 +566,74 @@ def verify_email(case, _account):
         body["token"] = verification_token()
 
 
-# Emails and usernames (as the service compares them) that registrations have used.
+def ask_email_change(case, account):
+    """The account's password and an address no account has: the change is asked for (and,
+    since nothing confirms it, never made)."""
+    body = body_of(case)
+    if body is not None and account is not None:
+        body["password"], body["new_email"] = account.password, new_address()
+
+
+def confirm_email_change(case, _account):
+    body = body_of(case)
+    if body is not None:
+        body["token"] = email_change_token()
+
+
+def delete_account(case, account):
+    """The victim's password (and a second factor, should it have TOTP on): the victim is erased,
+    and the next case of the route gets a new one."""
+    body = body_of(case)
+    if body is None or account is None:
+        return
+    body["password"] = account.password
+    factor = account.factor() if account.secret else None
+    if factor is not None:
+        body.pop("code", None)
+        body.pop("recovery_code", None)
+        body.update(factor)
+
+
+def on_target(case, _account):
+    case.path_parameters["id"] = target().id
+
+
+def spare_our_accounts(case) -> None:
+    """An operator's case that names a live account of ours other than the target (an id
+    schemathesis picked up from a response, or followed a link to) gets the target instead:
+    disabling or erasing the fuzzing account would end the cases that sign in with it."""
+    user_id = case.path_parameters.get("id") if case.path_parameters else None
+    account = ACCOUNTS.get(user_id.lower()) if isinstance(user_id, str) else None
+    if account is not None and not account.gone and account is not State.target:
+        on_target(case, None)
+
+
+def on_signed_in_target(case, _account):
+    """The target with a session, so that its sessions are there to list or end."""
+    case.path_parameters["id"] = signed_in_target().id
+
+
+RESETS = itertools.count()
+
+
+def reset_factor(case, _account):
+    """Every other time, a target with TOTP on, so that the reset has something to remove (and
+    the owner is mailed); otherwise the target as it is, mostly without."""
+    if next(RESETS) % 2 == 0:
+        account = signed_in_target()
+        account.totp_on()
+    else:
+        account = target()
+    case.path_parameters["id"] = account.id
+
+
+def rename_target(case, account):
+    on_target(case, account)
+    fresh_names(case, account)
+
+
+# Emails and usernames (as the service compares them) that registrations, accounts made by an
+# operator and an operator's changes have used.
 TAKEN: set[tuple[str, str]] = set()
 
 
@@ -452,8 +642,9 @@ def taken(field: str, value) -> bool:
 
 
 def fresh_names(case, _account):
-    """A registration whose email or username is taken already gets one of its own instead: the
-    generator repeats values, and a name registered once only ever meets 409 after."""
+    """A registration (or an operator's new account or change) whose email or username is taken
+    already gets one of its own instead: the generator repeats values, and a name registered once
+    only ever meets 409 after."""
     body = body_of(case)
     if body is None:
         return
@@ -484,50 +675,135 @@ REAL_VALUES = {
     ("POST", "/auth/login/mfa"): login_mfa,
     ("POST", "/auth/password/reset"): reset_password,
     ("POST", "/auth/email/verify"): verify_email,
+    ("POST", "/auth/user/email"): ask_email_change,
+    ("POST", "/auth/email/change"): confirm_email_change,
+    ("DELETE", "/auth/user"): delete_account,
+    ("POST", "/admin/users"): fresh_names,
+    ("GET", "/admin/users/{id}"): on_target,
+    ("PATCH", "/admin/users/{id}"): rename_target,
+    ("DELETE", "/admin/users/{id}"): on_target,
+    ("POST", "/admin/users/{id}/disable"): on_signed_in_target,
+    ("POST", "/admin/users/{id}/enable"): on_target,
+    ("GET", "/admin/users/{id}/sessions"): on_signed_in_target,
+    ("DELETE", "/admin/users/{id}/sessions"): on_signed_in_target,
+    ("DELETE", "/admin/users/{id}/mfa"): reset_factor,
 }
+
+# The routes whose names are noted as taken (whatever the answer: better one name too many).
+NAMING = {("POST", "/auth/register"), ("POST", "/admin/users"), ("PATCH", "/admin/users/{id}")}
+DELETE_ACCOUNT = ("DELETE", "/auth/user")
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     with LOCK:
+        route = (case.method.upper(), case.path)
         account = refresh_case_token(case)
-        fill = REAL_VALUES.get((case.method.upper(), case.path))
+        if route == DELETE_ACCOUNT and account is not None:
+            account = signed_in_as_victim(case)
+        if case.path.startswith("/admin/users/{id}"):
+            spare_our_accounts(case)
+        fill = REAL_VALUES.get(route)
         if fill is not None and gets_real_values(case):
             fill(case, account)
-        if (case.method.upper(), case.path) == ("POST", "/auth/register"):
+        if route in NAMING:
             note_names(case)
+
+
+def envelope(response) -> tuple[dict | None, object]:
+    """The response's `data` (on success) and `error` (on failure)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    return (body.get("data") if response.status_code < 300 else None), (
+        body.get("error") if response.status_code >= 400 else None
+    )
+
+
+def note_operator_effects(case, status: int, data) -> None:
+    """What an operator's route did to an account of ours (the target, in practice)."""
+    user_id = case.path_parameters.get("id") if case.path_parameters else None
+    account = ACCOUNTS.get(str(user_id).lower()) if user_id is not None else None
+    if account is None or status != 200:
+        return
+    method, path = case.method.upper(), case.path
+    if path == "/admin/users/{id}" and method == "DELETE":
+        forget(account)
+    elif path == "/admin/users/{id}" and method == "PATCH":
+        account.email, account.username = data["user"]["email"], data["user"]["username"]
+    elif path.endswith("/disable"):
+        account.disabled, account.token = True, None  # every session ended with it
+    elif path.endswith("/enable"):
+        account.disabled = False
+    elif path.endswith("/sessions") and method == "DELETE":
+        account.token = None
+    elif path.endswith("/mfa"):
+        account.totp_turned_off()
+
+
+def note_session_effects(case, response, data, error) -> None:
+    """What a signed-in case did to the account of ours it was signed in to."""
+    token = sent_token(response.request)
+    account = ISSUED.get(token) if token else None
+    if account is None:
+        return
+    status, route = response.status_code, (case.method.upper(), case.path)
+    if account.token == token and (
+        (status == 401 and error == UNAUTHORIZED)
+        or (route == ("POST", "/auth/logout") and status == 200)
+        or (route == ("DELETE", "/auth/user/sessions/{id}") and status == 200 and data["current_session"])
+    ):
+        account.token = None  # ended: the next case logs in again
+    if route == ("POST", "/auth/user/email") and status == 202:
+        EMAIL_CHANGES[data["new_email"]] = account
+    if status != 200:
+        return
+    body = body_of(case) or {}
+    if route == ("POST", "/auth/user/password"):
+        account.password = body["new_password"]
+    elif route == ("POST", "/auth/user/totp"):
+        account.pending = data["secret"]
+    elif route == ("POST", "/auth/user/totp/confirm"):
+        account.totp_confirmed(data["recovery_codes"])
+    elif route == ("DELETE", "/auth/user/totp"):
+        account.totp_turned_off()
+    elif route == ("POST", "/auth/user/recovery-codes"):
+        account.recovery = list(data["recovery_codes"])
+    elif route == DELETE_ACCOUNT:
+        forget(account)
+
+
+# Every operation's answers, by status.
+ANSWERS: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    """Keeps track of what the case did to the fuzzing account."""
+    """Keeps track of what the case did to the accounts of ours, and counts its answer."""
     with LOCK:
-        token = sent_token(response.request)
-        account = ISSUED.get(token) if token else None
-        if account is None:
-            return
-        status, route = response.status_code, (case.method.upper(), case.path)
-        try:
-            data = response.json().get("data") if status < 300 else None
-            error = response.json().get("error") if status >= 400 else None
-        except ValueError:
-            data = error = None
-        if account.token == token and (
-            (status == 401 and error == UNAUTHORIZED)
-            or (route == ("POST", "/auth/logout") and status == 200)
-            or (route == ("DELETE", "/auth/user/sessions/{id}") and status == 200 and data["current_session"])
-        ):
-            account.token = None  # ended: the next case logs in again
-        if status != 200:
-            return
-        body = body_of(case) or {}
-        if route == ("POST", "/auth/user/password"):
-            account.password = body["new_password"]
-        elif route == ("POST", "/auth/user/totp"):
-            account.pending = data["secret"]
-        elif route == ("POST", "/auth/user/totp/confirm"):
-            account.totp_confirmed(data["recovery_codes"])
-        elif route == ("DELETE", "/auth/user/totp"):
-            account.totp_turned_off()
-        elif route == ("POST", "/auth/user/recovery-codes"):
-            account.recovery = list(data["recovery_codes"])
+        if case.method.upper() == case.operation.method.upper():  # not a probe of another method
+            ANSWERS[f"{case.method.upper()} {case.path}"][response.status_code] += 1
+        data, error = envelope(response)
+        if case.path.startswith("/admin/users/{id}"):
+            note_operator_effects(case, response.status_code, data)
+        elif (case.method.upper(), case.path) == ("POST", "/auth/email/change") and response.status_code == 200:
+            moved = EMAIL_CHANGES.pop(data["email"], None)
+            if moved is not None:
+                moved.email = data["email"]  # it logs in with the new address from now on
+        note_session_effects(case, response, data, error)
+
+
+@atexit.register
+def report_answers() -> None:
+    """Per operation: how many cases, how many were served (2xx), and every status seen."""
+    if not ANSWERS:
+        return
+    print("\napi-fuzz: answers per operation (cases, 2xx, by status)", file=sys.stderr)
+    for label in sorted(ANSWERS, key=lambda label: label.split(" ", 1)[::-1]):
+        counts = ANSWERS[label]
+        served = sum(n for status, n in counts.items() if 200 <= status < 300)
+        statuses = " ".join(f"{status}:{n}" for status, n in sorted(counts.items()))
+        print(f"  {label:<40} {sum(counts.values()):>5} {served:>5}   {statuses}", file=sys.stderr)

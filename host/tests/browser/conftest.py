@@ -82,6 +82,24 @@ class Inbox:
                     raise AssertionError(f"no {page} link was mailed to {to} within {timeout} s")
                 self.cond.wait(left)
 
+    def message(self, to, subject, timeout=20):
+        """The newest message mailed to `to` whose subject contains `subject`, waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for rcpt, msg in reversed(self.messages):
+                    if to in rcpt and subject in msg["subject"]:
+                        return msg
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no message about {subject!r} was mailed to {to} within {timeout} s")
+                self.cond.wait(left)
+
+    def received(self, to):
+        """The subjects of what has been mailed to `to` so far."""
+        with self.cond:
+            return [msg["subject"] for rcpt, msg in self.messages if to in rcpt]
+
     def clear(self, to):
         with self.cond:
             self.messages = [(r, m) for r, m in self.messages if to not in r]
