@@ -98,6 +98,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/admin/users/{id}/sessions"),
     route("DELETE", "/admin/users/{id}/sessions"),
     route("DELETE", "/admin/users/{id}/mfa"),
+    route("GET", "/admin/events"),
     route("GET", "/healthz"),
     route("GET", "/readyz"),
 ];

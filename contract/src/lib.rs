@@ -12,6 +12,8 @@
 //! Store implementations live in `asm-stores` (the in-memory reference store and the
 //! driver-independent PostgreSQL and Redis logic), the native host and the Spin adapter.
 
+#[cfg(feature = "json")]
+pub mod event_json;
 pub mod http;
 pub mod types;
 
@@ -98,8 +100,9 @@ macro_rules! with_store_operations {
                 /// hash until `expires_at`; false when there is no such account.
                 fn begin_email_change(user_id: UserId, new_email: String, token_hash: String, expires_at: i64) -> bool;
                 /// Uses up a pending email change and makes its email the account's, verified;
-                /// `Conflict("email")` when it was taken meanwhile (the token kept).
-                fn confirm_email_change(token_hash: String, now: i64) -> Option<EmailChanged>;
+                /// `Conflict("email")` when it was taken meanwhile (the token kept). Without
+                /// `apply`, changes nothing and answers what applying would answer now.
+                fn confirm_email_change(token_hash: String, now: i64, apply: bool) -> Option<EmailChanged>;
                 /// Answers when the store is reachable.
                 fn ping() -> ();
             }
@@ -154,6 +157,17 @@ macro_rules! with_store_operations {
             mailer Mailer "mail" {
                 /// Returns once the message is in the outbox.
                 fn send(message: Mail) -> ();
+            }
+            /// The account's events: the audit trail, and what webhooks are sent.
+            events Events "events" {
+                /// Writes the event, and its webhook delivery where webhooks are on, in one
+                /// step; its id. Called before the change it records.
+                fn append(event: NewEvent) -> i64;
+                /// Takes back an event whose change did not happen, with its undelivered
+                /// delivery.
+                fn withdraw(id: i64) -> ();
+                /// Events matching `filter`, newest first, at most `limit`, after a cursor.
+                fn list_events(filter: EventFilter, limit: u32, after: Cursor) -> EventPage;
             }
         }
     };
@@ -384,6 +398,8 @@ lend_by_ref!(
     String => str,
     NewUser => NewUser,
     UserChanges => UserChanges,
+    NewEvent => NewEvent,
+    EventFilter => EventFilter,
     Session => Session,
     UserProfile => UserProfile,
     AttemptRecord => AttemptRecord,

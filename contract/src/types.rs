@@ -136,6 +136,71 @@ wit_record!(
     }
 );
 
+wit_enum!(
+    /// What happened, in an event; `as_str` is its name in the API, the webhooks and the stores.
+    EventType {
+        UserCreated "user-created" => "user.created",
+        UserEmailVerified "user-email-verified" => "user.email_verified",
+        UserEmailChanged "user-email-changed" => "user.email_changed",
+        UserPasswordChanged "user-password-changed" => "user.password_changed",
+        UserPasswordReset "user-password-reset" => "user.password_reset",
+        UserDisabled "user-disabled" => "user.disabled",
+        UserEnabled "user-enabled" => "user.enabled",
+        UserDeleted "user-deleted" => "user.deleted",
+        SessionCreated "session-created" => "session.created",
+        SessionRevoked "session-revoked" => "session.revoked",
+        LoginFailed "login-failed" => "login.failed",
+        LoginLocked "login-locked" => "login.locked",
+        MfaEnabled "mfa-enabled" => "mfa.enabled",
+        MfaDisabled "mfa-disabled" => "mfa.disabled",
+        PasskeyAdded "passkey-added" => "passkey.added",
+        PasskeyRemoved "passkey-removed" => "passkey.removed",
+        IdentityLinked "identity-linked" => "identity.linked",
+        IdentityUnlinked "identity-unlinked" => "identity.unlinked",
+    }
+);
+
+wit_record!(
+    /// Something that happened to an account or its sessions, as the request that did it
+    /// records it. `data` is a JSON object.
+    NewEvent {
+        event_type "event-type": EventType,
+        user_id "user-id": Option<String>,
+        at "at": i64,
+        ip_address "ip-address": String,
+        data "data": String,
+    }
+);
+
+wit_record!(
+    /// A recorded event, with the id the store gave it.
+    Event {
+        id "id": i64,
+        event_type "event-type": EventType,
+        user_id "user-id": Option<String>,
+        at "at": i64,
+        ip_address "ip-address": String,
+        data "data": String,
+    }
+);
+
+wit_record!(
+    /// Which events to read.
+    #[derive(Default)]
+    EventFilter {
+        user_id "user-id": Option<String>,
+        event_type "event-type": Option<EventType>,
+    }
+);
+
+wit_record!(
+    /// One page of events, newest first, and where the next (older) page starts.
+    EventPage {
+        events "events": Vec<Event>,
+        next "next": Option<String>,
+    }
+);
+
 wit_record!(
     /// An account to create.
     NewUser {

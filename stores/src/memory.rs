@@ -48,6 +48,8 @@ struct Data {
     totp_steps: HashMap<String, u64>,
     /// By user id: the hashes of the unused recovery codes.
     recovery_codes: HashMap<String, Vec<String>>,
+    /// Every event appended, oldest first; ids count up from 1.
+    events: Vec<Event>,
 }
 
 /// A login-attempt counter.
@@ -97,6 +99,11 @@ impl MemoryStore {
     /// The mail handed to the mailer so far, oldest first.
     pub fn sent_mail(&self) -> Vec<Mail> {
         self.lock().map(|d| d.outbox.clone()).unwrap_or_default()
+    }
+
+    /// Every event appended and not withdrawn, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().map(|d| d.events.clone()).unwrap_or_default()
     }
 
     /// Applies `f` to the stored user with this email, for tests that set up odd states.
@@ -413,6 +420,11 @@ impl UserStore for MemoryStore {
         d.totp_steps.remove(&user.id);
         d.recovery_codes.remove(&user.id);
         d.outbox.retain(|m| !m.to.eq_ignore_ascii_case(&user.email));
+        // The account's events keep their id, type and time, nothing that names the person.
+        for e in d.events.iter_mut().filter(|e| e.user_id.as_deref() == Some(user.id.as_str())) {
+            e.ip_address.clear();
+            e.data = "{}".into();
+        }
         Ok(true)
     }
 
@@ -442,7 +454,12 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+    async fn confirm_email_change(
+        &self,
+        token_hash: String,
+        now: i64,
+        apply: bool,
+    ) -> StoreResult<Option<EmailChanged>> {
         let mut d = self.lock()?;
         let Some((purpose, owner, expires_at)) = d.tokens.get(&token_hash).cloned() else { return Ok(None) };
         let Some(new_email) = d.email_changes.get(&token_hash).cloned() else { return Ok(None) };
@@ -451,6 +468,11 @@ impl UserStore for MemoryStore {
         }
         if d.users.iter().any(|u| u.id != owner && u.email.eq_ignore_ascii_case(&new_email)) {
             return Err(StoreError::Conflict("email".into()));
+        }
+        if !apply {
+            let Some(u) = d.users.iter().find(|u| u.id == owner) else { return Ok(None) };
+            let user = User { email: new_email, email_verified: true, ..u.clone() };
+            return Ok(Some(EmailChanged { user, previous_email: u.email.clone() }));
         }
         d.tokens.remove(&token_hash);
         d.email_changes.remove(&token_hash);
@@ -470,6 +492,41 @@ impl Mailer for MemoryStore {
     async fn send(&self, message: Mail) -> StoreResult<()> {
         self.lock()?.outbox.push(message);
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Events for MemoryStore {
+    async fn append(&self, event: NewEvent) -> StoreResult<i64> {
+        let mut d = self.lock()?;
+        let id = d.events.last().map_or(1, |e| e.id + 1);
+        let NewEvent { event_type, user_id, at, ip_address, data } = event;
+        d.events.push(Event { id, event_type, user_id, at, ip_address, data });
+        Ok(id)
+    }
+
+    async fn withdraw(&self, id: i64) -> StoreResult<()> {
+        self.lock()?.events.retain(|e| e.id != id);
+        Ok(())
+    }
+
+    async fn list_events(&self, filter: EventFilter, limit: u32, after: Cursor) -> StoreResult<EventPage> {
+        let before = after.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(i64::MAX);
+        let d = self.lock()?;
+        let mut events: Vec<Event> = d
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.id < before)
+            .filter(|e| filter.user_id.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u)))
+            .filter(|e| filter.event_type.is_none_or(|t| e.event_type == t))
+            .take(limit.max(1) as usize + 1)
+            .cloned()
+            .collect();
+        let limit = limit.max(1) as usize;
+        let next = (events.len() > limit).then(|| events[limit - 1].id.to_string());
+        events.truncate(limit);
+        Ok(EventPage { events, next })
     }
 }
 

@@ -7,7 +7,7 @@
 //! [`Driver::query`] returns at least one row (a miss is a row of nulls): Spin 4.0 to 4.1's
 //! client never answers a query that returns none. Schema: `migrations/`.
 
-use crate::outbox::{Outbox, Queued};
+use crate::outbox::{Backlog, HOLD_MS, Kind, Message, Outbox, Queued};
 use asm_contract::*;
 use base64::Engine as _;
 
@@ -148,32 +148,71 @@ pub const MARK_EMAIL_VERIFIED: &str = "WITH voided AS (DELETE FROM user_tokens \
       WHERE user_id = $1 AND purpose = 'email_verification' RETURNING 1) \
     UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1";
 /// `$1` recipient, `$2` subject, `$3` text body, `$4` HTML body: a message for the outbox.
-pub const QUEUE_MAIL: &str =
-    "INSERT INTO mail_outbox (recipient, subject, text_body, html_body) VALUES ($1, $2, $3, $4)";
-/// `$1` how many, `$2` the lease in ms (float8). Claims the oldest due messages that no worker
-/// holds, for the lease, counting the attempt; other workers skip rows being claimed.
-pub const CLAIM_MAIL: &str = "UPDATE mail_outbox \
-    SET locked_until = now() + $2::float8 * interval '1 millisecond', attempts = attempts + 1 \
-    WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+pub const QUEUE_MAIL: &str = "INSERT INTO outbox (recipient, subject, text_body, html_body) VALUES ($1, $2, $3, $4)";
+/// `$1` kind, `$2` how many, `$3` the lease in ms (float8). Claims the longest-due messages of
+/// the kind that no worker holds (through the index of waiting messages only), for the lease,
+/// counting the attempt; other workers skip rows being claimed, and a message waits while an
+/// earlier one of its order key is undelivered (so a claim never holds two of one key). Each
+/// with its event's columns (nulls for mail).
+pub const CLAIM: &str = "WITH claimed AS (UPDATE outbox \
+    SET locked_until = now() + $3::float8 * interval '1 millisecond', attempts = attempts + 1 \
+    WHERE id IN (SELECT id FROM outbox o WHERE kind = $1 AND sent_at IS NULL AND failed_at IS NULL \
       AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now()) \
-      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-    RETURNING id, recipient, subject, text_body, html_body, attempts::int8 AS attempts, \
-      (extract(epoch FROM created_at) * 1000)::int8 AS created_at";
+      AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.order_key = o.order_key \
+        AND p.id < o.id AND p.sent_at IS NULL AND p.failed_at IS NULL)) \
+      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+    RETURNING id, recipient, subject, text_body, html_body, attempts, created_at, event_id) \
+    SELECT c.id, c.recipient, c.subject, c.text_body, c.html_body, c.attempts::int8 AS attempts, \
+      (extract(epoch FROM c.created_at) * 1000)::int8 AS created_at, e.id AS event_id, e.type AS event_type, \
+      e.user_id::text AS event_user_id, (extract(epoch FROM e.at) * 1000)::int8 AS event_at, \
+      e.ip_address AS event_ip_address, e.data AS event_data \
+    FROM claimed c LEFT JOIN events e ON e.id = c.event_id ORDER BY c.id";
 /// `$1` id. The message was delivered.
-pub const MAIL_SENT: &str =
-    "UPDATE mail_outbox SET sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1";
+pub const MAIL_SENT: &str = "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1";
 /// `$1` id, `$2` ms until the next attempt (float8), `$3` the error. Delivery failed; try later.
-pub const MAIL_RETRY: &str = "UPDATE mail_outbox SET locked_until = NULL, last_error = $3, \
-    next_attempt_at = now() + $2::float8 * interval '1 millisecond' WHERE id = $1";
+/// The messages waiting behind it (its order key's) are not due before it, so claims do not
+/// look at them meanwhile.
+pub const MAIL_RETRY: &str = "WITH r AS (UPDATE outbox SET locked_until = NULL, last_error = $3, \
+      next_attempt_at = now() + $2::float8 * interval '1 millisecond' WHERE id = $1 \
+      RETURNING id, order_key, next_attempt_at), \
+    behind AS (UPDATE outbox o SET next_attempt_at = r.next_attempt_at FROM r \
+      WHERE o.order_key = r.order_key AND o.id > r.id AND o.sent_at IS NULL AND o.failed_at IS NULL \
+        AND o.next_attempt_at < r.next_attempt_at RETURNING 1) \
+    SELECT count(*) AS behind FROM behind";
 /// `$1` id, `$2` the error. Delivery failed for good (refused permanently, or too old).
-pub const MAIL_FAILED: &str =
-    "UPDATE mail_outbox SET locked_until = NULL, last_error = $2, failed_at = now() WHERE id = $1";
-/// `$1` how long ended records are kept, in ms (float8). Drops delivered or failed mail and
-/// expired tokens older than that; how many rows went.
-pub const SWEEP_MAIL: &str = "WITH mail AS (DELETE FROM mail_outbox \
+pub const MAIL_FAILED: &str = "UPDATE outbox SET locked_until = NULL, last_error = $2, failed_at = now() WHERE id = $1";
+/// `$1` event ids, comma-separated. Their held deliveries are due now.
+pub const RELEASE: &str = "UPDATE outbox SET next_attempt_at = now() \
+    WHERE event_id = ANY(string_to_array($1, ',')::int8[]) AND sent_at IS NULL AND next_attempt_at > now()";
+/// `$1` kind. How many messages wait, and since when the oldest (Unix ms; null: none).
+pub const BACKLOG: &str = "SELECT count(*)::int8 AS pending, (extract(epoch FROM min(created_at)) * 1000)::int8 AS oldest \
+    FROM outbox WHERE kind = $1 AND sent_at IS NULL AND failed_at IS NULL";
+/// `$1` how long ended records are kept, `$2` how long events are kept, in ms (float8). Drops
+/// delivered or failed messages and expired tokens older than the first, events (and what still
+/// waits to deliver them) older than the second; how many rows went.
+pub const SWEEP_MAIL: &str = "WITH mail AS (DELETE FROM outbox \
       WHERE coalesce(sent_at, failed_at) < now() - $1::float8 * interval '1 millisecond' RETURNING 1), \
-    tokens AS (DELETE FROM user_tokens WHERE expires_at < now() - $1::float8 * interval '1 millisecond' RETURNING 1) \
-    SELECT (SELECT count(*) FROM mail) + (SELECT count(*) FROM tokens) AS swept";
+    tokens AS (DELETE FROM user_tokens WHERE expires_at < now() - $1::float8 * interval '1 millisecond' RETURNING 1), \
+    old AS (DELETE FROM events WHERE at < now() - $2::float8 * interval '1 millisecond' RETURNING 1) \
+    SELECT (SELECT count(*) FROM mail) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM old) AS swept";
+/// `$1` type, `$2` user id (text, '' for none), `$3` time in Unix ms (float8), `$4` address,
+/// `$5` data (JSON), `$6` 1 to queue its webhook delivery, `$7` the delivery's hold in ms
+/// (float8). The event's id.
+pub const APPEND_EVENT: &str = "WITH e AS (INSERT INTO events (type, user_id, at, ip_address, data) \
+      VALUES ($1, nullif($2, '')::uuid, to_timestamp($3::float8 / 1000), $4, $5) RETURNING id, user_id), \
+    d AS (INSERT INTO outbox (kind, event_id, order_key, recipient, subject, text_body, html_body, next_attempt_at) \
+      SELECT 'webhook', e.id, e.user_id::text, '', '', '', '', now() + $7::float8 * interval '1 millisecond' \
+      FROM e WHERE $6::int8 = 1 RETURNING 1) \
+    SELECT id FROM e";
+/// `$1` id. Takes the event back, with its delivery (`ON DELETE CASCADE`).
+pub const WITHDRAW_EVENT: &str = "DELETE FROM events WHERE id = $1";
+/// `$1` user id (text, '' for any), `$2` type ('' for any), `$3` ids below this only (0: no
+/// bound), `$4` how many. Newest first; one row of nulls when there are none.
+pub const LIST_EVENTS: &str = "SELECT e.id, e.type AS event_type, e.user_id::text AS user_id, \
+      (extract(epoch FROM e.at) * 1000)::int8 AS at, e.ip_address, e.data \
+    FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT * FROM events \
+      WHERE ($1 = '' OR user_id = nullif($1, '')::uuid) AND ($2 = '' OR type = $2) AND ($3::int8 = 0 OR id < $3::int8) \
+      ORDER BY id DESC LIMIT $4::int8) AS e ON true";
 /// `$1` id (uuid), `$2` the sealed secret (base64). How many rows changed (0 while TOTP is on).
 pub const BEGIN_TOTP: &str = "WITH s AS (UPDATE users SET totp_secret = $2, totp_last_step = 0 \
     WHERE id = $1 AND NOT totp_enabled RETURNING 1) SELECT count(*) AS changed FROM s";
@@ -236,11 +275,12 @@ pub const SET_DISABLED: &str = "WITH changed AS (UPDATE users \
     voided AS (DELETE FROM user_tokens WHERE user_id = $1 AND $2::int8 = 1) \
     SELECT (SELECT credential_version FROM changed) AS credential_version";
 /// `$1` id (uuid). Deletes the account (its login history, tokens and recovery codes go with it,
-/// `ON DELETE CASCADE`) and the mail queued to its email that no worker is sending; how many
-/// accounts went (0 or 1).
+/// `ON DELETE CASCADE`) and the mail queued to its email that no worker is sending, and empties
+/// its events of all but id, type and time; how many accounts went (0 or 1).
 pub const DELETE_USER: &str = "WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING email), \
-    mail AS (DELETE FROM mail_outbox WHERE lower(recipient) IN (SELECT lower(email) FROM gone) \
-      AND (locked_until IS NULL OR locked_until < now()) RETURNING 1) \
+    mail AS (DELETE FROM outbox WHERE kind = 'mail' AND lower(recipient) IN (SELECT lower(email) FROM gone) \
+      AND (locked_until IS NULL OR locked_until < now()) RETURNING 1), \
+    scrubbed AS (UPDATE events SET data = '{}', ip_address = '' WHERE user_id = $1 RETURNING 1) \
     SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM mail) AS mail";
 /// `$1` id (uuid), `$2` the new email, `$3` token hash, `$4` expiry in Unix ms (float8). Keeps
 /// the pending change, replacing an older one; how many rows were written (0: no such user).
@@ -262,6 +302,18 @@ pub const CONFIRM_EMAIL_CHANGE: &str = concat!(
     SELECT ",
     user_columns!(),
     ", (SELECT email FROM before) AS previous_email FROM (SELECT 1) AS one LEFT JOIN changed AS users ON true"
+);
+/// `$1` token hash, `$2` now in Unix ms (float8). What `CONFIRM_EMAIL_CHANGE` would do, doing
+/// nothing: the account's columns, the pending `new_email` and whether another account has it
+/// (`taken`, int8); one row of nulls when the token is unknown, used or expired.
+pub const PEEK_EMAIL_CHANGE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", new_email, taken FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT u.*, p.detail AS new_email, \
+      (CASE WHEN EXISTS (SELECT 1 FROM users o WHERE lower(o.email) = lower(p.detail) AND o.id <> p.user_id) \
+        THEN 1 ELSE 0 END)::int8 AS taken \
+      FROM user_tokens p JOIN users u ON u.id = p.user_id WHERE p.token_hash = $1 AND p.purpose = 'email_change' \
+      AND p.expires_at > to_timestamp($2::float8 / 1000)) AS users ON true"
 );
 pub const PING: &str = "SELECT 1::int8 AS one";
 
@@ -534,7 +586,31 @@ impl<D: Driver> UserStore for PostgresUsers<D> {
         Ok(rows.first(|rows, row| rows.int(row, "added"))? == Some(1))
     }
 
-    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+    async fn confirm_email_change(
+        &self,
+        token_hash: String,
+        now: i64,
+        apply: bool,
+    ) -> StoreResult<Option<EmailChanged>> {
+        if !apply {
+            let rows =
+                self.driver.query(PEEK_EMAIL_CHANGE, vec![Param::Text(token_hash), Param::Float(now as f64)]).await?;
+            let peeked = rows.first_present(|rows, row| {
+                let account = user(rows, row)?;
+                Ok((account, rows.text(row, "new_email")?, rows.int(row, "taken")? != 0))
+            })?;
+            return match peeked {
+                None => Ok(None),
+                Some((_, _, true)) => Err(StoreError::Conflict("email".into())),
+                Some((account, new_email, false)) => {
+                    let previous_email = account.email.clone();
+                    Ok(Some(EmailChanged {
+                        user: User { email: new_email, email_verified: true, ..account },
+                        previous_email,
+                    }))
+                }
+            };
+        }
         let rows =
             self.driver.query(CONFIRM_EMAIL_CHANGE, vec![Param::Text(token_hash), Param::Float(now as f64)]).await?;
         rows.first_present(|rows, row| {
@@ -598,8 +674,10 @@ impl<D: Driver> PostgresOutbox<D> {
 
 #[async_trait::async_trait]
 impl<D: Driver> Outbox for PostgresOutbox<D> {
-    async fn claim(&self, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
-        let rows = self.driver.query(CLAIM_MAIL, vec![Param::Int(limit.into()), Param::Float(lease_ms as f64)]).await?;
+    async fn claim(&self, kind: Kind, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
+        let params = vec![Param::Text(kind.as_str().into()), Param::Int(limit.into()), Param::Float(lease_ms as f64)];
+        // Planned for the outbox as it is now: a backlog can grow fast while a receiver is away.
+        let rows = self.driver.query_planned_per_call(CLAIM, params).await?;
         rows.rows.iter().filter(|row| rows.present(row)).map(|row| queued(&rows, row)).collect()
     }
 
@@ -608,33 +686,139 @@ impl<D: Driver> Outbox for PostgresOutbox<D> {
     }
 
     async fn retry(&self, id: i64, after_ms: u64, error: String) -> StoreResult<()> {
-        self.driver.execute(MAIL_RETRY, vec![Param::Int(id), Param::Float(after_ms as f64), Param::Text(error)]).await
+        self.driver
+            .query(MAIL_RETRY, vec![Param::Int(id), Param::Float(after_ms as f64), Param::Text(error)])
+            .await
+            .map(drop)
     }
 
     async fn failed(&self, id: i64, error: String) -> StoreResult<()> {
         self.driver.execute(MAIL_FAILED, vec![Param::Int(id), Param::Text(error)]).await
     }
 
-    async fn sweep(&self, keep_ms: u64) -> StoreResult<u64> {
-        let rows = self.driver.query(SWEEP_MAIL, vec![Param::Float(keep_ms as f64)]).await?;
+    async fn release(&self, event_ids: Vec<i64>) -> StoreResult<()> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = event_ids.iter().map(i64::to_string).collect();
+        self.driver.execute(RELEASE, vec![Param::Text(ids.join(","))]).await
+    }
+
+    async fn backlog(&self, kind: Kind) -> StoreResult<Backlog> {
+        let rows = self.driver.query(BACKLOG, vec![Param::Text(kind.as_str().into())]).await?;
+        let backlog = rows.first(|rows, row| {
+            Ok(Backlog { pending: rows.int(row, "pending")?.max(0) as u64, oldest: rows.opt_int(row, "oldest")? })
+        })?;
+        Ok(backlog.unwrap_or_default())
+    }
+
+    async fn sweep(&self, keep_ms: u64, event_retention_ms: u64) -> StoreResult<u64> {
+        let params = vec![Param::Float(keep_ms as f64), Param::Float(event_retention_ms as f64)];
+        let rows = self.driver.query(SWEEP_MAIL, params).await?;
         Ok(rows.first(|rows, row| rows.int(row, "swept"))?.unwrap_or(0).max(0) as u64)
     }
 }
 
 /// A claimed outbox row (`id`, `recipient`, `subject`, `text_body`, `html_body`, `attempts`,
-/// `created_at`), as every SQL outbox returns it.
+/// `created_at`, and for a webhook its event's `event_*` columns), as every SQL outbox returns it.
 pub fn queued(rows: &Rows, row: &[Value]) -> StoreResult<Queued> {
-    Ok(Queued {
-        id: rows.int(row, "id")?,
-        mail: Mail {
+    let message = match rows.opt_int(row, "event_id")? {
+        Some(id) => Message::Webhook(Event {
+            id,
+            event_type: event_type(&rows.text(row, "event_type")?)?,
+            user_id: rows.opt_text(row, "event_user_id")?,
+            at: rows.int(row, "event_at")?,
+            ip_address: rows.text(row, "event_ip_address")?,
+            data: rows.text(row, "event_data")?,
+        }),
+        None => Message::Mail(Mail {
             to: rows.text(row, "recipient")?,
             subject: rows.text(row, "subject")?,
             text: rows.text(row, "text_body")?,
             html: rows.text(row, "html_body")?,
-        },
+        }),
+    };
+    Ok(Queued {
+        id: rows.int(row, "id")?,
+        message,
         attempts: rows.int(row, "attempts")?.clamp(0, u32::MAX.into()) as u32,
         queued_at: rows.int(row, "created_at")?,
     })
+}
+
+fn event_type(name: &str) -> StoreResult<EventType> {
+    EventType::parse(name).ok_or_else(|| row_error(format!("unknown event type {name:?}")))
+}
+
+/// The events table on PostgreSQL. With webhooks on, each event's delivery is written with it,
+/// held for [`HOLD_MS`] unless the host releases it sooner.
+pub struct PostgresEvents<D> {
+    driver: D,
+    webhooks: bool,
+}
+
+impl<D: Driver> PostgresEvents<D> {
+    pub fn new(driver: D, webhooks: bool) -> Self {
+        PostgresEvents { driver, webhooks }
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> Events for PostgresEvents<D> {
+    async fn append(&self, e: NewEvent) -> StoreResult<i64> {
+        // An account id that is not a uuid names no account of this store.
+        let user = e.user_id.filter(|u| uuid(u).is_some()).unwrap_or_default();
+        let params = vec![
+            Param::Text(e.event_type.as_str().into()),
+            Param::Text(user),
+            Param::Float(e.at as f64),
+            Param::Text(e.ip_address),
+            Param::Text(e.data),
+            Param::Int(self.webhooks.into()),
+            Param::Float(HOLD_MS as f64),
+        ];
+        let rows = self.driver.query(APPEND_EVENT, params).await?;
+        rows.first(|rows, row| rows.int(row, "id"))?.ok_or_else(|| row_error("the event got no id".into()))
+    }
+
+    async fn withdraw(&self, id: i64) -> StoreResult<()> {
+        self.driver.execute(WITHDRAW_EVENT, vec![Param::Int(id)]).await
+    }
+
+    async fn list_events(&self, filter: EventFilter, limit: u32, after: Cursor) -> StoreResult<EventPage> {
+        let limit = limit.max(1) as usize;
+        let user = match filter.user_id {
+            Some(u) if uuid(&u).is_none() => return Ok(EventPage { events: Vec::new(), next: None }),
+            Some(u) => u,
+            None => String::new(),
+        };
+        let before = after.and_then(|c| c.parse::<i64>().ok()).unwrap_or(0).max(0);
+        let params = vec![
+            Param::Text(user),
+            Param::Text(filter.event_type.map(|t| t.as_str().to_string()).unwrap_or_default()),
+            Param::Int(before),
+            Param::Int(limit as i64 + 1),
+        ];
+        let rows = self.driver.query_planned_per_call(LIST_EVENTS, params).await?;
+        let mut events = rows
+            .rows
+            .iter()
+            .filter(|row| rows.present(row))
+            .map(|row| {
+                Ok(Event {
+                    id: rows.int(row, "id")?,
+                    event_type: event_type(&rows.text(row, "event_type")?)?,
+                    user_id: rows.opt_text(row, "user_id")?,
+                    at: rows.int(row, "at")?,
+                    ip_address: rows.text(row, "ip_address")?,
+                    data: rows.text(row, "data")?,
+                })
+            })
+            .collect::<StoreResult<Vec<Event>>>()?;
+        let next = (events.len() > limit).then(|| events[limit - 1].id.to_string());
+        events.truncate(limit);
+        Ok(EventPage { events, next })
+    }
 }
 
 fn user(rows: &Rows, row: &[Value]) -> StoreResult<User> {

@@ -5,11 +5,13 @@
 use super::now_ms;
 use asm_contract::*;
 use asm_stores::ATTEMPT_LEASE_MS;
-use asm_stores::outbox::{Outbox, Queued};
+use asm_stores::outbox::{Backlog, HOLD_MS, Kind, Message, Outbox, Queued};
 use asm_stores::record;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -17,6 +19,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sql
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Whether an event's webhook delivery is queued with it (WEBHOOK_URL is set).
+    webhooks: Arc<AtomicBool>,
 }
 
 impl SqliteStore {
@@ -32,9 +36,14 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(timeout).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, webhooks: Arc::default() };
         store.spawn_cleanup();
         Ok(store)
+    }
+
+    /// Queue each event's webhook delivery with it from now on.
+    pub fn deliver_webhooks(&self, on: bool) {
+        self.webhooks.store(on, Ordering::Relaxed);
     }
 
     /// Deletes expired sessions and counters once a minute (reads ignore them already).
@@ -468,13 +477,20 @@ impl UserStore for SqliteStore {
             .map_err(error)?;
         if let Some(email) = &email {
             sqlx::query(
-                "DELETE FROM mail_outbox WHERE lower(recipient) = lower(?1) AND (locked_until IS NULL OR locked_until < ?2)",
+                "DELETE FROM outbox WHERE kind = 'mail' AND lower(recipient) = lower(?1) \
+                 AND (locked_until IS NULL OR locked_until < ?2)",
             )
             .bind(email)
             .bind(now_ms())
             .execute(&mut *tx)
             .await
             .map_err(error)?;
+            // The account's events keep their id, type and time, nothing that names the person.
+            sqlx::query("UPDATE events SET data = '{}', ip_address = '' WHERE user_id = ?1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
         }
         tx.commit().await.map_err(error)?;
         Ok(email.is_some())
@@ -503,7 +519,41 @@ impl UserStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn confirm_email_change(&self, token_hash: String, now: i64) -> StoreResult<Option<EmailChanged>> {
+    async fn confirm_email_change(
+        &self,
+        token_hash: String,
+        now: i64,
+        apply: bool,
+    ) -> StoreResult<Option<EmailChanged>> {
+        if !apply {
+            let pending: Option<(String, String)> = sqlx::query_as(
+                "SELECT user_id, detail FROM user_tokens WHERE token_hash = ?1 AND purpose = 'email_change' AND expires_at > ?2",
+            )
+            .bind(&token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+            let Some((user_id, new_email)) = pending else { return Ok(None) };
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM users WHERE lower(email) = lower(?1) AND id != ?2")
+                    .bind(&new_email)
+                    .bind(&user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(error)?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict("email".into()));
+            }
+            let row = sqlx::query("SELECT * FROM users WHERE id = ?1").bind(&user_id).fetch_optional(&self.pool).await;
+            let Some(row) = row.map_err(error)? else { return Ok(None) };
+            let account = user(&row)?;
+            let previous_email = account.email.clone();
+            return Ok(Some(EmailChanged {
+                user: User { email: new_email, email_verified: true, ..account },
+                previous_email,
+            }));
+        }
         let mut conn = self.pool.acquire().await.map_err(error)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
         let pending: Option<(String, String)> = sqlx::query_as(
@@ -565,7 +615,7 @@ impl Mailer for SqliteStore {
     async fn send(&self, m: Mail) -> StoreResult<()> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO mail_outbox (recipient, subject, text_body, html_body, created_at, next_attempt_at) \
+            "INSERT INTO outbox (recipient, subject, text_body, html_body, created_at, next_attempt_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )
         .bind(m.to)
@@ -584,39 +634,59 @@ impl Mailer for SqliteStore {
 /// PostgreSQL, so a worker that dies mid-delivery gives its messages back.
 #[async_trait::async_trait]
 impl Outbox for SqliteStore {
-    async fn claim(&self, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
+    async fn claim(&self, kind: Kind, limit: u32, lease_ms: u64) -> StoreResult<Vec<Queued>> {
         let now = now_ms();
+        // SQLite takes no UPDATE inside WITH: the claim, then the events of what it claimed.
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
         let rows = sqlx::query(
-            "UPDATE mail_outbox SET locked_until = ?1 + ?3, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
-               AND next_attempt_at <= ?1 AND (locked_until IS NULL OR locked_until < ?1) ORDER BY id LIMIT ?2) \
-             RETURNING id, recipient, subject, text_body, html_body, attempts, created_at",
+            "UPDATE outbox SET locked_until = ?1 + ?3, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox o WHERE kind = ?4 AND sent_at IS NULL AND failed_at IS NULL \
+               AND next_attempt_at <= ?1 AND (locked_until IS NULL OR locked_until < ?1) \
+               AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.order_key = o.order_key \
+                 AND p.id < o.id AND p.sent_at IS NULL AND p.failed_at IS NULL)) \
+               ORDER BY next_attempt_at, id LIMIT ?2) \
+             RETURNING id, recipient, subject, text_body, html_body, attempts, created_at, event_id",
         )
         .bind(now)
         .bind(i64::from(limit))
         .bind(lease_ms.min(i64::MAX as u64) as i64)
-        .fetch_all(&self.pool)
+        .bind(kind.as_str())
+        .fetch_all(&mut *tx)
         .await
         .map_err(error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Queued {
-                    id: r.try_get("id").map_err(row_error)?,
-                    mail: Mail {
-                        to: r.try_get("recipient").map_err(row_error)?,
-                        subject: r.try_get("subject").map_err(row_error)?,
-                        text: r.try_get("text_body").map_err(row_error)?,
-                        html: r.try_get("html_body").map_err(row_error)?,
-                    },
-                    attempts: r.try_get::<i64, _>("attempts").map_err(row_error)?.clamp(0, u32::MAX.into()) as u32,
-                    queued_at: r.try_get("created_at").map_err(row_error)?,
-                })
-            })
-            .collect()
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let message = match r.try_get::<Option<i64>, _>("event_id").map_err(row_error)? {
+                Some(id) => {
+                    let e = sqlx::query("SELECT id, type, user_id, at, ip_address, data FROM events WHERE id = ?1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(error)?;
+                    Message::Webhook(event_of(&e)?)
+                }
+                None => Message::Mail(Mail {
+                    to: r.try_get("recipient").map_err(row_error)?,
+                    subject: r.try_get("subject").map_err(row_error)?,
+                    text: r.try_get("text_body").map_err(row_error)?,
+                    html: r.try_get("html_body").map_err(row_error)?,
+                }),
+            };
+            claimed.push(Queued {
+                id: r.try_get("id").map_err(row_error)?,
+                message,
+                attempts: r.try_get::<i64, _>("attempts").map_err(row_error)?.clamp(0, u32::MAX.into()) as u32,
+                queued_at: r.try_get("created_at").map_err(row_error)?,
+            });
+        }
+        tx.commit().await.map_err(error)?;
+        claimed.sort_by_key(|q| q.id);
+        Ok(claimed)
     }
 
     async fn sent(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE mail_outbox SET sent_at = ?2, locked_until = NULL, last_error = NULL WHERE id = ?1")
+        sqlx::query("UPDATE outbox SET sent_at = ?2, locked_until = NULL, last_error = NULL WHERE id = ?1")
             .bind(id)
             .bind(now_ms())
             .execute(&self.pool)
@@ -626,18 +696,32 @@ impl Outbox for SqliteStore {
     }
 
     async fn retry(&self, id: i64, after_ms: u64, error_text: String) -> StoreResult<()> {
-        sqlx::query("UPDATE mail_outbox SET locked_until = NULL, last_error = ?3, next_attempt_at = ?2 WHERE id = ?1")
+        let next = now_ms().saturating_add(after_ms.min(i64::MAX as u64) as i64);
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        sqlx::query("UPDATE outbox SET locked_until = NULL, last_error = ?3, next_attempt_at = ?2 WHERE id = ?1")
             .bind(id)
-            .bind(now_ms().saturating_add(after_ms.min(i64::MAX as u64) as i64))
+            .bind(next)
             .bind(error_text)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(error)?;
+        // What waits behind it (its order key's) is not due before it.
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?2 WHERE order_key = (SELECT order_key FROM outbox WHERE id = ?1) \
+             AND id > ?1 AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at < ?2",
+        )
+        .bind(id)
+        .bind(next)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        tx.commit().await.map_err(error)?;
         Ok(())
     }
 
     async fn failed(&self, id: i64, error_text: String) -> StoreResult<()> {
-        sqlx::query("UPDATE mail_outbox SET locked_until = NULL, last_error = ?3, failed_at = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE outbox SET locked_until = NULL, last_error = ?3, failed_at = ?2 WHERE id = ?1")
             .bind(id)
             .bind(now_ms())
             .bind(error_text)
@@ -647,9 +731,36 @@ impl Outbox for SqliteStore {
         Ok(())
     }
 
-    async fn sweep(&self, keep_ms: u64) -> StoreResult<u64> {
-        let before = now_ms().saturating_sub(keep_ms.min(i64::MAX as u64) as i64);
-        let mail = sqlx::query("DELETE FROM mail_outbox WHERE coalesce(sent_at, failed_at) < ?1")
+    async fn release(&self, event_ids: Vec<i64>) -> StoreResult<()> {
+        let now = now_ms();
+        for id in event_ids {
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE event_id = ?1 AND sent_at IS NULL AND next_attempt_at > ?2",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        }
+        Ok(())
+    }
+
+    async fn backlog(&self, kind: Kind) -> StoreResult<Backlog> {
+        let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(created_at) FROM outbox WHERE kind = ?1 AND sent_at IS NULL AND failed_at IS NULL",
+        )
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(Backlog { pending: pending.max(0) as u64, oldest })
+    }
+
+    async fn sweep(&self, keep_ms: u64, event_retention_ms: u64) -> StoreResult<u64> {
+        let now = now_ms();
+        let before = now.saturating_sub(keep_ms.min(i64::MAX as u64) as i64);
+        let mail = sqlx::query("DELETE FROM outbox WHERE coalesce(sent_at, failed_at) < ?1")
             .bind(before)
             .execute(&self.pool)
             .await
@@ -659,7 +770,88 @@ impl Outbox for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(error)?;
-        Ok(mail.rows_affected() + tokens.rows_affected())
+        let events = sqlx::query("DELETE FROM events WHERE at < ?1")
+            .bind(now.saturating_sub(event_retention_ms.min(i64::MAX as u64) as i64))
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(mail.rows_affected() + tokens.rows_affected() + events.rows_affected())
+    }
+}
+
+fn event_type(name: &str) -> StoreResult<EventType> {
+    EventType::parse(name).ok_or_else(|| StoreError::Internal(format!("sqlite: unknown event type {name:?}")))
+}
+
+/// An events row (`id, type, user_id, at, ip_address, data`).
+fn event_of(r: &SqliteRow) -> StoreResult<Event> {
+    Ok(Event {
+        id: r.try_get("id").map_err(row_error)?,
+        event_type: event_type(&r.try_get::<String, _>("type").map_err(row_error)?)?,
+        user_id: r.try_get("user_id").map_err(row_error)?,
+        at: r.try_get("at").map_err(row_error)?,
+        ip_address: r.try_get("ip_address").map_err(row_error)?,
+        data: r.try_get("data").map_err(row_error)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Events for SqliteStore {
+    async fn append(&self, e: NewEvent) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (type, user_id, at, ip_address, data) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .bind(e.event_type.as_str())
+        .bind(&e.user_id)
+        .bind(e.at)
+        .bind(&e.ip_address)
+        .bind(&e.data)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(error)?;
+        if self.webhooks.load(Ordering::Relaxed) {
+            let now = now_ms();
+            sqlx::query(
+                "INSERT INTO outbox (kind, event_id, order_key, recipient, subject, text_body, html_body, created_at, \
+                 next_attempt_at) VALUES ('webhook', ?1, ?2, '', '', '', '', ?3, ?4)",
+            )
+            .bind(id)
+            .bind(&e.user_id)
+            .bind(now)
+            .bind(now + HOLD_MS as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(id)
+    }
+
+    async fn withdraw(&self, id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM events WHERE id = ?1").bind(id).execute(&self.pool).await.map_err(error)?;
+        Ok(())
+    }
+
+    async fn list_events(&self, filter: EventFilter, limit: u32, after: Cursor) -> StoreResult<EventPage> {
+        let limit = limit.max(1) as usize;
+        let before = after.and_then(|c| c.parse::<i64>().ok()).filter(|n| *n > 0).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT id, type, user_id, at, ip_address, data FROM events \
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR type = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(&filter.user_id)
+        .bind(filter.event_type.map(|t| t.as_str()))
+        .bind(before)
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut events = rows.iter().map(event_of).collect::<StoreResult<Vec<Event>>>()?;
+        let next = (events.len() > limit).then(|| events[limit - 1].id.to_string());
+        events.truncate(limit);
+        Ok(EventPage { events, next })
     }
 }
 

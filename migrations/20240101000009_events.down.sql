@@ -1,0 +1,11 @@
+DELETE FROM outbox WHERE kind <> 'mail';
+DROP INDEX outbox_event;
+DROP INDEX outbox_order;
+DROP INDEX outbox_due;
+ALTER TABLE outbox DROP COLUMN order_key;
+ALTER TABLE outbox DROP COLUMN event_id;
+ALTER TABLE outbox DROP COLUMN kind;
+ALTER INDEX outbox_recipient RENAME TO mail_outbox_recipient;
+ALTER TABLE outbox RENAME TO mail_outbox;
+CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+DROP TABLE events;
