@@ -4,8 +4,9 @@
 //   npm start       # PORT=3001 HOST=127.0.0.1 by default
 //
 // What this host provides to the component:
-// - asm:auth/user-store, session-store, geo, keyring and mailer: the in-memory stores, the key
-//   and the logging mailer of stores.js, wired in at build time by `jco transpile --map ...`
+// - asm:auth/user-store, session-store, geo, keyring, mailer, events and hashing: the in-memory
+//   stores, the key, the logging mailer and the event trail of stores.js, wired in at build time
+//   by `jco transpile --map ...`
 //   (the key is ASM_SECRET_KEY, base64, or a random one for the life of the process);
 // - wasi:cli/environment: exactly the settings the component reads (GUEST_VARS), taken from
 //   this process's environment, with BCRYPT_COST defaulting to 10;

@@ -1,6 +1,6 @@
 // In-memory implementations of the component's imports `asm:auth/user-store`,
-// `asm:auth/session-store`, `asm:auth/geo`, `asm:auth/keyring` and `asm:auth/mailer` (see
-// wit/asm.wit).
+// `asm:auth/session-store`, `asm:auth/geo`, `asm:auth/keyring`, `asm:auth/mailer`,
+// `asm:auth/events` and `asm:auth/hashing` (see wit/asm.wit).
 //
 // `npm run build` transpiles the component with `--map 'asm:auth/user-store=../stores.js#userStore'`
 // (and the same for the others), so the generated bindings import the objects exported here.
@@ -364,6 +364,13 @@ export const userStore = {
     totpSteps.delete(userId);
     recoveryCodes.delete(userId);
     for (let i = outbox.length - 1; i >= 0; i--) if (key(outbox[i].to) === key(user.email)) outbox.splice(i, 1);
+    // The account's events keep their id, type and time, nothing that names the person.
+    for (const e of eventLog) {
+      if (e.userId === userId) {
+        e.ipAddress = '';
+        e.data = '{}';
+      }
+    }
     return true;
   }),
 
@@ -377,14 +384,16 @@ export const userStore = {
 
   /**
    * Uses up a pending email change and makes its email the account's, verified; `conflict`
-   * (the token kept) when another account has it by now.
+   * (the token kept) when another account has it by now. Without `apply`, only says so.
    */
-  confirmEmailChange: op('confirm-email-change', (tokenHash, at) => {
+  confirmEmailChange: op('confirm-email-change', (tokenHash, at, apply) => {
     const token = tokens.get(tokenHash);
     if (!token || token.purpose !== 'email-change' || token.expiresAt <= BigInt(at)) return undefined;
     const user = users.get(token.userId);
     if (!user) return undefined;
     if ((usersByEmail.get(key(token.detail)) ?? user.id) !== user.id) throw new StoreError('conflict', 'email');
+    // Without `apply`: what applying would answer, changing nothing.
+    if (!apply) return { user: { ...copyUser(user), email: token.detail, emailVerified: true }, previousEmail: user.email };
     tokens.delete(tokenHash);
     const previousEmail = user.email;
     usersByEmail.delete(key(user.email));
@@ -734,6 +743,55 @@ export const mailer = {
   }),
 };
 
+/** The events, oldest first (the newest EVENTS_KEPT); ids count up from 1 (BigInt: WIT `s64`). */
+const eventLog = [];
+let eventSeq = 0n;
+const EVENTS_KEPT = 100_000;
+// The WIT enum `event-type`, as jco passes its cases.
+const EVENT_TYPES = new Set([
+  'user-created', 'user-email-verified', 'user-email-changed', 'user-password-changed', 'user-password-reset',
+  'user-disabled', 'user-enabled', 'user-deleted', 'session-created', 'session-revoked', 'login-failed',
+  'login-locked', 'mfa-enabled', 'mfa-disabled', 'passkey-added', 'passkey-removed', 'identity-linked',
+  'identity-unlinked',
+]);
+
+/**
+ * `asm:auth/events`: the audit trail, kept in memory. This example posts no webhooks: a
+ * deployment that wants them runs the native host (WEBHOOK_URL).
+ */
+export const events = {
+  append: op('append', (event) => {
+    if (!EVENT_TYPES.has(event.eventType)) throw new StoreError('internal', `unknown event type ${event.eventType}`);
+    eventSeq += 1n;
+    const { eventType, userId, ipAddress, data } = event;
+    eventLog.push({ id: eventSeq, eventType, userId, at: BigInt(event.at), ipAddress, data });
+    if (eventLog.length > EVENTS_KEPT) eventLog.splice(0, eventLog.length - EVENTS_KEPT);
+    return eventSeq;
+  }),
+
+  /** Takes back an event whose change did not happen. */
+  withdraw: op('withdraw', (id) => {
+    const at = eventLog.findIndex((e) => e.id === BigInt(id));
+    if (at >= 0) eventLog.splice(at, 1);
+  }),
+
+  /** Newest first, at most `limit`, below the cursor (an id) of an earlier page. */
+  listEvents: op('list-events', (filter, limit, after) => {
+    const before = after === undefined || !/^[0-9]+$/.test(after) ? undefined : BigInt(after);
+    const max = Math.max(1, limit);
+    const found = [];
+    for (let i = eventLog.length - 1; i >= 0 && found.length <= max; i--) {
+      const e = eventLog[i];
+      if (before !== undefined && e.id >= before) continue;
+      if (filter.userId !== undefined && e.userId !== filter.userId) continue;
+      if (filter.eventType !== undefined && e.eventType !== filter.eventType) continue;
+      found.push({ ...e });
+    }
+    const next = found.length > max ? String(found[max - 1].id) : undefined;
+    return { events: found.slice(0, max), next };
+  }),
+};
+
 /** Copies of the mail handed to the mailer, oldest first. */
 export function sentMail() {
   return outbox.map((m) => ({ ...m }));
@@ -769,6 +827,7 @@ export function clear() {
   profiles.clear();
   attempts.clear();
   outbox.length = 0;
+  eventLog.length = 0;
 }
 
 /** Sizes, for logs and tests. */

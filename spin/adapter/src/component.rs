@@ -6,7 +6,7 @@ use crate::{pg, vars};
 use asm_contract::*;
 use asm_stores::geo::MaxMind;
 use asm_stores::keyring::SecretKeys;
-use asm_stores::postgres::{self as sql, Param, PostgresMailer, PostgresUsers, Rows, Value};
+use asm_stores::postgres::{self as sql, Param, PostgresEvents, PostgresMailer, PostgresUsers, Rows, Value};
 use asm_stores::postgres_sessions::PostgresSessions;
 use asm_stores::redis::{self as kv, Arg, RedisSessions, Reply, Script};
 use spin_sdk::{pg4, redis, variables};
@@ -177,6 +177,14 @@ mod stores {
     /// here, so a native host (or any worker on that database) delivers it.
     pub fn mailer() -> PostgresMailer<SpinPg> {
         PostgresMailer::new(SpinPg)
+    }
+
+    /// Events go into the users' database; with the variable `webhooks` on, each with its
+    /// delivery, held until its hold runs out (nothing here can release it sooner), for a
+    /// native host with WEBHOOK_URL on that database to deliver.
+    pub fn events() -> PostgresEvents<SpinPg> {
+        let on = var(vars::WEBHOOKS).is_some_and(|v| matches!(v.trim(), "on" | "true" | "1"));
+        PostgresEvents::new(SpinPg, on)
     }
 
     /// Redis when `redis_url` is set, else PostgreSQL (sweeping ended sessions now and then,

@@ -1,5 +1,5 @@
 //! The asm stores on Spin: a component that exports what the auth component imports
-//! (`asm:auth/{types,user-store,session-store,geo,keyring,mailer}@0.1.0`) and implements it with the stores of
+//! (`asm:auth/{types,user-store,session-store,geo,keyring,mailer,events,hashing}@0.1.0`) and implements it with the stores of
 //! `asm-stores`, driven by Spin's own PostgreSQL (`spin:postgres/postgres@4.0.0`) and Redis
 //! (`fermyon:spin/redis@2.0.0`) clients: the same statements and scripts as the native host.
 //! Spin composes it into the auth component at load time (`spin.toml`, dependencies).
@@ -39,6 +39,11 @@ pub mod bindings {
             "asm:auth/types@0.1.0/user-page": asm_contract::UserPage,
             "asm:auth/types@0.1.0/user-changes": asm_contract::UserChanges,
             "asm:auth/types@0.1.0/email-changed": asm_contract::EmailChanged,
+            "asm:auth/types@0.1.0/event-type": asm_contract::EventType,
+            "asm:auth/types@0.1.0/new-event": asm_contract::NewEvent,
+            "asm:auth/types@0.1.0/event": asm_contract::Event,
+            "asm:auth/types@0.1.0/event-filter": asm_contract::EventFilter,
+            "asm:auth/types@0.1.0/event-page": asm_contract::EventPage,
         },
     });
 }

@@ -16,6 +16,10 @@ pub const SECRET_KEY: &str = "secret_key";
 /// Keys used before, still accepted when verifying: `ASM_PREVIOUS_SECRET_KEYS`.
 pub const PREVIOUS_SECRET_KEYS: &str = "previous_secret_keys";
 
-pub const ALL: [&str; 6] = [DB_URL, REDIS_URL, REDIS_KEY_PREFIX, GEOIP_DB, SECRET_KEY, PREVIOUS_SECRET_KEYS];
+/// `on`: each event's webhook delivery is queued with it, for a native host on the same database
+/// with `WEBHOOK_URL` to deliver; `off` (the default): events are kept, nothing is queued.
+pub const WEBHOOKS: &str = "webhooks";
+
+pub const ALL: [&str; 7] = [DB_URL, REDIS_URL, REDIS_KEY_PREFIX, GEOIP_DB, SECRET_KEY, PREVIOUS_SECRET_KEYS, WEBHOOKS];
 
 pub const DEFAULT_KEY_PREFIX: &str = "asm:";

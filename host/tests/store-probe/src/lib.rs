@@ -25,10 +25,11 @@ mod component {
             "asm:auth/user-store@0.1.0": generate,
             "asm:auth/session-store@0.1.0": generate,
             "asm:auth/mailer@0.1.0": generate,
+            "asm:auth/events@0.1.0": generate,
         },
     });
 
-    use asm::auth::{mailer, session_store, user_store};
+    use asm::auth::{events, mailer, session_store, user_store};
 
     struct Probe;
     export!(Probe);
