@@ -26,7 +26,7 @@ wit_bindgen::generate!({
     },
 });
 
-use asm::auth::{geo, hashing, keyring, mailer, session_store, user_store};
+use asm::auth::{events, geo, hashing, keyring, mailer, session_store, user_store};
 
 struct Component;
 export!(Component);
@@ -41,6 +41,7 @@ impl exports::wasi::http::incoming_handler::Guest for Component {
                     geo: &Imports,
                     keyring: &Imports,
                     mailer: &Imports,
+                    events: &Imports,
                     hashing: &Imports,
                     system: &Os,
                 };

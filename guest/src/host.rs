@@ -1,6 +1,6 @@
 //! What the component needs from whoever runs it.
 
-use asm_contract::{Geo, Hashing, Keyring, Mailer, SessionStore, UserStore};
+use asm_contract::{Events, Geo, Hashing, Keyring, Mailer, SessionStore, UserStore};
 
 /// The stores, lookups, keys, mailer and hashing turns of `wit/asm.wit`, and the system's clock and
 /// randomness. In
@@ -12,6 +12,7 @@ pub struct Host<'a> {
     pub geo: &'a dyn Geo,
     pub keyring: &'a dyn Keyring,
     pub mailer: &'a dyn Mailer,
+    pub events: &'a dyn Events,
     pub hashing: &'a dyn Hashing,
     pub system: &'a dyn System,
 }

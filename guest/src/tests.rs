@@ -25,6 +25,7 @@ impl TestHost {
             geo: &NoGeo,
             keyring: &self.keys,
             mailer: &self.store,
+            events: &self.store,
             hashing: &Unbounded,
             system: &self.system,
         }
@@ -411,6 +412,7 @@ fn locked_and_failed_logins_do_the_same_work_for_known_and_unknown_emails() {
         geo: &NoGeo,
         keyring: &keys,
         mailer: &rec,
+        events: &rec,
         hashing: &Unbounded,
         system: &h.system,
     };
@@ -455,6 +457,7 @@ fn me_is_one_session_store_call_and_shows_the_newest_login() {
         geo: &NoGeo,
         keyring: &keys,
         mailer: &rec,
+        events: &rec,
         hashing: &Unbounded,
         system: &h.system,
     };
@@ -498,6 +501,7 @@ fn forgot_answers_alike_and_does_the_same_work_for_known_and_unknown_emails() {
         geo: &NoGeo,
         keyring: &keys,
         mailer: &rec,
+        events: &rec,
         hashing: &Unbounded,
         system: &h.system,
     };

@@ -13,7 +13,7 @@ use crate::http::Response;
 use crate::mail;
 use crate::token::MailToken;
 use crate::validation;
-use asm_contract::{NewUser, TokenPurpose, User, UserId, UserProfile};
+use asm_contract::{EventType, NewUser, TokenPurpose, User, UserId, UserProfile};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -92,6 +92,8 @@ pub async fn create(cx: &Ctx<'_>) -> Result<Response, ApiError> {
             password_hash,
         })
         .await?;
+    let data = json!({ "email": created.email, "username": created.username, "by": "operator" });
+    cx.created(&created.user_id(), data).await?;
     if new.email_verified {
         host.users.mark_email_verified(created.user_id()).await?;
     }
@@ -131,7 +133,15 @@ pub async fn update(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     let changes = validation::account_changes(cx.body()?)?;
     let before = account(cx, id).await?;
     let host = cx.host;
-    let user = host.users.update_user(before.user_id(), changes).await?.ok_or(ApiError::NotFound("user"))?;
+    let new_email = changes.email.clone().filter(|e| !e.eq_ignore_ascii_case(&before.email));
+    let update = async { host.users.update_user(before.user_id(), changes).await?.ok_or(ApiError::NotFound("user")) };
+    let user = match new_email {
+        Some(email) => {
+            let data = json!({ "previous_email": before.email, "email": email, "by": "operator" });
+            cx.recorded(EventType::UserEmailChanged, &before.id, data, update).await?
+        }
+        None => update.await?,
+    };
     // Session checks show the account as it is now.
     host.sessions.put_user_profile(UserProfile::from(&user)).await?;
     if user.email != before.email {
@@ -145,7 +155,8 @@ pub async fn disable(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     authorize(cx)?;
     let user = account(cx, id).await?;
     let host = cx.host;
-    let version = host.users.set_disabled(user.user_id(), true).await?.ok_or(ApiError::NotFound("user"))?;
+    let disable = async { host.users.set_disabled(user.user_id(), true).await?.ok_or(ApiError::NotFound("user")) };
+    let version = cx.recorded(EventType::UserDisabled, &user.id, json!({ "by": "operator" }), disable).await?;
     // The session store learns the new version before the sessions end, so a sign-in in flight
     // leaves none behind.
     host.sessions.set_credential_version(user.user_id(), version).await?;
@@ -157,7 +168,8 @@ pub async fn disable(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
 pub async fn enable(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     authorize(cx)?;
     let user = account(cx, id).await?;
-    cx.host.users.set_disabled(user.user_id(), false).await?.ok_or(ApiError::NotFound("user"))?;
+    let enable = async { cx.host.users.set_disabled(user.user_id(), false).await?.ok_or(ApiError::NotFound("user")) };
+    cx.recorded(EventType::UserEnabled, &user.id, json!({ "by": "operator" }), enable).await?;
     Ok(envelope::success(200, "Account enabled", json!({ "disabled": false })))
 }
 
@@ -184,8 +196,15 @@ pub async fn list_sessions(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError>
 pub async fn end_sessions(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     authorize(cx)?;
     let user = account(cx, id).await?;
-    let revoked = cx.host.sessions.delete_user_sessions(user.user_id()).await?;
+    let end = async { Ok(cx.host.sessions.delete_user_sessions(user.user_id()).await?) };
+    let revoked = cx.recorded(EventType::SessionRevoked, &user.id, json!({ "reason": "operator" }), end).await?;
     Ok(envelope::success(200, "Sessions ended", json!({ "revoked": revoked })))
+}
+
+/// `GET /admin/events`: the audit trail.
+pub async fn events(cx: &Ctx<'_>) -> Result<Response, ApiError> {
+    authorize(cx)?;
+    super::events::list(cx).await
 }
 
 /// `DELETE /admin/users/{id}/mfa`: second factors and recovery codes removed, the owner told.
@@ -193,7 +212,12 @@ pub async fn reset_second_factor(cx: &Ctx<'_>, id: &str) -> Result<Response, Api
     authorize(cx)?;
     let user = account(cx, id).await?;
     let host = cx.host;
-    host.users.disable_totp(user.user_id()).await?;
+    let reset = async { Ok(host.users.disable_totp(user.user_id()).await?) };
+    if user.totp_enabled {
+        cx.recorded(EventType::MfaDisabled, &user.id, json!({ "factor": "totp", "by": "operator" }), reset).await?;
+    } else {
+        reset.await?;
+    }
     host.sessions.put_user_profile(UserProfile { mfa_enabled: false, ..UserProfile::from(&user) }).await?;
     if user.totp_enabled {
         cx.notify(mail::second_factor_reset(&cx.settings.service_name, &user.email)).await;

@@ -20,7 +20,7 @@ use crate::mail;
 use crate::token::MailToken;
 use crate::totp;
 use crate::validation::{self, Email, Factor};
-use asm_contract::{User, UserProfile};
+use asm_contract::{EventFilter, EventType, User, UserProfile};
 use serde_json::{Value, json};
 
 /// `POST /auth/user/email`.
@@ -60,13 +60,22 @@ pub async fn request_email_change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 pub async fn confirm_email_change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     crate::csrf::check(cx.req, cx.settings)?;
     let token = validation::token_only(cx.body()?)?;
-    let host = cx.host;
-    let changed = match host.users.confirm_email_change(token.hash(), host.system.now_ms()).await {
-        Ok(Some(changed)) => changed,
-        Ok(None) => return Err(ApiError::InvalidToken),
-        Err(asm_contract::StoreError::Conflict(_)) => return Err(ApiError::Conflict { field: "email".into() }),
-        Err(e) => return Err(e.into()),
+    let (host, hash) = (cx.host, token.hash());
+    let confirm = |apply: bool| {
+        let hash = hash.clone();
+        async move {
+            match host.users.confirm_email_change(hash, host.system.now_ms(), apply).await {
+                Ok(Some(changed)) => Ok(changed),
+                Ok(None) => Err(ApiError::InvalidToken),
+                Err(asm_contract::StoreError::Conflict(_)) => Err(ApiError::Conflict { field: "email".into() }),
+                Err(e) => Err(e.into()),
+            }
+        }
     };
+    // What the change will be, for its event; then the change.
+    let ahead = confirm(false).await?;
+    let data = json!({ "previous_email": ahead.previous_email, "email": ahead.user.email, "by": "owner" });
+    let changed = cx.recorded(EventType::UserEmailChanged, &ahead.user.id, data, confirm(true)).await?;
     let user = &changed.user;
     // Session checks read the profile kept beside the sessions. The email has changed by now,
     // so a session store that fails here costs only a stale email in session checks.
@@ -118,7 +127,9 @@ pub async fn delete(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 pub(super) async fn erase(cx: &Ctx<'_>, user: &User, by_operator: bool) -> Result<(), ApiError> {
     let host = cx.host;
     let id = user.user_id();
-    if let Some(version) = host.users.set_disabled(id.clone(), true).await? {
+    let data = json!({ "by": if by_operator { "operator" } else { "owner" } });
+    let disable = async { Ok(host.users.set_disabled(id.clone(), true).await?) };
+    if let Some(version) = cx.recorded(EventType::UserDeleted, &user.id, data, disable).await? {
         host.sessions.set_credential_version(id.clone(), version).await?;
     }
     host.sessions.erase_user(id.clone()).await?;
@@ -134,7 +145,7 @@ pub(super) async fn erase(cx: &Ctx<'_>, user: &User, by_operator: bool) -> Resul
 /// The most login-history entries an export reads per page.
 const EXPORT_PAGE: u32 = 100;
 
-/// `GET /auth/user/export`: the account, its sessions and its whole login history.
+/// `GET /auth/user/export`: the account, its sessions, its whole login history and its events.
 pub async fn export(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
     let user = current_user(cx, &caller).await?;
@@ -150,11 +161,23 @@ pub async fn export(cx: &Ctx<'_>) -> Result<Response, ApiError> {
             break;
         }
     }
+    let mut events = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = EventFilter { user_id: Some(user.id.clone()), event_type: None };
+        let page = cx.host.events.list_events(filter, EXPORT_PAGE, cursor).await?;
+        events.extend(page.events.iter().map(asm_contract::event_json::view));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
     let data = json!({
         "exported_at": views::rfc3339(cx.host.system.now_ms()),
         "account": views::account(&user, None),
         "sessions": sessions,
         "logins": logins,
+        "events": events,
     });
     let filename = format!("asm-account-{}.json", user.id);
     Ok(envelope::success(200, "Everything kept about you", data)

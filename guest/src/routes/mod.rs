@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod events;
 mod health;
 mod lifecycle;
 pub mod page;
@@ -136,6 +137,7 @@ async fn dispatch(route: &Route, id: &str, cx: &Ctx<'_>) -> Result<Response, Api
         ("GET", "/admin/users/{id}/sessions") => admin::list_sessions(cx, id).await,
         ("DELETE", "/admin/users/{id}/sessions") => admin::end_sessions(cx, id).await,
         ("DELETE", "/admin/users/{id}/mfa") => admin::reset_second_factor(cx, id).await,
+        ("GET", "/admin/events") => admin::events(cx).await,
         ("GET", "/account" | "/account/reset" | "/account/verify" | "/account/email") => {
             page::serve(cx, page::document(cx.settings))
         }
@@ -168,6 +170,7 @@ mod tests {
             geo: &NoGeo,
             keyring: &keys,
             mailer: &store,
+            events: &store,
             hashing: &Unbounded,
             system: &crate::Os,
         };

@@ -12,6 +12,7 @@ use crate::http::Response;
 use crate::mail;
 use crate::password;
 use crate::validation::{self, Email};
+use asm_contract::EventType;
 use serde_json::json;
 
 pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -26,7 +27,9 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let hash = cx.hash_password(&change.new_password).await?;
     // The new credential version is known to the session store before other sessions end, so a
     // login that verified the old password meanwhile cannot leave a session behind.
-    let version = host.users.update_password(caller.user_id.clone(), hash).await?;
+    let data = json!({ "other_sessions_end": s.password_change_ends_sessions });
+    let update = async { Ok(host.users.update_password(caller.user_id.clone(), hash).await?) };
+    let version = cx.recorded(EventType::UserPasswordChanged, caller.user_id.as_str(), data, update).await?;
     host.sessions.set_credential_version(caller.user_id.clone(), version).await?;
     let revoked = if s.password_change_ends_sessions {
         host.sessions.delete_other_sessions(caller.user_id, caller.token_hash).await?

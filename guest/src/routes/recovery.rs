@@ -27,7 +27,7 @@ use crate::mail;
 use crate::password;
 use crate::token::{MailToken, hex_sha256};
 use crate::validation::{self, Email};
-use asm_contract::{TokenPurpose, UserProfile};
+use asm_contract::{EventType, TokenPurpose, UserProfile};
 use serde_json::json;
 
 const FORGOT_ANSWER: &str = "If an account uses this email, a reset link is on its way";
@@ -77,16 +77,20 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
     let new_hash = cx.hash_password(&request.new_password).await?;
-    // Of parallel resets with one token, one gets here with the account.
-    let user = host
-        .users
-        .redeem_token(TokenPurpose::PasswordReset, hash, host.system.now_ms(), true)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let reset = async {
+        // Of parallel resets with one token, one gets here with the account.
+        let user = host
+            .users
+            .redeem_token(TokenPurpose::PasswordReset, hash, host.system.now_ms(), true)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+        let version = host.users.update_password(user.user_id(), new_hash).await?;
+        Ok((user, version))
+    };
+    let (user, version) = cx.recorded(EventType::UserPasswordReset, &user.id, json!({}), reset).await?;
     let user_id = user.user_id();
     // As for a password change: the session store learns the new credential version before the
     // sessions end, so a login that verified the old password meanwhile leaves none behind.
-    let version = host.users.update_password(user_id.clone(), new_hash).await?;
     host.sessions.set_credential_version(user_id.clone(), version).await?;
     let revoked = host.sessions.delete_user_sessions(user_id.clone()).await?;
     // The link reached the mailbox, so the address is the owner's.
@@ -109,7 +113,8 @@ pub async fn verify(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .redeem_token(TokenPurpose::EmailVerification, token.hash(), host.system.now_ms(), true)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    host.users.mark_email_verified(user.user_id()).await?;
+    let mark = async { Ok(host.users.mark_email_verified(user.user_id()).await?) };
+    cx.recorded(EventType::UserEmailVerified, &user.id, json!({ "email": user.email }), mark).await?;
     // Session checks read the profile kept beside the sessions: it learns the news too. The email
     // is verified and the link used up by now, so a session store that fails here costs only a
     // stale `email_verified` in session checks until the next login, not an error.

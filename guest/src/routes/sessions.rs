@@ -4,7 +4,7 @@ use super::{Ctx, views};
 use crate::auth::{authenticate, session_cookie};
 use crate::envelope::{self, ApiError};
 use crate::http::Response;
-use asm_contract::{Session, UserId};
+use asm_contract::{EventType, Session, UserId};
 use serde_json::{Value, json};
 
 /// Ends the session and clears its cookie, and only that cookie: the device cookie stays, so
@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 /// would delete every cookie of the site).
 pub async fn logout(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
-    cx.host.sessions.delete_session(caller.user_id, caller.token_hash).await?;
+    let data = json!({ "session_id": caller.session.id, "reason": "logout" });
+    let end = async { Ok(cx.host.sessions.delete_session(caller.user_id.clone(), caller.token_hash.clone()).await?) };
+    cx.recorded(EventType::SessionRevoked, caller.user_id.as_str(), data, end).await?;
     Ok(envelope::success(200, "Logged out successfully", json!({}))
         .with_header("set-cookie", session_cookie(cx.settings, "", 0)))
 }
@@ -38,9 +40,14 @@ pub async fn revoke(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
         .find(|s| s.id == id)
         .ok_or(ApiError::NotFound("session"))?;
     let target_hash = target.token();
-    if !cx.host.sessions.delete_session(caller.user_id, target_hash.clone()).await? {
-        return Err(ApiError::NotFound("session"));
-    }
+    let data = json!({ "session_id": target.id, "reason": "revoked" });
+    let end = async {
+        match cx.host.sessions.delete_session(caller.user_id.clone(), target_hash.clone()).await? {
+            true => Ok(()),
+            false => Err(ApiError::NotFound("session")),
+        }
+    };
+    cx.recorded(EventType::SessionRevoked, caller.user_id.as_str(), data, end).await?;
     let ended_current = target_hash == caller.token_hash;
     let resp = envelope::success(200, "Session revoked", json!({ "id": target.id, "current_session": ended_current }));
     Ok(if ended_current { resp.with_header("set-cookie", session_cookie(cx.settings, "", 0)) } else { resp })
@@ -49,7 +56,10 @@ pub async fn revoke(cx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
 /// `DELETE /auth/user/sessions`: ends every session of the caller but this one.
 pub async fn revoke_others(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
-    let revoked = cx.host.sessions.delete_other_sessions(caller.user_id, caller.token_hash).await?;
+    let data = json!({ "reason": "others", "kept_session_id": caller.session.id });
+    let end =
+        async { Ok(cx.host.sessions.delete_other_sessions(caller.user_id.clone(), caller.token_hash.clone()).await?) };
+    let revoked = cx.recorded(EventType::SessionRevoked, caller.user_id.as_str(), data, end).await?;
     Ok(envelope::success(200, "Other sessions revoked", json!({ "revoked": revoked })))
 }
 

@@ -20,7 +20,7 @@ use crate::http::Response;
 use crate::mail::{self, FactorChange};
 use crate::totp;
 use crate::validation;
-use asm_contract::{User, UserProfile};
+use asm_contract::{EventType, User, UserProfile};
 use serde_json::json;
 
 pub async fn enroll(cx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -60,9 +60,13 @@ pub async fn confirm(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let verdict = accept_code(cx.host, &user, &code).await;
     attempt.end(verdict).await?.confirm().await?;
     let (codes, hashes) = totp::recovery_codes(cx.host.system);
-    if !cx.host.users.enable_totp(caller.user_id, hashes).await? {
-        return Err(ApiError::StateConflict("TOTP is already on"));
-    }
+    let turn_on = async {
+        match cx.host.users.enable_totp(caller.user_id.clone(), hashes).await? {
+            true => Ok(()),
+            false => Err(ApiError::StateConflict("TOTP is already on")),
+        }
+    };
+    cx.recorded(EventType::MfaEnabled, &user.id, json!({ "factor": "totp" }), turn_on).await?;
     let profile = UserProfile { mfa_enabled: true, ..UserProfile::from(&user) };
     cx.host.sessions.put_user_profile(profile).await?;
     notify(cx, &user, FactorChange::TotpOn).await;
@@ -74,7 +78,12 @@ pub async fn disable(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let password = validation::one_string(cx.body()?, "password")?;
     let user = current_user(cx, &caller).await?;
     recheck(cx, &user, &password, "password").await?;
-    cx.host.users.disable_totp(caller.user_id).await?;
+    let turn_off = async { Ok(cx.host.users.disable_totp(caller.user_id.clone()).await?) };
+    if user.totp_enabled {
+        cx.recorded(EventType::MfaDisabled, &user.id, json!({ "factor": "totp", "by": "owner" }), turn_off).await?;
+    } else {
+        turn_off.await?;
+    }
     let profile = UserProfile { mfa_enabled: false, ..UserProfile::from(&user) };
     cx.host.sessions.put_user_profile(profile).await?;
     if user.totp_enabled {

@@ -10,7 +10,8 @@ use crate::client::Client;
 use crate::envelope::ApiError;
 use crate::routes::Ctx;
 use crate::validation::Email;
-use asm_contract::{LoginOutcome, User};
+use asm_contract::{EventType, LoginOutcome, User};
+use serde_json::json;
 use std::time::Duration;
 
 /// Whom a check is about: the email, its account when there is one, and the device the request
@@ -142,6 +143,9 @@ impl<'c, 't> Attempt<'c, 't> {
             Err(refusal) => {
                 if check == Check::Login && refusal.first_locked() {
                     record(cx, &client, &subject.email, LoginOutcome::Locked).await?;
+                    // Of an account or not, the same event (without one, it names none).
+                    let user = subject.user.as_ref().map(|u| u.id.as_str());
+                    cx.record(EventType::LoginLocked, user, json!({ "by": "password" })).await?;
                 }
                 Err(refusal.into_attempt_error())
             }
@@ -157,7 +161,20 @@ impl<'c, 't> Attempt<'c, 't> {
     /// is recorded for a sign-in); an error counts nothing and is passed on.
     pub async fn end(self, verdict: Result<bool, ApiError>) -> Result<Passed<'c>, ApiError> {
         let Attempt { cx, client, subject, check, admitted } = self;
-        gates::finish(cx.host, admitted, matches!(verdict, Ok(false))).await?;
+        let failed = matches!(verdict, Ok(false));
+        // A failed sign-in is an event, of an account or of an address without one (the same
+        // work either way). The failure is counted whatever becomes of its event: a lock-out
+        // never waits on the audit trail (a 503 then says the event is missing).
+        let event = match check.recorded_failure() {
+            Some(outcome) if failed => {
+                let reason = if outcome == LoginOutcome::MfaFailed { "second_factor" } else { "password" };
+                let user = subject.user.as_ref().map(|u| u.id.as_str());
+                cx.record(EventType::LoginFailed, user, json!({ "reason": reason })).await
+            }
+            _ => Ok(()),
+        };
+        gates::finish(cx.host, admitted, failed).await?;
+        event?;
         if !verdict? {
             if let Some(outcome) = check.recorded_failure() {
                 record(cx, &client, &subject.email, outcome).await?;

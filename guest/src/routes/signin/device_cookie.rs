@@ -115,6 +115,7 @@ mod tests {
             geo: &NoGeo,
             keyring: &keys,
             mailer: &store,
+            events: &store,
             hashing: &Unbounded,
             system: &system,
         };

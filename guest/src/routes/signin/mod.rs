@@ -25,7 +25,9 @@ use crate::envelope::{self, ApiError};
 use crate::http::Response;
 use crate::token::{self, MailToken, SessionToken};
 use crate::validation::Email;
-use asm_contract::{AttemptRecord, LoginOutcome, Retention, Session, SessionCreated, TokenPurpose, User, UserProfile};
+use asm_contract::{
+    AttemptRecord, EventType, LoginOutcome, Retention, Session, SessionCreated, TokenPurpose, User, UserProfile,
+};
 use serde_json::json;
 
 /// How a sign-in proved who it is.
@@ -43,6 +45,15 @@ impl Method {
     /// Whether the sign-in passed a second factor.
     fn second_factor(self) -> bool {
         !matches!(self, Method::Password)
+    }
+
+    /// Its name in the `session.created` event.
+    fn name(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::Totp => "totp",
+            Method::RecoveryCode => "recovery_code",
+        }
     }
 
     /// What the account's history records.
@@ -91,11 +102,34 @@ pub async fn complete(cx: &Ctx<'_>, mut passed: Passed<'_>, method: Method) -> R
         mfa: method.second_factor(),
     };
     let profile = UserProfile { last_login: Some(now), ..UserProfile::from(&user) };
-    let created =
-        host.sessions.create_session(session, profile, s.max_sessions_per_user, user.credential_version).await?;
-    if created == SessionCreated::Stale {
-        record(cx, client, email, LoginOutcome::InvalidCredentials).await?;
-        return Err(ApiError::InvalidCredentials);
+    let data = json!({
+        "session_id": session.id,
+        "method": method.name(),
+        "mfa": session.mfa,
+        "device": session.device.summary,
+        "location": session.location,
+    });
+    let create = async {
+        match host.sessions.create_session(session, profile, s.max_sessions_per_user, user.credential_version).await? {
+            SessionCreated::Created(evicted) => Ok(evicted),
+            // The credentials changed since the ones verified were read: no session, no event.
+            SessionCreated::Stale => Err(ApiError::InvalidCredentials),
+        }
+    };
+    let evicted = match cx.recorded(EventType::SessionCreated, &user.id, data, create).await {
+        Err(ApiError::InvalidCredentials) => {
+            record(cx, client, email, LoginOutcome::InvalidCredentials).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+        other => other?,
+    };
+    // The cap ended older sessions in the same step: their event follows the new session's.
+    // The sign-in has happened by then, so an event that cannot be written is logged.
+    if !evicted.is_empty() {
+        let data = json!({ "reason": "session_cap", "session_ids": evicted });
+        if let Err(e) = cx.record(EventType::SessionRevoked, Some(&user.id), data).await {
+            eprintln!("sign-in: the event of sessions ended by the cap was not written: {e:?}");
+        }
     }
     let device_number = host.users.record_login(user_id, now).await?;
     record(cx, client, email, method.outcome()).await?;
