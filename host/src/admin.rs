@@ -35,6 +35,18 @@ pub enum AdminCommand {
     /// Accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The audit trail: events of every account, newest first.
+    Events {
+        /// Only this account's (by id or by email).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this type (`user.created`, `login.failed`, …).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Most events to print (pages are fetched until there are this many).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +103,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         .to_string();
     let api = Api { base: args.url.trim_end_matches('/').to_string(), token, http: client()? };
     let out = Output { json: args.json };
-    let AdminCommand::Users(command) = args.command;
+    let command = match args.command {
+        AdminCommand::Users(command) => command,
+        AdminCommand::Events { user, event_type, limit } => {
+            let user = match user {
+                Some(account) => Some(api.resolve(&account).await?),
+                None => None,
+            };
+            return events(&api, &out, user, event_type, limit).await;
+        }
+    };
     match command {
         UsersCommand::List { query, limit } => {
             let users = api.search(query.as_deref().unwrap_or(""), limit).await?;
@@ -200,6 +221,47 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             out.done(&data, &format!("deleted {account} ({id})"))?;
         }
     }
+    Ok(())
+}
+
+/// `asm admin events`: pages of `GET /admin/events` until `limit` events.
+async fn events(
+    api: &Api,
+    out: &Output,
+    user: Option<String>,
+    event_type: Option<String>,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    while events.len() < limit {
+        let mut path = format!("/admin/events?limit={}", (limit - events.len()).min(100));
+        for (name, value) in [("user_id", &user), ("type", &event_type), ("cursor", &cursor)] {
+            if let Some(v) = value {
+                path.push_str(&format!("&{name}={}", encode(v)));
+            }
+        }
+        let page = api.call(Method::GET, &path, None).await?;
+        events.extend(page["events"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    if out.json {
+        return out.print_json(&json!({ "events": events }));
+    }
+    let mut table = table(["at", "type", "account", "ip", "data"]);
+    for e in &events {
+        let data = match &e["data"] {
+            Value::Object(m) if m.is_empty() => String::new(),
+            d => d.to_string(),
+        };
+        table.add_row([text(&e["at"]), text(&e["type"]), text(&e["user_id"]), text(&e["ip_address"]), data]);
+    }
+    print_table(&table);
+    println!("{} event{}", events.len(), if events.len() == 1 { "" } else { "s" });
     Ok(())
 }
 

@@ -122,6 +122,21 @@ pub struct ServeConfig {
     #[arg(long, env = "SMTP_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub smtp_timeout: Duration,
 
+    /// Where every event is posted as a Standard Webhooks message (http:// or https://);
+    /// unset: events are kept and readable at /admin/events, and posted nowhere.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// The key webhooks are signed with, as Standard Webhooks writes it: `whsec_` and base64 of
+    /// at least 24 random bytes (`echo whsec_$(openssl rand -base64 32)`).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Longest a receiver may take to answer one delivery before it is tried again later.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+    /// How long events are kept (then swept, with any delivery still waiting).
+    #[arg(long, env = "EVENT_RETENTION", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+
     /// A MaxMind City or Country database (.mmdb); without one, public addresses read `Unknown`.
     #[arg(long, env = "GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,

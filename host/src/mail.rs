@@ -1,13 +1,11 @@
 //! Mail delivery. The component's `mailer.send` writes each message to the outbox in the user
-//! store (PostgreSQL or SQLite) inside the request; a worker here takes due messages from the
-//! outbox and hands them to the mail server (`SMTP_URL`), or, in development without one, to the
-//! log, one message per claim. A message that cannot be delivered stays in the outbox and is tried again later
-//! (2 s, doubling, at most 5 minutes apart) until a week has passed; a permanent refusal (a 5xx
-//! answer) ends it at once. Claims are leases taken with `FOR UPDATE SKIP LOCKED`, so several
-//! hosts on one database never send one message at the same time.
+//! store (PostgreSQL or SQLite) inside the request; the outbox's worker (`crate::outbox`) hands
+//! due mail to this courier: the mail server (`SMTP_URL`), or, in development without one, the
+//! log. A permanent refusal (a 5xx answer) ends a message at once; anything else is tried again.
 
+use crate::outbox::{Courier, Failure};
 use asm_contract::{Mail, Mailer, StoreResult};
-use asm_stores::outbox::{Outbox, Queued};
+use asm_stores::outbox::{Kind, Message as OutboxMessage};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
@@ -20,15 +18,6 @@ pub enum Transport {
     Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox, timeout: Duration },
     /// Into the log, link included (development without `SMTP_URL`).
     Log,
-}
-
-/// Why one delivery failed.
-#[derive(Debug)]
-pub enum Failure {
-    /// Worth trying again (server down, busy, 4xx).
-    Transient(String),
-    /// Will never work (5xx, an address that cannot be written).
-    Permanent(String),
 }
 
 /// The default of how long SMTP may take for one message, the whole exchange (`SMTP_TIMEOUT`).
@@ -79,14 +68,6 @@ fn compose(from: &Mailbox, mail: &Mail) -> Result<Message, Failure> {
         .map_err(|e| Failure::Permanent(format!("message: {e}")))
 }
 
-/// The delay before attempt `attempts + 1`: 2 s, doubling, at most 5 minutes.
-pub fn backoff(attempts: u32) -> Duration {
-    let secs = 2u64.saturating_pow(attempts.clamp(1, 20)).min(300);
-    Duration::from_secs(secs)
-}
-
-/// How long a message is tried before it is given up.
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 impl Transport {
     /// How long a claim holds a message: four times the longest one delivery may take, and at
     /// least two minutes, so a message is never claimed again while it is being sent.
@@ -99,12 +80,6 @@ impl Transport {
 }
 
 pub const MIN_LEASE: Duration = Duration::from_secs(120);
-/// How often a worker looks for due messages without being told of one (messages queued by other
-/// hosts, retries coming due).
-pub const POLL: Duration = Duration::from_secs(2);
-/// How long delivered and failed messages (and expired tokens) are kept.
-pub const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// The component's mailer: the store's `send` (into the outbox), then a word to this host's
 /// worker so the message leaves at once rather than at the next poll.
 pub struct Queueing {
@@ -121,60 +96,22 @@ impl Mailer for Queueing {
     }
 }
 
-/// Delivers one claimed message and records the outcome.
-async fn deliver_one(outbox: &dyn Outbox, transport: &Transport, q: Queued, now_ms: i64) -> StoreResult<()> {
-    match transport.deliver(&q.mail).await {
-        Ok(()) => {
-            tracing::info!(id = q.id, attempts = q.attempts, "mail delivered");
-            outbox.sent(q.id).await
-        }
-        Err(Failure::Permanent(e)) => {
-            tracing::warn!(id = q.id, error = %e, "mail refused for good; not retried");
-            outbox.failed(q.id, e).await
-        }
-        Err(Failure::Transient(e)) if now_ms.saturating_sub(q.queued_at) > GIVE_UP_AFTER.as_millis() as i64 => {
-            tracing::warn!(id = q.id, attempts = q.attempts, error = %e, "mail undeliverable for a week; given up");
-            outbox.failed(q.id, e).await
-        }
-        Err(Failure::Transient(e)) => {
-            let after = backoff(q.attempts);
-            tracing::warn!(id = q.id, attempts = q.attempts, retry_in = ?after, error = %e, "mail not delivered; will retry");
-            outbox.retry(q.id, after.as_millis() as u64, e).await
+#[async_trait::async_trait]
+impl Courier for Transport {
+    fn kind(&self) -> Kind {
+        Kind::Mail
+    }
+
+    fn lease(&self) -> Duration {
+        Transport::lease(self)
+    }
+
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        match message {
+            OutboxMessage::Mail(mail) => Transport::deliver(self, mail).await,
+            OutboxMessage::Webhook(_) => Err(Failure::Permanent("a webhook in the mail queue".into())),
         }
     }
-}
-
-/// Empties the outbox until the process ends: whatever is due, whenever told of new mail or
-/// every [`POLL`]; expired records are swept about hourly.
-pub fn spawn_worker(outbox: Arc<dyn Outbox>, transport: Arc<Transport>, wake: Arc<Notify>) {
-    tokio::spawn(async move {
-        let mut last_sweep = tokio::time::Instant::now();
-        loop {
-            // One message per claim: its lease outlasts its delivery (the timeout is a quarter of
-            // the lease), which a lease over a batch sent one after another would not.
-            match outbox.claim(1, transport.lease().as_millis() as u64).await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    for q in claimed {
-                        if let Err(e) = deliver_one(&*outbox, &transport, q, asm_stores::now_ms()).await {
-                            tracing::warn!(error = %e, "could not record a delivery in the outbox");
-                        }
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the mail outbox is unreachable; will retry"),
-            }
-            if last_sweep.elapsed() > Duration::from_secs(3600) {
-                last_sweep = tokio::time::Instant::now();
-                match outbox.sweep(KEEP.as_millis() as u64).await {
-                    Ok(n) if n > 0 => tracing::info!(swept = n, "old mail and expired tokens removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "sweeping the outbox failed"),
-                }
-            }
-            let _ = tokio::time::timeout(POLL, wake.notified()).await;
-        }
-    });
 }
 
 #[cfg(test)]
@@ -182,13 +119,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
-        let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(secs, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
-        assert_eq!(backoff(0).as_secs(), 2);
-        assert_eq!(backoff(u32::MAX).as_secs(), 300);
+    fn a_delivery_ends_well_before_its_claim_does() {
         let t = Transport::smtp("smtp://127.0.0.1:2525", "a@b.co", SMTP_TIMEOUT).unwrap();
-        assert!(SMTP_TIMEOUT * 4 <= t.lease(), "a delivery ends well before its claim does");
+        assert!(SMTP_TIMEOUT * 4 <= t.lease());
         let slow = Transport::smtp("smtp://127.0.0.1:2525", "a@b.co", Duration::from_secs(300)).unwrap();
         assert_eq!(slow.lease(), Duration::from_secs(1200));
     }

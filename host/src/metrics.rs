@@ -1,12 +1,15 @@
 //! `/metrics` in the Prometheus text format: requests by route and status, latency, store
-//! errors by store, component instances created.
+//! errors by store, component instances created, hashing turns, events and the outbox's
+//! deliveries and backlog by kind.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -26,6 +29,12 @@ pub struct StoreLabels {
     pub kind: &'static str,
 }
 
+/// Which kind of outbox message: `mail` or `webhook`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
 pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
@@ -34,6 +43,12 @@ pub struct Metrics {
     pub hash_turns: Counter,
     pub hash_refused: Counter,
     pub replica_waits_short: Counter,
+    pub events: Counter,
+    pub delivered: Family<KindLabels, Counter>,
+    pub delivery_retries: Family<KindLabels, Counter>,
+    pub given_up: Family<KindLabels, Counter>,
+    pub pending: Family<KindLabels, Gauge>,
+    pub oldest_pending: Family<KindLabels, Gauge<f64, AtomicU64>>,
     registry: Registry,
 }
 
@@ -61,7 +76,50 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Writes that must outlive a failover whose replicas did not confirm them within REDIS_WAIT_TIMEOUT",
         replica_waits_short.clone(),
     );
-    Metrics { requests, latency, store_errors, instances, hash_turns, hash_refused, replica_waits_short, registry }
+    let events = Counter::default();
+    registry.register(
+        "events",
+        "Events written (each with its webhook delivery when WEBHOOK_URL is set)",
+        events.clone(),
+    );
+    let delivered = Family::<KindLabels, Counter>::default();
+    registry.register("outbox_delivered", "Outbox messages delivered, by kind (mail, webhook)", delivered.clone());
+    let delivery_retries = Family::<KindLabels, Counter>::default();
+    registry.register(
+        "outbox_retries",
+        "Deliveries that failed and will be tried again, by kind",
+        delivery_retries.clone(),
+    );
+    let given_up = Family::<KindLabels, Counter>::default();
+    registry.register(
+        "outbox_given_up",
+        "Messages given up (refused for good, or a week old), by kind",
+        given_up.clone(),
+    );
+    let pending = Family::<KindLabels, Gauge>::default();
+    registry.register("outbox_pending", "Messages waiting to be delivered, by kind", pending.clone());
+    let oldest_pending = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+    registry.register(
+        "outbox_oldest_pending_seconds",
+        "Age of the oldest message waiting to be delivered, by kind (0: none)",
+        oldest_pending.clone(),
+    );
+    Metrics {
+        requests,
+        latency,
+        store_errors,
+        instances,
+        hash_turns,
+        hash_refused,
+        replica_waits_short,
+        events,
+        delivered,
+        delivery_retries,
+        given_up,
+        pending,
+        oldest_pending,
+        registry,
+    }
 });
 
 impl Metrics {

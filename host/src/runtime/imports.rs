@@ -22,6 +22,17 @@ pub struct RequestState {
     pub(super) hashing: Arc<HashGate>,
     /// The request's turn at hashing, while it holds one (given back when the store drops).
     pub(super) hash_turn: Option<OwnedSemaphorePermit>,
+    /// The events this request wrote: their webhook deliveries are released when it ends.
+    pub(super) events_written: Vec<i64>,
+}
+
+impl Drop for RequestState {
+    /// The request is over (its store goes with it): what it wrote may be delivered now.
+    fn drop(&mut self) {
+        if let Some(release) = &self.stores.release {
+            release.after_request(std::mem::take(&mut self.events_written));
+        }
+    }
 }
 
 impl WasiView for RequestState {
@@ -48,6 +59,14 @@ macro_rules! answer_from_stores {
     ($($(#[$trait_doc:meta])* $module:ident $Trait:ident $label:literal {
         $($(#[$doc:meta])* fn $op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)*
     })*) => {$(
+        answer_interface!($module $label { $($op($($arg: $ty),*) -> $ret;)* });
+    )*};
+}
+
+/// One interface's answers; `events` is answered by hand below (it remembers what it wrote).
+macro_rules! answer_interface {
+    (events $($rest:tt)*) => {};
+    ($module:ident $label:literal { $($op:ident($($arg:ident: $ty:ident),*) -> $ret:ty;)* }) => {
         impl wit::$module::Host for RequestState {
             $(
                 async fn $op(&mut self, $($arg: asm_contract::wit_type!($ty)),*) -> wasmtime::Result<StoreResult<$ret>> {
@@ -55,10 +74,38 @@ macro_rules! answer_from_stores {
                 }
             )*
         }
-    )*};
+    };
 }
 
 with_store_operations!(answer_from_stores);
+
+impl wit::events::Host for RequestState {
+    async fn append(&mut self, event: NewEvent) -> wasmtime::Result<StoreResult<i64>> {
+        let written = self.stores.events.append(event).await;
+        if let Ok(id) = &written {
+            self.events_written.push(*id);
+            crate::metrics::METRICS.events.inc();
+        }
+        counted("events", written)
+    }
+
+    async fn withdraw(&mut self, id: i64) -> wasmtime::Result<StoreResult<()>> {
+        let withdrawn = self.stores.events.withdraw(id).await;
+        if withdrawn.is_ok() {
+            self.events_written.retain(|w| *w != id);
+        }
+        counted("events", withdrawn)
+    }
+
+    async fn list_events(
+        &mut self,
+        filter: EventFilter,
+        limit: u32,
+        after: Option<String>,
+    ) -> wasmtime::Result<StoreResult<EventPage>> {
+        counted("events", self.stores.events.list_events(filter, limit, after).await)
+    }
+}
 
 impl wit::geo::Host for RequestState {
     fn lookup(&mut self, ip: String) -> wasmtime::Result<Option<Location>> {

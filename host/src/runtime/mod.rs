@@ -96,6 +96,7 @@ impl Runtime {
         bindings::asm::auth::geo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::keyring::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::mailer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings::asm::auth::events::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings::asm::auth::hashing::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)

@@ -68,6 +68,7 @@ impl Runtime {
             stores: self.stores.clone(),
             hashing: self.hashing.clone(),
             hash_turn: None,
+            events_written: Vec::new(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);

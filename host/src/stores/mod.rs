@@ -31,6 +31,9 @@ pub struct Stores {
     pub geo: Arc<dyn Geo>,
     pub keyring: Arc<dyn Keyring>,
     pub mailer: Arc<dyn Mailer>,
+    pub events: Arc<dyn Events>,
+    /// Where a request's webhook deliveries are released when it ends (WEBHOOK_URL is set).
+    pub release: Option<Arc<crate::webhooks::Release>>,
 }
 
 impl Stores {
@@ -104,18 +107,44 @@ impl Stores {
             "stores configured"
         );
         let keyring = Arc::new(keys::load(cfg)?);
-        let (queue, outbox): (Arc<dyn Mailer>, Arc<dyn asm_stores::outbox::Outbox>) = match (&pg, &sqlite) {
+        let webhooks = match cfg.webhook_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let secret = cfg.webhook_secret.as_deref().unwrap_or_default();
+                anyhow::ensure!(
+                    !secret.trim().is_empty(),
+                    "WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed"
+                );
+                Some(Arc::new(crate::webhooks::Webhooks::new(url, secret, cfg.webhook_timeout)?))
+            }
+            None => None,
+        };
+        type Queues = (Arc<dyn Mailer>, Arc<dyn Events>, Arc<dyn asm_stores::outbox::Outbox>);
+        let (queue, events, outbox): Queues = match (&pg, &sqlite) {
             (Some(driver), _) => (
                 Arc::new(asm_stores::postgres::PostgresMailer::new(driver.clone())),
+                Arc::new(asm_stores::postgres::PostgresEvents::new(driver.clone(), webhooks.is_some())),
                 Arc::new(asm_stores::postgres::PostgresOutbox::new(driver.clone())),
             ),
-            (None, Some(store)) => (store.clone(), store.clone()),
+            (None, Some(store)) => {
+                store.deliver_webhooks(webhooks.is_some());
+                (store.clone(), store.clone(), store.clone())
+            }
             (None, None) => unreachable!("the users are in PostgreSQL or SQLite"),
         };
         let wake = Arc::new(tokio::sync::Notify::new());
-        crate::mail::spawn_worker(outbox, transport, wake.clone());
+        crate::outbox::spawn_worker(outbox.clone(), transport, wake.clone(), Some(cfg.event_retention));
         let mailer = Arc::new(crate::mail::Queueing { store: queue, wake });
-        Ok(Stores { user_store, session_store, geo, keyring, mailer })
+        let release = webhooks.map(|courier| {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            crate::outbox::spawn_worker(outbox.clone(), courier, wake.clone(), None);
+            Arc::new(crate::webhooks::Release { outbox, wake })
+        });
+        tracing::info!(
+            webhooks = release.is_some(),
+            "events kept; webhooks {}",
+            if release.is_some() { "on" } else { "off" }
+        );
+        Ok(Stores { user_store, session_store, geo, keyring, mailer, events, release })
     }
 }
 
