@@ -9,7 +9,7 @@ HOST         := target/release/asm
 # The binary reads its settings from the environment and .env. With none, it keeps
 # everything in the embedded SQLite file ./data/asm.db; see .env.example for PostgreSQL + Redis.
 
-.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node test-node-probe node-deps test-browser api-fuzz soak soak-smoke services haproxy check \
+.PHONY: setup build build-guest build-host build-bins build-test-components run run-prod test test-node test-node-probe node-deps webhook-verify-deps test-browser api-fuzz soak soak-smoke services haproxy check \
         migrate-up migrate-down migrate-status migrate-force migrate-create fmt lint clean
 
 setup:
@@ -47,7 +47,7 @@ run-prod: build migrate-up
 # PostgreSQL and Redis over HTTP. One release build serves every test.
 # A Redis Cluster (scripts/redis-cluster.sh, started by the tests) and HAProxy serve the
 # multi-host tests; the cluster is stopped afterwards.
-test: build-guest build-test-components test-node-probe services haproxy
+test: build-guest build-test-components test-node-probe webhook-verify-deps services haproxy
 	ASM_COMPONENT=$(CURDIR)/$(COMPONENT) $(CARGO) test --release -p asm-contract -p asm-settings -p asm-stores -p asm-guest -p asm-host; \
 		status=$$?; scripts/redis-cluster.sh stop; exit $$status
 	$(MAKE) api-fuzz
@@ -89,6 +89,11 @@ test-node: build-guest node-deps
 node-deps:
 	@command -v npm >/dev/null || { echo "error: Node.js 20+ and npm are needed: apt-get install -y nodejs npm"; exit 1; }
 	cd examples/node-host && npm ci --no-audit --no-fund --loglevel=error
+
+# The Standard Webhooks reference library, which the webhook tests check signatures with.
+webhook-verify-deps:
+	@command -v npm >/dev/null || { echo "error: Node.js 20+ and npm are needed: apt-get install -y nodejs npm"; exit 1; }
+	cd host/tests/webhook-verify && npm ci --no-audit --no-fund --loglevel=error
 
 # The store probe transpiled onto the Node example's stores: the conformance suite runs against
 # them as against every other backend.
@@ -148,7 +153,7 @@ spin-check: spin-build
 # `spin` on the PATH, or ../shared/tools/spin/spin): every app a test starts is spin.toml on a
 # fresh Redis key prefix; the conformance suite reaches the adapter through a test component.
 SPIN_E2E_MODULES := register:: login:: sessions:: security:: credentials:: routing:: conformance:: mail::the_outbox \
-	admin::operators_need admin::without_a_token admin::erasing admin::owners_delete admin::with_registration_off admin::the_operators_command_line
+	admin::operators_need admin::without_a_token admin::erasing admin::owners_delete admin::with_registration_off admin::the_operators_command_line events::the_audit_trail
 
 spin-e2e: spin-build build-test-components services
 	@scripts/find-spin.sh >/dev/null

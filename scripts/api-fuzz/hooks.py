@@ -17,7 +17,8 @@ read from there) and API_FUZZ_ADMIN_TOKEN (the ADMIN_TOKEN the service was start
 - Real values: in every other positive case of an operation (the first one included, per phase),
   a hook puts in the account's password, a session id of the account, a TOTP code or recovery code
   made for the account, an `mfa_token` from a login of an account with TOTP on, a mailed reset,
-  verification or email-change token, the id of the operators' target (below), or (at
+  verification or email-change token, the id of the operators' target (below), the id of an
+  account of ours whose events to read (with, every other time, a cursor into them), or (at
   registration, and where an operator creates or renames an account) an email and username not
   taken yet; the rest of the case stays as generated. It does so in `before_call`, right before
   the request is sent, since most of these values work once or depend on what the cases before
@@ -632,6 +633,28 @@ def rename_target(case, account):
     fresh_names(case, account)
 
 
+EVENT_READS = itertools.count()
+
+
+def events_of_ours(case, _account):
+    """`GET /admin/events` filtered to an account of ours, so that the page holds events (a
+    generated id names no account): in turn the fuzzing account, the operators' target and the
+    account of ours erased last, whose events are emptied. Every other time also a cursor the
+    service gave for that account (the `next_cursor` of its first event), so that a later page
+    is read."""
+    n = next(EVENT_READS)
+    live_token()  # the fuzzing account exists and has signed in
+    erased = [account for account in ACCOUNTS.values() if account.gone]
+    accounts = [State.main, target(), *erased[-1:]]
+    account = accounts[(n // 2) % len(accounts)]
+    case.query["user_id"] = account.id
+    if n % 2 == 1:
+        first = expect(operator_call("GET", f"/admin/events?user_id={account.id}&limit=1"), 200)
+        cursor = first.json()["data"]["next_cursor"]
+        if cursor is not None:
+            case.query["cursor"] = cursor
+
+
 # Emails and usernames (as the service compares them) that registrations, accounts made by an
 # operator and an operator's changes have used.
 TAKEN: set[tuple[str, str]] = set()
@@ -687,6 +710,7 @@ REAL_VALUES = {
     ("GET", "/admin/users/{id}/sessions"): on_signed_in_target,
     ("DELETE", "/admin/users/{id}/sessions"): on_signed_in_target,
     ("DELETE", "/admin/users/{id}/mfa"): reset_factor,
+    ("GET", "/admin/events"): events_of_ours,
 }
 
 # The routes whose names are noted as taken (whatever the answer: better one name too many).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -45,13 +45,13 @@ impl Drop for PrivateRedis {
 }
 
 /// Forwards a local port to PostgreSQL; `stop` closes the port and every relayed connection.
-struct Relay {
-    addr: SocketAddr,
+pub struct Relay {
+    pub addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl Relay {
-    async fn start(port: u16, upstream: SocketAddr) -> Relay {
+    pub async fn start(port: u16, upstream: SocketAddr) -> Relay {
         let started = Instant::now();
         let listener = loop {
             match TcpListener::bind(("127.0.0.1", port)).await {
@@ -76,7 +76,7 @@ impl Relay {
         Relay { addr: ([127, 0, 0, 1], port).into(), task }
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         // Dropping the accept loop drops the JoinSet, which aborts every relayed connection.
         self.task.abort();
         let _ = self.task.await;

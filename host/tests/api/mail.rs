@@ -70,7 +70,7 @@ async fn reset_by_mailed_link_end_to_end() {
     let notice = smtp.wait_for(3, WAIT).await.pop().unwrap();
     assert_eq!(notice.subject(), "Your Asm Test password was changed");
     assert!(notice.token("reset").is_none() && notice.data.contains("password-reset link"), "{}", notice.data);
-    let sent = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM mail_outbox").await;
+    let sent = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM outbox").await;
     assert!(sent.len() == 3 && sent.iter().all(|(_, _, sent)| *sent), "{sent:?}");
 }
 
@@ -124,14 +124,14 @@ async fn mail_survives_a_mail_server_that_is_down() {
     assert_eq!(r.status, 202);
     assert!(took < Duration::from_secs(2), "the request never waits on the mail server: {took:?}");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let waiting = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM mail_outbox ORDER BY id").await;
+    let waiting = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM outbox ORDER BY id").await;
     assert!(waiting.len() == 2 && waiting.iter().all(|(_, n, sent)| *n >= 1 && !sent), "{waiting:?}");
 
     let smtp = SmtpServer::start_on(port, Duration::ZERO).await;
     let got = smtp.wait_for(2, Duration::from_secs(30)).await;
     assert!(got.iter().any(|m| m.token("reset").is_some()), "{got:#?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let done = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM mail_outbox ORDER BY id").await;
+    let done = outbox(&db, "SELECT id, attempts, sent_at IS NOT NULL FROM outbox ORDER BY id").await;
     assert!(done.iter().all(|(_, n, sent)| *sent && *n >= 2), "retried, then sent: {done:?}");
     assert_eq!(smtp.messages().len(), 2, "each once");
 }
@@ -231,7 +231,7 @@ async fn the_outbox_holds_the_mail_when_the_request_answers() {
     let r = app.post("/auth/password/forgot", json!({ "email": creds.email })).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT text_body FROM mail_outbox WHERE recipient = $1 ORDER BY id")
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT text_body FROM outbox WHERE recipient = $1 ORDER BY id")
         .bind(&creds.email)
         .fetch_all(&pool)
         .await
@@ -268,7 +268,7 @@ async fn a_mail_server_that_never_answers_does_not_stall_delivery() {
     let started = Instant::now();
     loop {
         let rows: Vec<(i32, Option<String>)> =
-            sqlx::query_as("SELECT attempts, last_error FROM mail_outbox ORDER BY id").fetch_all(&pool).await.unwrap();
+            sqlx::query_as("SELECT attempts, last_error FROM outbox ORDER BY id").fetch_all(&pool).await.unwrap();
         let tried = rows.iter().filter(|(n, e)| *n >= 1 && e.as_deref().is_some_and(|e| e.contains("no answer")));
         if rows.len() == 2 && tried.count() == 2 {
             break;

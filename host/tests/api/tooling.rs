@@ -44,7 +44,8 @@ async fn migrations_go_up_down_and_up_again() {
     let (ok, out) = asm(&["migrate", "down", &newest.to_string()], &env);
     assert!(ok, "{out}");
     assert!(!table_exists(&url, "recovery_codes").await, "down N reverts the N newest migrations");
-    assert!(!table_exists(&url, "mail_outbox").await);
+    assert!(!table_exists(&url, "mail_outbox").await && !table_exists(&url, "outbox").await);
+    assert!(!table_exists(&url, "events").await);
     assert!(!table_exists(&url, "sessions").await);
     assert!(!table_exists(&url, "login_attempts").await);
     assert!(table_exists(&url, "users").await, "and only those");
