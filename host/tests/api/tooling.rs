@@ -4,15 +4,20 @@ use crate::support::*;
 use std::process::Command;
 
 fn asm(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    // A directory of its own: the default SQLite file (./data/asm.db) of one run, or of another
+    // checkout on the machine with other migrations, is never this run's.
+    let dir = std::env::temp_dir().join(unique("asm-cwd-"));
+    std::fs::create_dir_all(&dir).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_asm"))
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_ADDR")
         .env_remove("REDIS_URL")
         .envs(env.iter().copied())
-        .current_dir(std::env::temp_dir())
+        .current_dir(&dir)
         .output()
         .expect("the asm binary runs");
+    let _ = std::fs::remove_dir_all(&dir);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
