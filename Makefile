@@ -129,7 +129,7 @@ check: lint
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release -p asm-contract -p asm-settings -p asm-stores -p asm-host -p asm-guest --all-targets -- -D warnings
+	$(CARGO) clippy --release -p asm-contract -p asm-settings -p asm-stores -p asm-host -p asm-guest -p asm-bench --all-targets -- -D warnings
 	$(CARGO) clippy -p asm-guest --target $(WASM_TARGET) --profile wasm -- -D warnings
 
 clean:

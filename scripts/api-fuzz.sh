@@ -27,12 +27,13 @@ fi
 
 stamp=$(date +%s)$$
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/asm_fuzz_$stamp"
-export REDIS_ADDR=127.0.0.1:6379 REDIS_KEY_PREFIX="asm-fuzz-$stamp:" BCRYPT_COST=4
+export REDIS_ADDR=127.0.0.1:6379 REDIS_KEY_PREFIX="asm-fuzz-$stamp:" ARGON2_MEMORY_KIB=256 ARGON2_ITERATIONS=1
 # Without ADMIN_TOKEN every /admin path is 404; one of this run's own opens the operators' routes.
 ADMIN_TOKEN="asm-fuzz-$stamp-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export ADMIN_TOKEN
-# The hooks read the mailed tokens from the mails the host logs (there is no SMTP_URL).
-export RUST_LOG="${API_FUZZ_RUST_LOG:-warn},asm_host::mail=info"
+# The hooks read the mailed tokens from the mails the host logs (there is no SMTP_URL). A record
+# is complete once the next one starts: the outbox worker's "delivered" line follows each mail.
+export RUST_LOG="${API_FUZZ_RUST_LOG:-warn},asm_host::mail=info,asm_host::outbox=info"
 # The hooks send the right password or code to the same accounts again and again, between
 # thousands of wrong ones, all from one address: with the production limits every account would
 # soon be locked out and every mail refused, and the right answers would only ever meet 429.
@@ -51,6 +52,10 @@ cleanup() {
   wait "$pid" 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"asm_fuzz_$stamp\" WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli -h 127.0.0.1 --scan --pattern "asm-fuzz-$stamp:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null || true
+  # A failed run keeps the host's log (every request, and every mail it would have sent).
+  if [ "${status:-1}" != 0 ] && [ -s "$log" ]; then
+    mkdir -p target && cp "$log" target/api-fuzz-host.log && echo "the host's log: target/api-fuzz-host.log"
+  fi
   rm -f "$log" "$out"
 }
 trap cleanup EXIT

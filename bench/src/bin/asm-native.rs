@@ -30,7 +30,7 @@ impl Engine for Native {
             parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
         request.body = Body::from_bytes(body.to_vec());
         let (stores, settings, rt) = (self.stores.clone(), self.settings.clone(), Handle::current());
-        // bcrypt would hold a tokio worker for a quarter of a second, so the logic runs on the
+        // a password hash would hold a tokio worker for tens of milliseconds or more, so the logic runs on the
         // blocking pool, as a wasm instance runs on its own fiber.
         let response = tokio::task::spawn_blocking(move || {
             let host = Host {
@@ -39,6 +39,7 @@ impl Engine for Native {
                 geo: &*stores.geo,
                 keyring: &*stores.keyring,
                 mailer: &*stores.mailer,
+                events: &*stores.events,
                 // Hashes run on the blocking pool here, as many at once as it has threads.
                 hashing: &Unbounded,
                 system: &Os,

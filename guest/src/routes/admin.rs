@@ -47,6 +47,9 @@ pub async fn search(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let query = req.query_param_decoded("q").unwrap_or_default();
     if query.chars().count() > validation::EMAIL_MAX {
         errors.push(FieldError::new("q", format!("must be at most {} characters", validation::EMAIL_MAX)));
+    } else if query.chars().any(char::is_control) {
+        // No email or username holds one, and PostgreSQL takes no NUL in text.
+        errors.push(FieldError::new("q", "must not contain control characters"));
     }
     let limit = match req.query_param("limit") {
         None | Some("") => PAGE_DEFAULT,
@@ -73,7 +76,7 @@ pub async fn search(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 /// `POST /admin/users`.
 pub async fn create(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     authorize(cx)?;
-    let new = validation::new_account(cx.body()?)?;
+    let new = validation::new_account(cx.body()?, cx.settings.password_hashing)?;
     let (s, host) = (cx.settings, cx.host);
     // Without a password there is none to match: the person chooses one through the mailed link.
     let password_hash = match &new.password {

@@ -127,6 +127,9 @@ async fn an_operator_runs_an_accounts_whole_life() {
         let found = op(&app, reqwest::Method::GET, &format!("/admin/users?q={q}"), None).await;
         assert!(found.body["data"]["users"].as_array().unwrap().iter().any(|u| u["id"] == id), "{q}: {}", found.body);
     }
+    // A control character (a NUL, which PostgreSQL takes in no text) is a clear 400, not a 500.
+    let odd = op(&app, reqwest::Method::GET, "/admin/users?q=ab%00c", None).await;
+    assert_eq!((odd.status, odd.body["error"]["fields"][0]["field"].as_str()), (400, Some("q")), "{}", odd.body);
     let shown = op(&app, reqwest::Method::GET, &format!("/admin/users/{id}"), None).await;
     assert_eq!(
         (shown.body["data"]["user"]["active_sessions"].as_u64(), &shown.body["data"]["user"]["email_verified"]),

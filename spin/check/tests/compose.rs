@@ -72,7 +72,7 @@ fn adapter_exports_every_store_interface_auth_imports() {
     let (auth_imports, _) = world_names(&auth).unwrap();
     let (adapter_imports, adapter_exports) = world_names(&adapter).unwrap();
     let store: Vec<&String> = auth_imports.iter().filter(|i| is_store_import(i)).collect();
-    assert_eq!(store.len(), 7, "{auth_imports:?}");
+    assert_eq!(store.len(), 8, "{auth_imports:?}");
     for i in store {
         assert!(adapter_exports.contains(i), "the adapter does not export {i}: {adapter_exports:?}");
     }
@@ -92,6 +92,7 @@ fn without_the_adapter_the_store_imports_are_reported() {
     assert_eq!(
         missing,
         [
+            "asm:auth/events@0.1.0",
             "asm:auth/geo@0.1.0",
             "asm:auth/hashing@0.1.0",
             "asm:auth/keyring@0.1.0",
