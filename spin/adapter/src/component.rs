@@ -150,13 +150,23 @@ struct SpinRedis;
 
 #[async_trait::async_trait]
 impl kv::Driver for SpinRedis {
-    /// `EVAL`: Spin opens a connection per request, so there is no script cache to lean on.
+    /// `EVALSHA`, and `EVAL` only when the server answers `NOSCRIPT`: Spin opens a connection
+    /// per request, but Redis keeps loaded scripts server-side across connections, so after the
+    /// first request each script costs its digest rather than its whole source (parsed anew).
     async fn eval(&self, script: &'static Script, keys: Vec<String>, args: Vec<Arg>) -> StoreResult<Vec<Reply>> {
-        let mut all = vec![redis::RedisParameter::Binary(script.source.as_bytes().to_vec())];
-        all.push(redis::RedisParameter::Int64(keys.len() as i64));
-        all.extend(keys.into_iter().map(|k| redis::RedisParameter::Binary(k.into_bytes())));
-        all.extend(args.into_iter().map(parameter));
-        run("EVAL", all)
+        let mut tail = vec![redis::RedisParameter::Int64(keys.len() as i64)];
+        tail.extend(keys.into_iter().map(|k| redis::RedisParameter::Binary(k.into_bytes())));
+        tail.extend(args.into_iter().map(parameter));
+        let mut by_digest = vec![redis::RedisParameter::Binary(script.sha1().as_bytes().to_vec())];
+        by_digest.extend(tail.iter().cloned());
+        match run("EVALSHA", by_digest) {
+            Err(StoreError::Internal(m)) if crate::redis::is_noscript(&m) => {
+                let mut whole = vec![redis::RedisParameter::Binary(script.source.as_bytes().to_vec())];
+                whole.extend(tail);
+                run("EVAL", whole)
+            }
+            other => other,
+        }
     }
 
     async fn command(&self, name: &'static str, args: Vec<Arg>) -> StoreResult<Vec<Reply>> {

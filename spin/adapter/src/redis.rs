@@ -18,6 +18,12 @@ pub fn invalid_address() -> StoreError {
 
 /// A command failed. Spin reports every failure as `Other(message)` (redis-rs's text), so an
 /// I/O failure is told from a server's error reply by its wording.
+/// Whether an error is Redis's answer to `EVALSHA` of a script it does not hold (a new server,
+/// a restart, `SCRIPT FLUSH`): send the source with `EVAL` then.
+pub fn is_noscript(message: &str) -> bool {
+    message.contains("NOSCRIPT")
+}
+
 pub fn command_failed(message: &str) -> StoreError {
     if is_unreachable(message) {
         StoreError::Unavailable(format!("redis: {message}"))
@@ -39,5 +45,9 @@ mod tests {
         ));
         assert!(matches!(connect_failed("refused"), StoreError::Unavailable(_)));
         assert!(matches!(invalid_address(), StoreError::Internal(_)));
+        // What EVALSHA of an unknown script gets: an Internal error, recognised for the EVAL retry.
+        let unknown = command_failed("NOSCRIPT No matching script. Please use EVAL.");
+        assert!(matches!(&unknown, StoreError::Internal(m) if is_noscript(m)));
+        assert!(!is_noscript("ERR wrong number of arguments for 'evalsha' command"));
     }
 }
