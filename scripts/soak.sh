@@ -13,8 +13,8 @@ command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-g
 stamp=$(date +%s)$$
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/asm_soak_$stamp"
 export REDIS_ADDR=127.0.0.1:6379 REDIS_KEY_PREFIX="asm-soak-$stamp:" RUST_LOG=warn
-# Cheap hashes keep the mix about the service, not bcrypt; the cap bounds one user's sessions.
-export BCRYPT_COST=4 MAX_SESSIONS_PER_USER=50 LOGIN_IP_MAX_ATTEMPTS=1000000
+# Cheap hashes keep the mix about the service, not the hash; the cap bounds one user's sessions.
+export ARGON2_MEMORY_KIB=256 ARGON2_ITERATIONS=1 MAX_SESSIONS_PER_USER=50 LOGIN_IP_MAX_ATTEMPTS=1000000
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 out=${SOAK_OUT:-target/soak}

@@ -9,7 +9,7 @@
 //   by `jco transpile --map ...`
 //   (the key is ASM_SECRET_KEY, base64, or a random one for the life of the process);
 // - wasi:cli/environment: exactly the settings the component reads (GUEST_VARS), taken from
-//   this process's environment, with BCRYPT_COST defaulting to 10;
+//   this process's environment;
 // - wasi:http/incoming-handler: every request, with `spin-client-addr: <ip>:<port>` set from the
 //   TCP peer (a client-sent copy is removed first), by front.js;
 // - clocks, random, stdio and the rest of WASI 0.2: @bytecodealliance/preview2-shim.

@@ -9,6 +9,10 @@ export const GUEST_VARS = [
   'SESSION_LIFETIME',
   'SESSION_COOKIE_NAME',
   'SESSION_COOKIE_SECURE',
+  'PASSWORD_HASH',
+  'ARGON2_MEMORY_KIB',
+  'ARGON2_ITERATIONS',
+  'ARGON2_PARALLELISM',
   'BCRYPT_COST',
   'LOGIN_MAX_ATTEMPTS',
   'LOGIN_LOCKOUT_WINDOW',
@@ -35,13 +39,10 @@ export const GUEST_VARS = [
   'REGISTRATION_ENABLED',
 ];
 
-/** Defaults of this example where they differ from the component's own. */
-const EXAMPLE_DEFAULTS = { BCRYPT_COST: '10' };
-
 export function guestEnv(env = process.env) {
   const out = {};
   for (const name of GUEST_VARS) {
-    const value = env[name] ?? EXAMPLE_DEFAULTS[name];
+    const value = env[name];
     if (value !== undefined) out[name] = value;
   }
   return out;

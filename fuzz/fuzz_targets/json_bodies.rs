@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(body: &[u8]) {
-    let registration = validation::registration(body);
+    let registration = validation::registration(body, asm_guest::config::PasswordHashing::ARGON2ID_DEFAULT);
     let credentials = validation::credentials(body);
     let change = validation::password_change(body);
 

@@ -1,6 +1,6 @@
 //! Route-level tests of the logic against the in-memory reference store.
 
-use crate::config::Settings;
+use crate::config::{PasswordHashing, Settings};
 use crate::host::{Host, System as _};
 use crate::http::{Body, Request, Response};
 use crate::password;
@@ -9,6 +9,9 @@ use asm_contract::{NoGeo, Unbounded, UserStore, complete};
 use asm_stores::keyring::SecretKeys;
 use asm_stores::memory::MemoryStore;
 use serde_json::Value;
+
+/// Argon2id, as by default, with parameters small enough for many sign-ins per test.
+pub const TEST_HASHING: PasswordHashing = PasswordHashing::Argon2id { memory_kib: 64, iterations: 1, parallelism: 1 };
 
 /// A host whose clock the test moves and whose randomness is a counter.
 struct TestHost {
@@ -42,7 +45,7 @@ impl TestHost {
 
 fn settings() -> Settings {
     Settings {
-        bcrypt_cost: 4,
+        password_hashing: TEST_HASHING,
         public_url: Some("https://auth.example.com".into()),
         public_origin: Some("https://auth.example.com:443".into()),
         ..Settings::default()
@@ -296,15 +299,27 @@ fn login_history_pages_newest_first() {
 }
 
 #[test]
-fn login_rehashes_when_the_cost_changed() {
+fn login_rehashes_when_the_algorithm_or_its_parameters_changed() {
     let h = host();
     register(&h, "a@b.co", "abc");
-    let old = password::hash("correct horse", 5).unwrap();
-    h.store.edit_user("a@b.co", |u| u.password_hash = old.clone());
+    // The Go service's bcrypt ($2a$, cost 10), our own bcrypt, Argon2id with other parameters:
+    // each verifies, and the sign-in leaves the current setting's hash in its place.
+    let go = bcrypt::hash_with_result("correct horse", 10).unwrap().format_for_version(bcrypt::Version::TwoA);
+    let ours = password::hash("correct horse", PasswordHashing::Bcrypt { cost: 4 }).unwrap();
+    let other =
+        password::hash("correct horse", PasswordHashing::Argon2id { memory_kib: 32, iterations: 2, parallelism: 1 })
+            .unwrap();
+    for old in [go, ours, other] {
+        h.store.edit_user("a@b.co", |u| u.password_hash = old.clone());
+        assert_eq!(login(&h, "a@b.co", "correct horse").0, 200, "{old}");
+        let now = h.password_hash("a@b.co");
+        assert_ne!(now, old);
+        assert!(password::is_current(&now, TEST_HASHING), "{now}");
+    }
+    // A current hash is left alone.
+    let current = h.password_hash("a@b.co");
     assert_eq!(login(&h, "a@b.co", "correct horse").0, 200);
-    let now = h.password_hash("a@b.co");
-    assert_ne!(now, old);
-    assert_eq!(password::cost_of(&now), Some(4));
+    assert_eq!(h.password_hash("a@b.co"), current);
 }
 
 #[test]

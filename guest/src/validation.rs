@@ -3,6 +3,7 @@
 use crate::envelope::{ApiError, FieldError};
 use crate::password;
 use crate::token::MailToken;
+use asm_settings::PasswordHashing;
 use serde_json::{Map, Value};
 
 pub const USERNAME_MIN: usize = 3;
@@ -190,7 +191,7 @@ fn string_field(obj: &Map<String, Value>, field: &'static str, errors: &mut Vec<
     }
 }
 
-pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
+pub fn registration(body: &[u8], hashing: PasswordHashing) -> Result<Registration, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
     let email = string_field(&obj, "email", &mut errors).and_then(|e| match Email::parse(&e) {
@@ -209,8 +210,8 @@ pub fn registration(body: &[u8]) -> Result<Registration, ApiError> {
     }
     if let Some(password) = &password {
         let problem = match (&email, &username) {
-            (Some(e), Some(u)) => password::problem_for_account(password, e.as_str(), u),
-            _ => password::problem(password),
+            (Some(e), Some(u)) => password::problem_for_account(password, e.as_str(), u, hashing),
+            _ => password::problem(password, hashing),
         };
         if let Some(problem) = problem {
             errors.push(FieldError::new("password", problem));
@@ -297,7 +298,7 @@ impl std::fmt::Debug for NewAccount {
     }
 }
 
-pub fn new_account(body: &[u8]) -> Result<NewAccount, ApiError> {
+pub fn new_account(body: &[u8], hashing: PasswordHashing) -> Result<NewAccount, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
     let password = optional_string(&obj, "password", &mut errors);
@@ -305,7 +306,7 @@ pub fn new_account(body: &[u8]) -> Result<NewAccount, ApiError> {
     // The rest is a registration: the same rules, every failing field listed.
     let mut fields = obj.clone();
     fields.insert("password".into(), Value::String(password.clone().unwrap_or_else(|| "unused placeholder".into())));
-    let reg = match registration(&serde_json::to_vec(&Value::Object(fields)).unwrap_or_default()) {
+    let reg = match registration(&serde_json::to_vec(&Value::Object(fields)).unwrap_or_default(), hashing) {
         Ok(reg) => Some(reg),
         Err(ApiError::Validation(more)) => {
             errors.extend(more.into_iter().filter(|f| f.field != "password" || password.is_some()));
@@ -471,12 +472,12 @@ pub struct PasswordReset {
 
 /// The body of a password reset. The password's general rules are checked here; those that need
 /// the account (not its email or name) by the caller.
-pub fn password_reset(body: &[u8]) -> Result<PasswordReset, ApiError> {
+pub fn password_reset(body: &[u8], hashing: PasswordHashing) -> Result<PasswordReset, ApiError> {
     let obj = json_object(body)?;
     let mut errors = Vec::new();
     let token = string_field(&obj, "token", &mut errors);
     let new_password = string_field(&obj, "new_password", &mut errors);
-    if let Some(problem) = new_password.as_deref().and_then(password::problem) {
+    if let Some(problem) = new_password.as_deref().and_then(|p| password::problem(p, hashing)) {
         errors.push(FieldError::new("new_password", problem));
     }
     if !errors.is_empty() {
@@ -568,6 +569,8 @@ fn valid_email(email: &str) -> bool {
 mod tests {
     use super::*;
 
+    const H: PasswordHashing = PasswordHashing::ARGON2ID_DEFAULT;
+
     fn fields(err: ApiError) -> Vec<&'static str> {
         match err {
             ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
@@ -579,6 +582,7 @@ mod tests {
     fn a_good_registration_is_normalised() {
         let r = registration(
             br#"{"email":"  Ada@Example.COM ","username":" ada ","password":"correct horse","full_name":" Ada L "}"#,
+            H,
         )
         .unwrap();
         assert_eq!(r.email.as_str(), "ada@example.com");
@@ -603,25 +607,27 @@ mod tests {
 
     #[test]
     fn every_failing_field_is_listed() {
-        let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
+        let err =
+            registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#, H).unwrap_err();
         assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
-        let err = registration(br#"{"email":"a@b.co","username":"abc","password":"password123","full_name":"x"}"#)
+        let err = registration(br#"{"email":"a@b.co","username":"abc","password":"password123","full_name":"x"}"#, H)
             .unwrap_err();
         assert_eq!(fields(err), vec!["password"]);
-        let err = registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#).unwrap_err();
+        let err =
+            registration(br#"{"email":"nope","username":"ab","password":"short","full_name":""}"#, H).unwrap_err();
         assert_eq!(fields(err), vec!["email", "username", "password", "full_name"]);
     }
 
     #[test]
     fn missing_and_mistyped_fields_are_validation_errors() {
-        let err = registration(br#"{"email":5,"username":"abc"}"#).unwrap_err();
+        let err = registration(br#"{"email":5,"username":"abc"}"#, H).unwrap_err();
         assert_eq!(fields(err), vec!["email", "password", "full_name"]);
     }
 
     #[test]
     fn malformed_and_non_object_bodies_are_bad_requests() {
         for body in [&b"{"[..], b"[]", b"\"x\"", b"", b"\xff\xfe"] {
-            assert!(matches!(registration(body), Err(ApiError::BadRequest(_))), "{body:?}");
+            assert!(matches!(registration(body, H), Err(ApiError::BadRequest(_))), "{body:?}");
         }
     }
 
@@ -631,12 +637,12 @@ mod tests {
             r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#,
             "é".repeat(50)
         );
-        assert!(registration(ok.as_bytes()).is_ok());
+        assert!(registration(ok.as_bytes(), H).is_ok());
         let long = format!(
             r#"{{"email":"a@b.co","username":"{}","password":"quiet meadow","full_name":"x"}}"#,
             "é".repeat(51)
         );
-        assert_eq!(fields(registration(long.as_bytes()).unwrap_err()), vec!["username"]);
+        assert_eq!(fields(registration(long.as_bytes(), H).unwrap_err()), vec!["username"]);
     }
 
     #[test]
@@ -670,10 +676,10 @@ mod tests {
         let body = br#"{"email":"a@b.co","username":"abc","password":"hunter2 hunter2","full_name":"A"}"#;
         let shown = format!(
             "{:?} {:?} {:?} {:?} {:?}",
-            registration(body).unwrap(),
+            registration(body, H).unwrap(),
             credentials(br#"{"email":"a@b.co","password":"hunter2 hunter2"}"#).unwrap(),
             password_change(br#"{"current_password":"hunter2 hunter2","new_password":"hunter2 hunter3"}"#).unwrap(),
-            new_account(body).unwrap(),
+            new_account(body, H).unwrap(),
             Factor::RecoveryCode("hunter2".into()),
         );
         assert!(!shown.contains("hunter2"), "{shown}");
@@ -692,11 +698,12 @@ mod tests {
             fields(account_changes(br#"{"email":"\"x\"@b.co","username":"a"}"#).unwrap_err()),
             vec!["email", "username"]
         );
-        let made = new_account(br#"{"email":"A@B.co","username":"abc","full_name":"A"}"#).unwrap();
+        let made = new_account(br#"{"email":"A@B.co","username":"abc","full_name":"A"}"#, H).unwrap();
         assert_eq!((made.email.as_str(), made.password.is_none()), ("a@b.co", true), "no password: a link is mailed");
         assert_eq!(
             fields(
-                new_account(br#"{"email":"a@b.co","username":"abc","full_name":"A","password":"short"}"#).unwrap_err()
+                new_account(br#"{"email":"a@b.co","username":"abc","full_name":"A","password":"short"}"#, H)
+                    .unwrap_err()
             ),
             vec!["password"]
         );

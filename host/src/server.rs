@@ -113,12 +113,27 @@ pub fn guest_settings(overrides: &[(String, String)]) -> anyhow::Result<(Setting
     Ok((settings, env))
 }
 
+/// Argon2id's memory is the component's: a setting that cannot fit beside the component's own
+/// (about 8 MiB) in `INSTANCE_MEMORY_MB` would fail every sign-in, so it is refused at start.
+fn check_hash_memory(cfg: &ServeConfig, settings: &Settings) -> anyhow::Result<()> {
+    if let asm_settings::PasswordHashing::Argon2id { memory_kib, .. } = settings.password_hashing {
+        let needed_mb = u64::from(memory_kib).div_ceil(1024) + 16;
+        anyhow::ensure!(
+            needed_mb <= cfg.instance_memory_mb,
+            "ARGON2_MEMORY_KIB={memory_kib} needs INSTANCE_MEMORY_MB of at least {needed_mb} (it is {}): raise it, or lower ARGON2_MEMORY_KIB",
+            cfg.instance_memory_mb
+        );
+    }
+    Ok(())
+}
+
 /// Builds the stores and the component runtime from the configuration. `guest_env` overrides
 /// the component settings taken from the process environment.
 pub async fn build_runtime(cfg: &ServeConfig, guest_env: &[(String, String)]) -> anyhow::Result<Runtime> {
     let (settings, env) = guest_settings(guest_env)?;
     // Before the stores: they start the mail worker, which must not run on a refused config.
     check_mail(cfg, &settings)?;
+    check_hash_memory(cfg, &settings)?;
     let stores = Arc::new(Stores::from_config(cfg).await?);
     Runtime::new(
         RuntimeOptions {

@@ -15,7 +15,9 @@ pub struct Settings {
     pub session_lifetime: Duration,
     pub cookie_name: String,
     pub cookie_secure: bool,
-    pub bcrypt_cost: u32,
+    /// How new passwords are hashed (`PASSWORD_HASH` and its parameters). A stored hash made
+    /// otherwise still verifies, and is replaced at the next successful sign-in.
+    pub password_hashing: PasswordHashing,
     pub login_max_attempts: u32,
     pub login_window: Duration,
     /// Failed logins from one client address per window before 429.
@@ -68,6 +70,35 @@ pub struct Settings {
     pub registration_enabled: bool,
 }
 
+/// How passwords are hashed: Argon2id (the default; OWASP's minimum parameters) or bcrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordHashing {
+    /// Memory in KiB, passes over it, lanes.
+    Argon2id {
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+    },
+    Bcrypt {
+        cost: u32,
+    },
+}
+
+impl PasswordHashing {
+    /// OWASP's Password Storage Cheat Sheet, first choice: m = 19 MiB, t = 2, p = 1.
+    pub const ARGON2ID_DEFAULT: PasswordHashing =
+        PasswordHashing::Argon2id { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
+    /// The longest password accepted: bcrypt reads only 72 bytes, so it takes no more; Argon2id
+    /// reads any length, and 256 bytes bounds the work a request can ask for while leaving room
+    /// for any passphrase.
+    pub fn max_password_bytes(self) -> usize {
+        match self {
+            PasswordHashing::Argon2id { .. } => 256,
+            PasswordHashing::Bcrypt { .. } => 72,
+        }
+    }
+}
+
 /// A person rarely has more than a handful of browsers and devices; twenty leaves room for API
 /// clients and keeps the session list short. The oldest unused session makes room.
 pub const DEFAULT_MAX_SESSIONS_PER_USER: u32 = 20;
@@ -78,7 +109,7 @@ impl Default for Settings {
             session_lifetime: Duration::from_secs(24 * 3600),
             cookie_name: "session_token".into(),
             cookie_secure: false,
-            bcrypt_cost: 12,
+            password_hashing: PasswordHashing::ARGON2ID_DEFAULT,
             login_max_attempts: 5,
             login_window: Duration::from_secs(15 * 60),
             login_ip_max_attempts: 100,
@@ -145,10 +176,34 @@ impl Settings {
                 "a __Host- or __Secure- cookie must be Secure: set APP_ENV=production or SESSION_COOKIE_SECURE=true",
             ));
         }
-        let bcrypt_cost = env.number("BCRYPT_COST", d.bcrypt_cost)?;
+        let bcrypt_cost = env.number("BCRYPT_COST", 12)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(fail("BCRYPT_COST", "must be between 4 and 31"));
         }
+        let PasswordHashing::Argon2id { memory_kib, iterations, parallelism } = PasswordHashing::ARGON2ID_DEFAULT
+        else {
+            unreachable!("the default is Argon2id")
+        };
+        let argon2 = PasswordHashing::Argon2id {
+            memory_kib: env.number("ARGON2_MEMORY_KIB", memory_kib)?,
+            iterations: env.positive("ARGON2_ITERATIONS", iterations)?,
+            parallelism: env.positive("ARGON2_PARALLELISM", parallelism)?,
+        };
+        if let PasswordHashing::Argon2id { memory_kib, parallelism, .. } = argon2 {
+            // The algorithm's floor is 8 KiB per lane; a ceiling keeps one sign-in inside the
+            // component's memory (INSTANCE_MEMORY_MB, 64 by default).
+            if memory_kib < 8 * parallelism || memory_kib > 1024 * 1024 {
+                return Err(fail("ARGON2_MEMORY_KIB", "must be at least 8 per lane and at most 1048576 (1 GiB)"));
+            }
+            if parallelism > 16 {
+                return Err(fail("ARGON2_PARALLELISM", "must be at most 16"));
+            }
+        }
+        let password_hashing = match env.text("PASSWORD_HASH").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("argon2id") => argon2,
+            Some("bcrypt") => PasswordHashing::Bcrypt { cost: bcrypt_cost },
+            Some(other) => return Err(fail("PASSWORD_HASH", format!("expected argon2id or bcrypt, got {other:?}"))),
+        };
         let session_idle_timeout = match env.text("SESSION_IDLE_TIMEOUT").as_deref() {
             None | Some("0") | Some("off") => None,
             Some(_) => Some(env.duration("SESSION_IDLE_TIMEOUT", d.session_lifetime)?),
@@ -195,7 +250,7 @@ impl Settings {
             session_lifetime: env.duration("SESSION_LIFETIME", d.session_lifetime)?,
             cookie_name,
             cookie_secure,
-            bcrypt_cost,
+            password_hashing,
             login_max_attempts: env.positive("LOGIN_MAX_ATTEMPTS", d.login_max_attempts)?,
             login_window: env.duration("LOGIN_LOCKOUT_WINDOW", d.login_window)?,
             login_ip_max_attempts: env.positive("LOGIN_IP_MAX_ATTEMPTS", d.login_ip_max_attempts)?,
@@ -346,8 +401,26 @@ mod tests {
         assert_eq!(s.session_lifetime, Duration::from_secs(86400));
         assert_eq!(s.cookie_name, "session_token");
         assert!(!s.cookie_secure);
-        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!(s.password_hashing, PasswordHashing::ARGON2ID_DEFAULT);
         assert_eq!((s.login_max_attempts, s.login_window), (5, Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn the_password_hash_is_argon2id_or_bcrypt_with_checked_parameters() {
+        assert_eq!(
+            from(&[("ARGON2_MEMORY_KIB", "65536"), ("ARGON2_ITERATIONS", "3")]).unwrap().password_hashing,
+            PasswordHashing::Argon2id { memory_kib: 65536, iterations: 3, parallelism: 1 }
+        );
+        let bcrypt = from(&[("PASSWORD_HASH", "bcrypt"), ("BCRYPT_COST", "10")]).unwrap().password_hashing;
+        assert_eq!(bcrypt, PasswordHashing::Bcrypt { cost: 10 });
+        assert_eq!(bcrypt.max_password_bytes(), 72);
+        assert_eq!(PasswordHashing::ARGON2ID_DEFAULT.max_password_bytes(), 256);
+        assert_eq!(from(&[("PASSWORD_HASH", "scrypt")]).unwrap_err().var, "PASSWORD_HASH");
+        assert_eq!(from(&[("ARGON2_MEMORY_KIB", "4")]).unwrap_err().var, "ARGON2_MEMORY_KIB");
+        assert_eq!(from(&[("ARGON2_ITERATIONS", "0")]).unwrap_err().var, "ARGON2_ITERATIONS");
+        assert_eq!(from(&[("ARGON2_PARALLELISM", "64")]).unwrap_err().var, "ARGON2_PARALLELISM");
+        // BCRYPT_COST is checked whichever is chosen, so switching to bcrypt never starts failing.
+        assert_eq!(from(&[("BCRYPT_COST", "99")]).unwrap_err().var, "BCRYPT_COST");
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl Ctx<'_> {
     /// A hash of a new password, made in a turn the host gives (503 when none comes).
     pub async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
         let _turn = HashingTurn::take(self.host)?;
-        crate::password::hash(password, self.settings.bcrypt_cost).map_err(ApiError::Internal)
+        crate::password::hash(password, self.settings.password_hashing).map_err(ApiError::Internal)
     }
 
     /// Whether a password matches a stored hash, checked in a turn the host gives.
@@ -174,7 +174,7 @@ mod tests {
             hashing: &Unbounded,
             system: &crate::Os,
         };
-        let settings = Settings { bcrypt_cost: 4, ..Settings::default() };
+        let settings = Settings { password_hashing: crate::tests::TEST_HASHING, ..Settings::default() };
         for r in ROUTES {
             let req = Request::new(r.method, &r.path.replace("{id}", "x"));
             let cx = Ctx { req: &req, host: &host, settings: &settings };

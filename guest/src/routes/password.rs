@@ -19,7 +19,9 @@ pub async fn change(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let caller = authenticate(cx).await?;
     let change = validation::password_change(cx.body()?)?;
     let user = current_user(cx, &caller).await?;
-    if let Some(problem) = password::problem_for_account(&change.new_password, &user.email, &user.username) {
+    if let Some(problem) =
+        password::problem_for_account(&change.new_password, &user.email, &user.username, cx.settings.password_hashing)
+    {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
     recheck(cx, &user, &change.current_password, "current_password").await?;

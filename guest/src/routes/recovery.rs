@@ -59,7 +59,7 @@ pub async fn forgot(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 
 pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     csrf::check(cx.req, cx.settings)?;
-    let request = validation::password_reset(cx.body()?)?;
+    let request = validation::password_reset(cx.body()?, cx.settings.password_hashing)?;
     let (s, host) = (cx.settings, cx.host);
     let hash = request.token.hash();
     // Looked at first, used up only once the new password is accepted: a password the rules
@@ -73,7 +73,9 @@ pub async fn reset(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
-    if let Some(problem) = password::problem_for_account(&request.new_password, &user.email, &user.username) {
+    if let Some(problem) =
+        password::problem_for_account(&request.new_password, &user.email, &user.username, cx.settings.password_hashing)
+    {
         return Err(ApiError::Validation(vec![FieldError::new("new_password", problem)]));
     }
     let new_hash = cx.hash_password(&request.new_password).await?;

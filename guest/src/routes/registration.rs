@@ -13,7 +13,7 @@ pub async fn register(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     if !cx.settings.registration_enabled {
         return Err(ApiError::Forbidden("registration is closed: an operator creates accounts".into()));
     }
-    let reg = validation::registration(cx.body()?)?;
+    let reg = validation::registration(cx.body()?, cx.settings.password_hashing)?;
     let password_hash = cx.hash_password(&reg.password).await?;
     let email = reg.email.clone();
     let new =

@@ -23,7 +23,9 @@ fn backends() -> Vec<(&'static str, Options)> {
 async fn logins_in_flight_do_not_survive_a_password_change() {
     for (name, opts) in backends() {
         // At cost 12 a check takes about a third of a second, so the logins overlap the change.
-        let app = spawn_with(opts.env("BCRYPT_COST", "12").env("LOGIN_MAX_ATTEMPTS", "50")).await;
+        let app =
+            spawn_with(opts.env("PASSWORD_HASH", "bcrypt").env("BCRYPT_COST", "12").env("LOGIN_MAX_ATTEMPTS", "50"))
+                .await;
         let creds = app.new_user().await;
         assert_eq!(app.login(&creds).await.status, 200);
         let change = tokio::spawn({
@@ -74,7 +76,7 @@ async fn logins_in_flight_do_not_survive_a_password_change() {
 /// Parallel logins with the right password wait for each other instead of locking the account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_correct_logins_are_not_locked_out() {
-    let app = spawn_with(Options::default().env("BCRYPT_COST", "10")).await;
+    let app = spawn_with(Options::default().env("PASSWORD_HASH", "bcrypt").env("BCRYPT_COST", "10")).await;
     let creds = app.new_user().await;
     let logins: Vec<_> = (0..10)
         .map(|_| {

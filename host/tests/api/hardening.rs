@@ -367,6 +367,7 @@ async fn a_head_over_64_kib_is_refused() {
 async fn a_login_flood_waits_its_turn_or_is_refused() {
     let app = spawn_with(
         Options::default()
+            .env("PASSWORD_HASH", "bcrypt")
             .env("BCRYPT_COST", "10")
             .env("LOGIN_IP_MAX_ATTEMPTS", "100000")
             .arg("--hash-concurrency", "1")

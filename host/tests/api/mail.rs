@@ -165,7 +165,7 @@ async fn two_hosts_deliver_each_message_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_during_logins_in_flight_leaves_no_session() {
     let (db, smtp) = (own_database().await, SmtpServer::start().await);
-    let app = mail_host(&db, &smtp.url(), &[("BCRYPT_COST", "8")]).await;
+    let app = mail_host(&db, &smtp.url(), &[("PASSWORD_HASH", "bcrypt"), ("BCRYPT_COST", "8")]).await;
     let creds = app.new_user().await;
     app.post("/auth/password/forgot", json!({ "email": creds.email })).await;
     let token = smtp.wait_for(2, WAIT).await.iter().find_map(|m| m.token("reset")).unwrap();

@@ -39,9 +39,10 @@ async fn every_validation_rule_is_enforced_and_every_failing_field_listed() {
         (body(&ok_email(), "ab", "correct horse", "X"), vec!["username"]),
         (body(&ok_email(), &"u".repeat(51), "correct horse", "X"), vec!["username"]),
         (body(&ok_email(), &name(), "seven77", "X"), vec!["password"]),
-        (body(&ok_email(), &name(), &"p".repeat(73), "X"), vec!["password"]),
-        // 25 three-byte characters: 25 characters but 75 bytes, over bcrypt's 72.
-        (body(&ok_email(), &name(), &"語".repeat(25), "X"), vec!["password"]),
+        // Argon2id's bound: 256 bytes.
+        (body(&ok_email(), &name(), &"p".repeat(257), "X"), vec!["password"]),
+        // 86 three-byte characters: 86 characters but 258 bytes.
+        (body(&ok_email(), &name(), &"語".repeat(86), "X"), vec!["password"]),
         (body(&ok_email(), &name(), "correct horse", "   "), vec!["full_name"]),
         (json!({ "email": ok_email(), "username": name(), "password": "correct horse" }), vec!["full_name"]),
         (
@@ -63,11 +64,28 @@ async fn every_validation_rule_is_enforced_and_every_failing_field_listed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_at_the_limits_and_in_any_script_are_accepted() {
     let app = spawn().await;
-    for password in ["exactly8".to_string(), "p".repeat(72), "日本語のパスワード".into(), "🔑🔑🔑🔑🔑🔑🔑🔑".into()]
-    {
+    // 64 kanji are 192 bytes: over bcrypt's 72, within Argon2id's 256.
+    for password in [
+        "exactly8".to_string(),
+        "p".repeat(256),
+        "日本語のパスワード".into(),
+        "🔑🔑🔑🔑🔑🔑🔑🔑".into(),
+        "語".repeat(64),
+    ] {
         let r = app.register(body(&format!("{}@example.com", unique("p")), &unique("p")[..10], &password, "P")).await;
         assert_eq!(r.status, 201, "{password}: {}", r.body);
+        let email = r.body["data"]["email"].as_str().unwrap();
+        assert_eq!(app.login_with(&client(), email, &password).await.status, 200, "{password}");
     }
+    // With bcrypt chosen, its 72 bytes are the bound again.
+    let bcrypt = spawn_with(Options::default().env("PASSWORD_HASH", "bcrypt").env("BCRYPT_COST", "4")).await;
+    let ok =
+        bcrypt.register(body(&format!("{}@example.com", unique("b")), &unique("b")[..10], &"p".repeat(72), "P")).await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let long =
+        bcrypt.register(body(&format!("{}@example.com", unique("b")), &unique("b")[..10], &"p".repeat(73), "P")).await;
+    assert_eq!((long.status, failing_fields(&long)), (400, vec!["password".to_string()]), "{}", long.body);
+    assert!(long.body.to_string().contains("72 bytes"), "{}", long.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

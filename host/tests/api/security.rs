@@ -241,18 +241,20 @@ async fn common_and_self_referencing_passwords_are_refused_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logins_are_rehashed_when_the_cost_changes_and_kept_in_the_history() {
+async fn logins_are_rehashed_when_the_hash_setting_changes_and_kept_in_the_history() {
     let cheap = spawn().await;
     let creds = cheap.new_user().await;
     let pool = sqlx::PgPool::connect(&cheap.database_url).await.unwrap();
     let hash_of =
         || sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE email = $1").bind(&creds.email);
-    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$2b$04$"));
+    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
 
-    let dearer = spawn_with(Options::default().env("BCRYPT_COST", "5")).await;
+    // Other Argon2id parameters: the next sign-in (not a failed one) rehashes.
+    let dearer = spawn_with(Options::default().env("ARGON2_ITERATIONS", "2")).await;
     assert_eq!(dearer.login_with(&client(), &creds.email, "wrong password").await.status, 401);
+    assert!(hash_of().fetch_one(&pool).await.unwrap().contains("t=1,"), "a failed sign-in changes nothing");
     assert_eq!(dearer.login(&creds).await.status, 200);
-    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$2b$05$"), "rehashed at the new cost");
+    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$argon2id$v=19$m=256,t=2,p=1$"), "rehashed");
     assert_eq!(dearer.login_with(&client(), &creds.email, &creds.password).await.status, 200);
 
     let r = dearer.get("/auth/user/logins?per_page=2").await;
@@ -265,6 +267,22 @@ async fn logins_are_rehashed_when_the_cost_changes_and_kept_in_the_history() {
     let r = dearer.get("/auth/user/logins?per_page=2&page=2").await;
     assert_eq!(r.body["data"]["logins"][0]["outcome"], "invalid_credentials");
     assert_eq!(dearer.get("/auth/user/logins?per_page=500").await.status, 400);
+
+    // bcrypt chosen again, and back: the Go service's own hash ($2a$, cost 10) signs in and
+    // leaves an Argon2id hash behind.
+    let bcrypt_app = spawn_with(Options::default().env("PASSWORD_HASH", "bcrypt").env("BCRYPT_COST", "4")).await;
+    assert_eq!(bcrypt_app.login(&creds).await.status, 200);
+    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$2b$04$"), "rehashed with bcrypt");
+    let go = bcrypt::hash_with_result(&creds.password, 10).unwrap().format_for_version(bcrypt::Version::TwoA);
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE email = $2")
+        .bind(&go)
+        .bind(&creds.email)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(cheap.login(&creds).await.status, 200, "the old service's hash");
+    assert!(hash_of().fetch_one(&pool).await.unwrap().starts_with("$argon2id$"), "rehashed to Argon2id");
+    assert_eq!(cheap.login(&creds).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

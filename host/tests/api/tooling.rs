@@ -129,6 +129,11 @@ fn serve_refuses_a_half_configuration_and_says_what_to_set() {
     assert!(!ok && out.contains("does not exist"), "{out}");
     let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("ASM_SECRET_KEY", "c2hvcnQ=")]);
     assert!(!ok && out.contains("at least 32"), "{out}");
+    // Argon2id's memory is the instance's: one that cannot fit would fail every sign-in.
+    let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("ARGON2_MEMORY_KIB", "131072")]);
+    assert!(!ok && out.contains("INSTANCE_MEMORY_MB") && out.contains("ARGON2_MEMORY_KIB"), "{out}");
+    let (ok, out) = asm(&["serve", "--port", "0", "--metrics-addr", "off"], &[("PASSWORD_HASH", "scrypt")]);
+    assert!(!ok && out.contains("PASSWORD_HASH"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ pub async fn login(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     let verdict = verify(cx, attempt.subject().user.as_ref(), &creds.password).await;
     let passed = attempt.end(verdict).await?;
     let user = passed.user()?;
-    if password::cost_of(&user.password_hash) != Some(cx.settings.bcrypt_cost) {
+    if !password::is_current(&user.password_hash, cx.settings.password_hashing) {
         let rehashed = cx.hash_password(&creds.password).await?;
         // Only while the hash is the one verified: a password change in between wins.
         cx.host.users.rehash_password(user.user_id(), user.password_hash.clone(), rehashed).await?;
@@ -37,9 +37,9 @@ pub async fn recheck(cx: &Ctx<'_>, user: &User, password: &str, field: &'static 
 }
 
 /// Whether the password is the account's. An unknown email costs one verification against a
-/// dummy hash of the same cost, so the time does not tell it from a wrong password.
+/// dummy hash of the current algorithm and parameters, so the time does not tell it from a wrong password.
 async fn verify(cx: &Ctx<'_>, user: Option<&User>, password: &str) -> Result<bool, ApiError> {
-    let hash = user.map_or_else(|| password::dummy_hash(cx.settings.bcrypt_cost), |u| u.password_hash.clone());
+    let hash = user.map_or_else(|| password::dummy_hash(cx.settings.password_hashing), |u| u.password_hash.clone());
     let verified = cx.verify_password(password, &hash).await?;
     Ok(verified && user.is_some())
 }
