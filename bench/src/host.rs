@@ -9,8 +9,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The bcrypt cost every server runs with: the host's default, stated explicitly.
-pub const BCRYPT_COST: u32 = 12;
+/// How every server hashes passwords: the component's default (Argon2id at OWASP's minimum),
+/// stated explicitly.
+pub const HASHING: asm_guest::config::PasswordHashing = asm_guest::config::PasswordHashing::ARGON2ID_DEFAULT;
+
+/// [`HASHING`] as the component's settings.
+pub fn hashing_env() -> Vec<(&'static str, String)> {
+    match HASHING {
+        asm_guest::config::PasswordHashing::Argon2id { memory_kib, iterations, parallelism } => vec![
+            ("PASSWORD_HASH", "argon2id".into()),
+            ("ARGON2_MEMORY_KIB", memory_kib.to_string()),
+            ("ARGON2_ITERATIONS", iterations.to_string()),
+            ("ARGON2_PARALLELISM", parallelism.to_string()),
+        ],
+        asm_guest::config::PasswordHashing::Bcrypt { cost } => {
+            vec![("PASSWORD_HASH", "bcrypt".into()), ("BCRYPT_COST", cost.to_string())]
+        }
+    }
+}
+
+/// [`HASHING`] in words, for the report.
+pub fn hashing_label() -> String {
+    match HASHING {
+        asm_guest::config::PasswordHashing::Argon2id { memory_kib, iterations, parallelism } => {
+            format!("Argon2id (m = {memory_kib} KiB, t = {iterations}, p = {parallelism})")
+        }
+        asm_guest::config::PasswordHashing::Bcrypt { cost } => format!("bcrypt at cost {cost}"),
+    }
+}
 
 /// What answers: the component in our host, the same logic compiled natively (the baseline),
 /// the component under `spin up`, or the peer (Better Auth on Node, `bench/peers/better-auth`).
@@ -100,7 +126,7 @@ impl Host {
                     .env("ASM_COMPONENT", &cfg.component)
                     .env("ASM_CACHE_DIR", cache_dir)
                     .env("ASM_SECRET_KEY", SECRET_KEY)
-                    .env("BCRYPT_COST", BCRYPT_COST.to_string())
+                    .envs(hashing_env())
                     .env("METRICS_ADDR", "off")
                     // The login storm comes from many addresses, as a botnet's does: the load
                     // generator says which in X-Forwarded-For.
@@ -114,7 +140,10 @@ impl Host {
                 let mut cmd = Command::new(spin);
                 cmd.arg("up").arg("-f").arg(manifest).args(["--listen", &format!("127.0.0.1:{port}")]);
                 // The manifest runs in production (Secure cookies); this is plain HTTP.
-                cmd.args(["-e", "APP_ENV=development", "-e", &format!("BCRYPT_COST={BCRYPT_COST}")]);
+                cmd.args(["-e", "APP_ENV=development"]);
+                for (k, v) in hashing_env() {
+                    cmd.args(["-e".to_string(), format!("{k}={v}")]);
+                }
                 cmd.env_clear()
                     .current_dir(manifest.parent().unwrap_or(Path::new(".")))
                     .env("PATH", std::env::var("PATH").unwrap_or_default())

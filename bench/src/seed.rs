@@ -188,7 +188,7 @@ pub struct User {
     pub email: String,
 }
 
-/// Registers `n` users named after `tag`, a few at a time (each costs one bcrypt hash).
+/// Registers `n` users named after `tag`, a few at a time (each costs one password hash).
 pub async fn register_users(addr: SocketAddr, tag: &str, n: usize) -> anyhow::Result<Vec<User>> {
     let emails: Vec<String> = (0..n).map(|i| format!("{tag}{i}@bench.example.com")).collect();
     let replies = in_parallel(
