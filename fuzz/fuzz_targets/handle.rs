@@ -7,7 +7,7 @@
 //! status, never a 500, a 503 only while the store is down, a 405 with `Allow`; an
 //! authenticated route answers 2xx only to a token of a session that was live; and a login
 //! creates a session exactly when it answers 200, setting a well-formed token as the cookie.
-//! bcrypt runs at cost 4 so password routes stay cheap.
+//! Passwords are hashed with Argon2id at tiny parameters so password routes stay cheap.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -393,6 +393,7 @@ impl Fixture {
             geo: &NoGeo,
             keyring: &self.keys,
             mailer: &self.store,
+            events: &self.store,
             hashing: &Unbounded,
             system: &self.system,
         }

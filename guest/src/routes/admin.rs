@@ -51,16 +51,7 @@ pub async fn search(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         // No email or username holds one, and PostgreSQL takes no NUL in text.
         errors.push(FieldError::new("q", "must not contain control characters"));
     }
-    let limit = match req.query_param("limit") {
-        None | Some("") => PAGE_DEFAULT,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new("limit", format!("must be a number from 1 to {PAGE_MAX}")));
-                PAGE_DEFAULT
-            }
-        },
-    };
+    let limit = super::page_limit(req, PAGE_DEFAULT, PAGE_MAX, &mut errors);
     let cursor = req.query_param_decoded("cursor").filter(|c| !c.is_empty());
     if cursor.as_ref().is_some_and(|c| c.len() > 200 || !c.is_ascii()) {
         errors.push(FieldError::new("cursor", "is not a cursor this service gave"));

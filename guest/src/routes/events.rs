@@ -101,16 +101,7 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Response, ApiError> {
             }
         },
     };
-    let limit = match req.query_param("limit") {
-        None | Some("") => PAGE_DEFAULT,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new("limit", format!("must be a number from 1 to {PAGE_MAX}")));
-                PAGE_DEFAULT
-            }
-        },
-    };
+    let limit = super::page_limit(req, PAGE_DEFAULT, PAGE_MAX, &mut errors);
     let cursor = req.query_param_decoded("cursor").filter(|c| !c.is_empty());
     if cursor.as_ref().is_some_and(|c| c.parse::<i64>().map_or(true, |n| n <= 0)) {
         errors.push(FieldError::new("cursor", "is not a cursor this service gave"));

@@ -103,6 +103,21 @@ pub async fn serve(cx: &Ctx<'_>) -> Result<Response, ApiError> {
 }
 
 /// The handler of each route of the contract (`asm_contract::http::ROUTES`).
+/// The `limit` of a page of a list: `default` when absent, else a number from 1 to `max`; anything
+/// else is a field error (and `default` meanwhile).
+fn page_limit(req: &Request, default: u32, max: u32, errors: &mut Vec<crate::envelope::FieldError>) -> u32 {
+    match req.query_param("limit") {
+        None | Some("") => default,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                errors.push(crate::envelope::FieldError::new("limit", format!("must be a number from 1 to {max}")));
+                default
+            }
+        },
+    }
+}
+
 async fn dispatch(route: &Route, id: &str, cx: &Ctx<'_>) -> Result<Response, ApiError> {
     match (route.method, route.path) {
         ("POST", "/auth/register") => registration::register(cx).await,
