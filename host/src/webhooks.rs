@@ -15,7 +15,7 @@
 use crate::outbox::{Courier, Failure};
 use asm_contract::event_json;
 use asm_stores::outbox::{Kind, Message, Outbox};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -136,20 +136,6 @@ impl Release {
                 }
             }
         });
-    }
-}
-
-/// The ids of the events one request wrote.
-#[derive(Default)]
-pub struct Written(Mutex<Vec<i64>>);
-
-impl Written {
-    pub fn push(&self, id: i64) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-    }
-
-    pub fn take(&self) -> Vec<i64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
